@@ -1,0 +1,287 @@
+//! Authentication for levd: turns a bearer token into a `Principal` (API key or JWT user) and a
+//! principal plus `X-Active-Account` into an `AccountScope`. Lookups are cached; every change
+//! that affects credentials bumps an epoch in the database, and a running server clears its
+//! caches when it sees the epoch move.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod jwt;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use levd_domain::api_key::{ApiKeySecret, digest_hex, is_api_key_token};
+use levd_domain::scope::{AccountScope, CredentialKind, KeyPermission, Role, ScopeSet, Tier};
+use levd_domain::{ApiError, time_fmt};
+use levd_store::{MembershipRow, Store, UserRow};
+use parking_lot::Mutex;
+
+pub use jwt::{IssuerConfig, JwksSource, JwtVerifier};
+
+pub const MSG_AUTH_REQUIRED: &str = "Authentication required";
+pub const MSG_INVALID_TOKEN: &str = "Invalid or expired authentication token";
+pub const MSG_ACTIVE_ACCOUNT_REQUIRED: &str =
+    "Active account required. Provide X-Active-Account header or use an API key.";
+pub const MSG_ACCOUNT_FORBIDDEN: &str = "You do not have access to the requested account";
+
+/// A caller authenticated by an API key: bound to one account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyPrincipal {
+    pub key_id: i64,
+    pub user_id: i64,
+    pub account_id: i64,
+    pub account_slug: String,
+    pub tier: Tier,
+    pub permission: KeyPermission,
+    pub role: Role,
+}
+
+/// A caller authenticated by a JWT: a user with zero or more memberships.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPrincipal {
+    pub user: UserRow,
+    pub memberships: Vec<MembershipRow>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Principal {
+    ApiKey(Arc<KeyPrincipal>),
+    Jwt(Arc<UserPrincipal>),
+}
+
+impl Principal {
+    pub fn user_id(&self) -> i64 {
+        match self {
+            Principal::ApiKey(k) => k.user_id,
+            Principal::Jwt(u) => u.user.id,
+        }
+    }
+}
+
+/// Outcome of resolving the active account of a JWT user with no usable header.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution {
+    Scoped(AccountScope),
+    /// A multi-account user named no account and saved no preference.
+    Unresolved,
+}
+
+/// How often `last_used_at` is rewritten for a key in steady use.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+pub struct Authenticator {
+    store: Store,
+    jwt: JwtVerifier,
+    keys: Mutex<HashMap<[u8; 32], Arc<KeyPrincipal>>>,
+    /// When this node last wrote each key's `last_used_at`.
+    touched: Mutex<HashMap<i64, Instant>>,
+    users: Mutex<HashMap<String, Arc<UserPrincipal>>>,
+    /// Incremented by every invalidation; a lookup that started before an invalidation does
+    /// not fill the cache, so a revoked key cannot slip back in.
+    generation: AtomicU64,
+    epoch: AtomicI64,
+}
+
+impl Authenticator {
+    pub fn new(store: Store, jwt: JwtVerifier) -> Authenticator {
+        Authenticator {
+            store,
+            jwt,
+            keys: Mutex::new(HashMap::new()),
+            touched: Mutex::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            epoch: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    pub fn jwt(&self) -> &JwtVerifier {
+        &self.jwt
+    }
+
+    /// Drops every cached credential; the next request reads the database.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.keys.lock().clear();
+        self.users.lock().clear();
+    }
+
+    /// Compares the database epoch with the last one seen and clears the caches when it moved
+    /// (a revocation or role change made by another process).
+    pub async fn sync_epoch(&self) -> Result<(), levd_store::StoreError> {
+        let now = self.store.auth_epoch().await?;
+        if self.epoch.swap(now, Ordering::SeqCst) != now {
+            self.invalidate();
+        }
+        Ok(())
+    }
+
+    /// Authenticates a bearer token.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, ApiError> {
+        if is_api_key_token(token) {
+            self.authenticate_key(token).await.map(Principal::ApiKey)
+        } else {
+            self.authenticate_jwt(token).await.map(Principal::Jwt)
+        }
+    }
+
+    async fn authenticate_key(&self, token: &str) -> Result<Arc<KeyPrincipal>, ApiError> {
+        let secret = ApiKeySecret::parse(token).ok_or_else(invalid_token)?;
+        let digest = secret.digest();
+        if let Some(c) = self.keys.lock().get(&digest) {
+            return Ok(c.clone());
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let row = self.store.key_for_auth(&digest_hex(&digest)).await.map_err(store_error)?;
+        let row = row.ok_or_else(invalid_token)?;
+        if row.revoked_at.is_some() {
+            return Err(invalid_token());
+        }
+        // A key whose user left the account authenticates nothing (D11).
+        let role = row.role().ok_or_else(invalid_token)?;
+        let p = Arc::new(KeyPrincipal {
+            key_id: row.key_id,
+            user_id: row.user_id,
+            account_id: row.account_id,
+            account_slug: row.account_slug.clone(),
+            tier: row.tier(),
+            permission: row.permission(),
+            role,
+        });
+        let mut keys = self.keys.lock();
+        if self.generation.load(Ordering::SeqCst) == generation {
+            if keys.len() > 100_000 {
+                keys.clear();
+            }
+            keys.insert(digest, p.clone());
+        }
+        Ok(p)
+    }
+
+    async fn authenticate_jwt(&self, token: &str) -> Result<Arc<UserPrincipal>, ApiError> {
+        let verified = self.jwt.verify(token).await.map_err(|e| {
+            tracing::debug!(reason = %e, "jwt rejected");
+            invalid_token()
+        })?;
+        let cache_key = format!("{}\u{0}{}", verified.issuer, verified.subject);
+        let cached = self.users.lock().get(&cache_key).cloned();
+        let principal = match cached {
+            Some(p) => p,
+            None => {
+                let generation = self.generation.load(Ordering::SeqCst);
+                let user = self.store.user_by_subject(&verified.subject).await.map_err(store_error)?;
+                let user = user.ok_or_else(invalid_token)?;
+                let memberships = self.store.memberships_of(user.id).await.map_err(store_error)?;
+                let p = Arc::new(UserPrincipal { user, memberships });
+                let mut users = self.users.lock();
+                if self.generation.load(Ordering::SeqCst) == generation {
+                    if users.len() > 100_000 {
+                        users.clear();
+                    }
+                    users.insert(cache_key, p.clone());
+                }
+                p
+            }
+        };
+        if verified.first_seen {
+            let store = self.store.clone();
+            let uid = principal.user.id;
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_last_login(uid, &time_fmt::now_rfc3339()).await {
+                    tracing::warn!(error = %e, "could not record last_login_at");
+                }
+            });
+        }
+        Ok(principal)
+    }
+
+    /// Records a use of a key (`last_used_at`, origin app), writing at most once a minute per
+    /// key and node so steady traffic does not turn every read into a write.
+    pub fn record_key_use(&self, key: &KeyPrincipal, origin_app: &str) {
+        let due = {
+            let mut touched = self.touched.lock();
+            let due = touched.get(&key.key_id).is_none_or(|t| t.elapsed() >= TOUCH_EVERY);
+            if due {
+                if touched.len() > 100_000 {
+                    touched.clear();
+                }
+                touched.insert(key.key_id, Instant::now());
+            }
+            due
+        };
+        if due {
+            let store = self.store.clone();
+            let (id, origin) = (key.key_id, origin_app.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_key(id, &time_fmt::now_rfc3339(), &origin).await {
+                    tracing::warn!(error = %e, "could not record key use");
+                }
+            });
+        }
+    }
+
+    /// The account a request acts for (D4). API keys: their own account, header ignored.
+    /// JWT users: header, else saved preference, else the only membership.
+    pub fn resolve(&self, principal: &Principal, header: Option<&[u8]>) -> Result<Resolution, ApiError> {
+        match principal {
+            Principal::ApiKey(k) => Ok(Resolution::Scoped(key_scope(k))),
+            Principal::Jwt(u) => resolve_user(u, header),
+        }
+    }
+}
+
+pub fn key_scope(k: &KeyPrincipal) -> AccountScope {
+    AccountScope {
+        account_id: k.account_id,
+        account_slug: k.account_slug.clone(),
+        tier: k.tier,
+        user_id: k.user_id,
+        role: k.role,
+        scopes: k.permission.scopes().intersect(k.role.scopes()),
+        credential: CredentialKind::ApiKey { key_id: k.key_id, permission: k.permission },
+    }
+}
+
+fn member_scope(u: &UserPrincipal, m: &MembershipRow) -> AccountScope {
+    let role = m.role();
+    AccountScope {
+        account_id: m.account_id,
+        account_slug: m.slug.clone(),
+        tier: m.tier(),
+        user_id: u.user.id,
+        role,
+        scopes: role.scopes().intersect(ScopeSet::all()),
+        credential: CredentialKind::Jwt,
+    }
+}
+
+fn resolve_user(u: &UserPrincipal, header: Option<&[u8]>) -> Result<Resolution, ApiError> {
+    if let Some(h) = header {
+        // One answer for unknown slugs and foreign ones, so slugs cannot be probed.
+        let slug =
+            levd_domain::headers::parse_account_slug(h).ok_or_else(|| ApiError::forbidden(MSG_ACCOUNT_FORBIDDEN))?;
+        let m =
+            u.memberships.iter().find(|m| m.slug == slug).ok_or_else(|| ApiError::forbidden(MSG_ACCOUNT_FORBIDDEN))?;
+        return Ok(Resolution::Scoped(member_scope(u, m)));
+    }
+    if let Some(pref) = u.user.active_account_id {
+        if let Some(m) = u.memberships.iter().find(|m| m.account_id == pref) {
+            return Ok(Resolution::Scoped(member_scope(u, m)));
+        }
+    }
+    match u.memberships.as_slice() {
+        [only] => Ok(Resolution::Scoped(member_scope(u, only))),
+        [] => Err(ApiError::forbidden("The user is not an active member of any account")),
+        _ => Ok(Resolution::Unresolved),
+    }
+}
+
+pub fn invalid_token() -> ApiError {
+    ApiError::unauthorized(MSG_INVALID_TOKEN)
+}
+
+fn store_error(e: levd_store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "store failure during authentication");
+    ApiError::unavailable("The service is temporarily unavailable")
+}

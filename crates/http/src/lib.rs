@@ -1,0 +1,69 @@
+//! HTTP layer of levd: the router (every route under `/api/external/v2` and its `/build`
+//! alias), the request-path middleware and thin handlers over the services.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod envelope;
+pub mod middleware;
+pub mod ratelimit;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use levd_auth::Authenticator;
+use levd_domain::ApiError;
+use levd_domain::limits::RateLimitConfig;
+use levd_service::Service;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use middleware::{BUILD_PREFIX, PREFIX};
+
+/// Everything a handler may use; cloned per request (all fields are shared handles).
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Service,
+    pub auth: Arc<Authenticator>,
+    pub limiter: Arc<ratelimit::Limiter>,
+    pub limits: Arc<RateLimitConfig>,
+}
+
+impl AppState {
+    pub fn new(service: Service, auth: Arc<Authenticator>, limits: Arc<RateLimitConfig>) -> AppState {
+        AppState { service, auth, limiter: Arc::new(ratelimit::Limiter::default()), limits }
+    }
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// The application with extra routes placed behind the full request path (benchmarks and
+/// tests add a trivial handler this way).
+pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
+    let api = routes::router()
+        .merge(extra)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::pipeline));
+    Router::new()
+        .nest(PREFIX, api.clone())
+        .nest(BUILD_PREFIX, api)
+        .fallback(routes::not_found)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            envelope::error_response(ApiError::internal())
+        }))
+        .layer(axum::middleware::from_fn(middleware::outer))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains open requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

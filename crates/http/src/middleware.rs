@@ -1,0 +1,437 @@
+//! The request path of ARCHITECTURE.md. `outer` wraps everything (request id, time limit,
+//! envelopes, logs); `pipeline` runs on matched routes: authenticate, required headers, account
+//! resolution, rate limits, body limits and idempotency, then the handler.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
+use levd_auth::{MSG_ACTIVE_ACCOUNT_REQUIRED, MSG_AUTH_REQUIRED, Principal, Resolution};
+use levd_domain::ApiError;
+use levd_domain::headers::{parse_bearer, parse_idempotency_key, parse_origin_app};
+use levd_domain::scope::AccountScope;
+use levd_domain::time_fmt::{now_rfc3339, rfc3339_before_now};
+use levd_store::Claim;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::envelope::{Rendered, error_body, error_response, finalize};
+use crate::ratelimit::{Bucket, Quota};
+
+/// Canonical prefix of every route, and the alias the seed document uses (D1).
+pub const PREFIX: &str = "/api/external/v2";
+pub const BUILD_PREFIX: &str = "/api/external/v2/build";
+
+/// Largest accepted request body (D5).
+pub const MAX_BODY: usize = 1024 * 1024;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// A claim still running after this long belongs to a request whose server died.
+const IDEMPOTENCY_ABANDONED: Duration = Duration::from_secs(120);
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_ORIGIN_APP: HeaderName = HeaderName::from_static("x-origin-app");
+static X_ACTIVE_ACCOUNT: HeaderName = HeaderName::from_static("x-active-account");
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+static RL_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+static RL_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+static RL_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// Id of the request, in the extensions of the request and of the response.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
+
+/// What the handler may know of its caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Option<Principal>,
+    pub scope: Option<AccountScope>,
+    pub origin_app: Option<Arc<str>>,
+}
+
+/// Facts for the request log, passed back up in the response extensions.
+#[derive(Debug, Clone, Default)]
+struct LogFacts {
+    origin_app: Option<Arc<str>>,
+    account_id: Option<i64>,
+}
+
+/// How a route is authenticated and scoped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// No credential; limited per IP. `origin` says whether `X-Origin-App` is required.
+    Public { per_ip: PublicLimit, origin: bool },
+    /// Credential required; an account is used when one resolves (`GET /me`).
+    AccountOptional,
+    /// Credential required; no account needed (`/me/accounts`, `/me/active-account`).
+    UserOnly,
+    /// Credential and a resolved account required.
+    Account,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicLimit {
+    Health,
+    ValidateKey,
+}
+
+/// The route template without its prefix, e.g. `/deals/{deal_id}`.
+pub fn endpoint_template(matched: &str) -> &str {
+    matched.strip_prefix(BUILD_PREFIX).or_else(|| matched.strip_prefix(PREFIX)).unwrap_or(matched)
+}
+
+pub fn policy_for(method: &Method, template: &str) -> Policy {
+    match (method.as_str(), template) {
+        ("GET", "/health") => Policy::Public { per_ip: PublicLimit::Health, origin: false },
+        ("POST", "/auth/validate-api-key") => Policy::Public { per_ip: PublicLimit::ValidateKey, origin: true },
+        ("GET", "/me") => Policy::AccountOptional,
+        ("GET", "/me/accounts") | ("PATCH", "/me/active-account") => Policy::UserOnly,
+        _ => Policy::Account,
+    }
+}
+
+fn new_request_id(req: &Request) -> Arc<str> {
+    // Adopt a caller's id only when it is a UUID, so logs cannot be polluted through it.
+    req.headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .unwrap_or_else(uuid::Uuid::new_v4)
+        .hyphenated()
+        .to_string()
+        .into()
+}
+
+/// Outermost layer: request id, time limit, envelopes, `X-Request-Id`, request log.
+pub async fn outer(mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = new_request_id(&req);
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let method = req.method().clone();
+    let resp = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => error_response(ApiError::unavailable("The request took too long and was abandoned")),
+    };
+    let route = resp.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let facts = resp.extensions().get::<LogFacts>().cloned().unwrap_or_default();
+    let mut resp = finalize(resp, &request_id);
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
+    }
+    let status = resp.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        target: "levd::request",
+        request_id = %request_id,
+        method = %method,
+        route = route.as_deref().unwrap_or("(unmatched)"),
+        status,
+        latency_ms = format!("{latency_ms:.2}"),
+        origin_app = facts.origin_app.as_deref().unwrap_or("-"),
+        account_id = facts.account_id,
+        "request"
+    );
+    resp
+}
+
+fn unauthorized(message: &str, token_sent: bool) -> Response {
+    let mut r = error_response(ApiError::unauthorized(message));
+    let challenge = if token_sent { "Bearer error=\"invalid_token\"" } else { "Bearer" };
+    r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    r
+}
+
+fn client_ip(req: &Request) -> String {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map_or_else(|| "local".to_string(), |c| c.0.ip().to_string())
+}
+
+fn set_quota_headers(resp: &mut Response, q: &Quota) {
+    let h = resp.headers_mut();
+    h.insert(RL_LIMIT.clone(), HeaderValue::from(q.limit));
+    h.insert(RL_REMAINING.clone(), HeaderValue::from(q.remaining));
+    h.insert(RL_RESET.clone(), HeaderValue::from(q.reset_seconds));
+}
+
+/// Request path for every matched route.
+pub async fn pipeline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut facts = LogFacts::default();
+    let mut resp = match run_pipeline(&state, req, next, &mut facts).await {
+        Ok(r) | Err(r) => r,
+    };
+    resp.extensions_mut().insert(facts);
+    resp
+}
+
+async fn run_pipeline(
+    state: &AppState,
+    mut req: Request,
+    next: Next,
+    facts: &mut LogFacts,
+) -> Result<Response, Response> {
+    let template = req.extensions().get::<MatchedPath>().map(|m| endpoint_template(m.as_str()).to_string());
+    let template = template.unwrap_or_default();
+    let method = req.method().clone();
+    let policy = policy_for(&method, &template);
+
+    // 1. Authenticate (D3: before anything else).
+    let mut principal = None;
+    if !matches!(policy, Policy::Public { .. }) {
+        let Some(header) = req.headers().get(AUTHORIZATION) else {
+            return Err(unauthorized(MSG_AUTH_REQUIRED, false));
+        };
+        let Some(token) = parse_bearer(header.as_bytes()) else {
+            return Err(unauthorized(levd_auth::MSG_INVALID_TOKEN, true));
+        };
+        match state.auth.authenticate(token).await {
+            Ok(p) => principal = Some(p),
+            Err(e) if e.status() == 401 => return Err(unauthorized(&e.message, true)),
+            Err(e) => return Err(error_response(e)),
+        }
+    }
+
+    // 2. X-Origin-App.
+    let origin_required = !matches!(policy, Policy::Public { origin: false, .. });
+    let origin: Option<Arc<str>> = if origin_required {
+        match parse_origin_app(req.headers().get(&X_ORIGIN_APP).map(|v| v.as_bytes())) {
+            Ok(o) => Some(o.into()),
+            Err(e) => return Err(error_response(e)),
+        }
+    } else {
+        None
+    };
+    facts.origin_app = origin.clone();
+    if let (Some(Principal::ApiKey(k)), Some(o)) = (&principal, &origin) {
+        state.auth.record_key_use(k, o);
+    }
+
+    // 3. Active account (D4).
+    let mut scope = None;
+    if let Some(p) = &principal {
+        let header = req.headers().get(&X_ACTIVE_ACCOUNT).map(|v| v.as_bytes());
+        let header = if policy == Policy::UserOnly { None } else { header };
+        match state.auth.resolve(p, header) {
+            Ok(Resolution::Scoped(s)) => scope = Some(s),
+            Ok(Resolution::Unresolved) if policy == Policy::Account => {
+                return Err(error_response(ApiError::bad_request(MSG_ACTIVE_ACCOUNT_REQUIRED)));
+            }
+            Ok(Resolution::Unresolved) => {}
+            // A user with no membership may still read /me and /me/accounts.
+            Err(e) if policy != Policy::Account && e.status() == 403 && header.is_none() => {}
+            Err(e) => return Err(error_response(e)),
+        }
+    }
+    facts.account_id = scope.as_ref().map(|s| s.account_id);
+
+    // 4. Rate limits (D18).
+    let mut quota = None;
+    if state.limits.enabled {
+        let buckets = match (&policy, &scope, &principal) {
+            (Policy::Public { per_ip, .. }, _, _) => {
+                let (name, n) = match per_ip {
+                    PublicLimit::Health => ("health", state.limits.health_per_ip),
+                    PublicLimit::ValidateKey => ("validate", state.limits.validate_key_per_ip),
+                };
+                vec![Bucket { key: format!("ip:{name}:{}", client_ip(&req)), per_minute: n, limit_type: "ip" }]
+            }
+            (_, Some(s), _) => {
+                let t = state.limits.for_tier(s.tier);
+                vec![
+                    Bucket {
+                        key: format!("a:{}", s.account_id),
+                        per_minute: t.account_per_minute,
+                        limit_type: "account",
+                    },
+                    Bucket {
+                        key: format!("e:{}:{} {}", s.account_id, method, template),
+                        per_minute: t.endpoint_per_minute,
+                        limit_type: "endpoint",
+                    },
+                ]
+            }
+            (_, None, Some(p)) => {
+                // Account-less calls of a multi-account user: the user's own bucket, at the
+                // lowest tier's figure.
+                let t = state.limits.free;
+                vec![Bucket {
+                    key: format!("u:{}", p.user_id()),
+                    per_minute: t.account_per_minute,
+                    limit_type: "account",
+                }]
+            }
+            _ => Vec::new(),
+        };
+        match state.limiter.check(&buckets) {
+            Ok(q) => quota = q,
+            Err(rej) => {
+                let e = ApiError::new(
+                    levd_domain::ErrorKind::RateLimited,
+                    "Per-minute API rate limit reached. Contact help@lev.com if you need a higher tier.",
+                )
+                .with_extra("limit_type", rej.limit_type)
+                .with_extra("retry_after_seconds", rej.retry_after_seconds);
+                let mut r = error_response(e);
+                set_quota_headers(&mut r, &rej.quota);
+                r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(rej.retry_after_seconds));
+                return Err(r);
+            }
+        }
+    }
+
+    // 5. Body: size and media type (D5).
+    let has_body_method = matches!(method, Method::POST | Method::PATCH | Method::PUT | Method::DELETE);
+    let mut body_bytes = Bytes::new();
+    if has_body_method {
+        let declared =
+            req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|s| s.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(with_quota(error_response(too_large()), quota));
+        }
+        let (parts, body) = req.into_parts();
+        body_bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) => {
+                let err = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    too_large()
+                } else {
+                    ApiError::bad_request("The request body could not be read")
+                };
+                return Err(with_quota(error_response(err), quota));
+            }
+        };
+        if !body_bytes.is_empty() && !is_json_content_type(parts.headers.get(CONTENT_TYPE)) {
+            let e =
+                ApiError::new(levd_domain::ErrorKind::UnsupportedMediaType, "Content-Type must be application/json");
+            return Err(with_quota(error_response(e), quota));
+        }
+        req = Request::from_parts(parts, Body::from(body_bytes.clone()));
+    }
+
+    // 6. Idempotency (D16).
+    let idem = match (&scope, &principal, req.headers().get(&IDEMPOTENCY_KEY)) {
+        (_, Some(p), Some(v)) if has_body_method => {
+            let key = match parse_idempotency_key(v.as_bytes()) {
+                Ok(k) => k.to_string(),
+                Err(e) => return Err(with_quota(error_response(e), quota)),
+            };
+            let account_id = scope.as_ref().map_or(0, |s| s.account_id);
+            Some((account_id, p.user_id(), key))
+        }
+        _ => None,
+    };
+    if let Some((account_id, user_id, key)) = &idem {
+        let fingerprint = fingerprint(&method, req.uri().path(), &body_bytes);
+        let ts = rfc3339_before_now;
+        let claim = state
+            .service
+            .store
+            .claim_idempotency_key(
+                *account_id,
+                *user_id,
+                key,
+                &fingerprint,
+                &now_rfc3339(),
+                &ts(IDEMPOTENCY_TTL),
+                &ts(IDEMPOTENCY_ABANDONED),
+            )
+            .await;
+        match claim {
+            Ok(Claim::Claimed) => {}
+            Ok(Claim::InProgress) => {
+                let e = ApiError::conflict("A request with this Idempotency-Key is still in progress; retry later");
+                return Err(with_quota(error_response(e), quota));
+            }
+            Ok(Claim::Mismatch) => {
+                let e =
+                    ApiError::conflict("Idempotency conflict: this Idempotency-Key was used with a different request");
+                return Err(with_quota(error_response(e), quota));
+            }
+            Ok(Claim::Replay { status, body }) => {
+                let mut r = Response::new(Body::from(body));
+                *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                r.headers_mut().insert(IDEMPOTENT_REPLAYED.clone(), HeaderValue::from_static("true"));
+                r.extensions_mut().insert(Rendered);
+                return Ok(with_quota(r, quota));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "idempotency store failure");
+                return Err(error_response(ApiError::unavailable("The service is temporarily unavailable")));
+            }
+        }
+    }
+
+    // 7. The handler.
+    req.extensions_mut().insert(Caller { principal, scope, origin_app: origin });
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(|| "".into());
+    let resp = next.run(req).await;
+
+    let resp = match idem {
+        None => resp,
+        Some((account_id, user_id, key)) => {
+            let resp = finalize(resp, &request_id);
+            let status = resp.status().as_u16();
+            // 5xx is never stored, nor 429 (D16); the key may be retried.
+            let store_it = status < 500 && status != 429;
+            if !store_it {
+                let _ = state.service.store.release_idempotency_key(account_id, user_id, &key).await;
+                resp
+            } else {
+                let (parts, body) = resp.into_parts();
+                let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes);
+                if let Err(e) =
+                    state.service.store.complete_idempotency_key(account_id, user_id, &key, status, &text).await
+                {
+                    tracing::error!(error = %e, "could not store idempotent response");
+                    let _ = state.service.store.release_idempotency_key(account_id, user_id, &key).await;
+                }
+                Response::from_parts(parts, Body::from(bytes))
+            }
+        }
+    };
+    Ok(with_quota(resp, quota))
+}
+
+fn with_quota(mut r: Response, q: Option<Quota>) -> Response {
+    if let Some(q) = q {
+        set_quota_headers(&mut r, &q);
+    }
+    r
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(levd_domain::ErrorKind::PayloadTooLarge, "Request body exceeds the 1 MiB limit")
+}
+
+fn is_json_content_type(v: Option<&HeaderValue>) -> bool {
+    let Some(s) = v.and_then(|v| v.to_str().ok()) else { return false };
+    let essence = s.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+/// What makes two requests "the same" for idempotency: method, path and body bytes.
+fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
+    // Both routes of one operation (with and without /build) are the same request.
+    let path = path.strip_prefix(BUILD_PREFIX).or_else(|| path.strip_prefix(PREFIX)).unwrap_or(path);
+    let mut h = Sha256::new();
+    h.update(method.as_str().as_bytes());
+    h.update([0]);
+    h.update(path.as_bytes());
+    h.update([0]);
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+/// Renders an error outside the middleware (used by the panic handler).
+pub fn render_error(request_id: &str, e: &ApiError) -> serde_json::Value {
+    error_body(request_id, e)
+}

@@ -1,0 +1,54 @@
+//! Handlers, one module per resource; each exposes its routes through `router()`.
+mod account;
+mod api_keys;
+mod deals;
+mod health;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::response::Response;
+use http::request::Parts;
+use levd_domain::ApiError;
+use levd_domain::scope::AccountScope;
+
+use crate::AppState;
+use crate::envelope::{Failure, error_response};
+use crate::middleware::Caller;
+
+pub fn router() -> Router<AppState> {
+    Router::new().merge(health::router()).merge(account::router()).merge(api_keys::router()).merge(deals::router())
+}
+
+pub async fn not_found() -> Response {
+    error_response(ApiError::not_found("Route not found"))
+}
+
+/// The caller as resolved by the request path.
+pub struct Ctx(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Caller>().cloned().map(Ctx).ok_or_else(|| Failure(ApiError::internal()))
+    }
+}
+
+impl Ctx {
+    /// The resolved account; the request path guarantees it on account routes.
+    pub fn scope(&self) -> Result<&AccountScope, Failure> {
+        self.0.scope.as_ref().ok_or_else(|| Failure(ApiError::bad_request(levd_auth::MSG_ACTIVE_ACCOUNT_REQUIRED)))
+    }
+
+    pub fn user_id(&self) -> Result<i64, Failure> {
+        self.0.principal.as_ref().map(|p| p.user_id()).ok_or_else(|| Failure(ApiError::internal()))
+    }
+}
+
+/// A numeric id from the path; anything else names no resource (404).
+pub fn path_id(raw: &str, not_found: &'static str) -> Result<i64, Failure> {
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(Failure(ApiError::not_found(not_found))),
+    }
+}

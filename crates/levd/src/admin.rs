@@ -1,0 +1,183 @@
+//! `levd admin`: works directly on the database (also beside a running server), prints one
+//! JSON object on success, a message on stderr and a non-zero exit on failure.
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use levd_domain::headers::is_valid_slug;
+use levd_domain::limits::RateLimitConfig;
+use levd_domain::scope::{KeyPermission, Role, Tier};
+use levd_domain::time_fmt::now_rfc3339;
+use levd_service::Service;
+use levd_store::{Store, StoreError};
+use serde_json::{Value, json};
+
+use crate::config::{
+    AccountCommand, AccountType, AdminCommand, Global, KeyCommand, MemberCommand, RoleArg, TierArg, UserCommand,
+};
+
+pub async fn run(cmd: AdminCommand, global: &Global) -> ExitCode {
+    let result = async {
+        let store = Store::open_and_migrate(&global.database_url)
+            .await
+            .map_err(|e| format!("cannot open database {}: {e}", levd_store::redact_url(&global.database_url)))?;
+        let out = execute(&store, cmd).await;
+        store.close().await;
+        out
+    }
+    .await;
+    match result {
+        Ok(v) => {
+            println!("{v}");
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("levd admin: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tier(t: TierArg) -> Tier {
+    match t {
+        TierArg::Free => Tier::Free,
+        TierArg::Standard => Tier::Standard,
+        TierArg::Enterprise => Tier::Enterprise,
+    }
+}
+
+fn role(r: RoleArg) -> Role {
+    match r {
+        RoleArg::Admin => Role::Admin,
+        RoleArg::Member => Role::Member,
+        RoleArg::Viewer => Role::Viewer,
+    }
+}
+
+fn account_type(t: AccountType) -> &'static str {
+    match t {
+        AccountType::Brokerage => "brokerage",
+        AccountType::Borrower => "borrower",
+        AccountType::Lender => "lender",
+        AccountType::Credit => "credit",
+    }
+}
+
+fn store_err(e: StoreError) -> String {
+    e.to_string()
+}
+
+fn valid_email(e: &str) -> bool {
+    let Some((local, domain)) = e.split_once('@') else { return false };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && e.len() <= 254
+        && !e.contains(char::is_whitespace)
+}
+
+async fn user_id(store: &Store, email: &str) -> Result<i64, String> {
+    store
+        .user_by_email(&email.to_lowercase())
+        .await
+        .map_err(store_err)?
+        .map(|u| u.id)
+        .ok_or(format!("no user with email {email}"))
+}
+
+async fn account(store: &Store, slug: &str) -> Result<levd_store::AccountRow, String> {
+    store.account_by_slug(slug).await.map_err(store_err)?.ok_or(format!("no account with slug {slug}"))
+}
+
+pub async fn execute(store: &Store, cmd: AdminCommand) -> Result<Value, String> {
+    match cmd {
+        AdminCommand::Account(AccountCommand::Create { slug, name, account_type: t, tier: tr }) => {
+            if !is_valid_slug(&slug) {
+                return Err(
+                    "--slug must be 2-64 characters of a-z, 0-9 and '-', not starting or ending with '-'".into()
+                );
+            }
+            if name.trim().is_empty() || name.len() > 255 {
+                return Err("--name must be 1-255 characters".into());
+            }
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let a = store
+                .create_account(&uuid, &slug, name.trim(), t.map(account_type), tier(tr))
+                .await
+                .map_err(store_err)?;
+            Ok(
+                json!({ "id": a.id, "uuid": a.uuid, "slug": a.slug, "name": a.name, "account_type": a.account_type, "tier": a.api_tier, "created_at": a.created_at }),
+            )
+        }
+        AdminCommand::User(UserCommand::Create { email, first_name, last_name, subject }) => {
+            if !valid_email(&email) {
+                return Err(format!("--email {email:?} is not an email address"));
+            }
+            if subject.as_deref().is_some_and(|s| s.trim().is_empty() || s.len() > 255) {
+                return Err("--subject must be 1-255 characters".into());
+            }
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let u = store
+                .create_user(
+                    &uuid,
+                    &email.to_lowercase(),
+                    first_name.as_deref(),
+                    last_name.as_deref(),
+                    subject.as_deref(),
+                )
+                .await
+                .map_err(store_err)?;
+            Ok(
+                json!({ "id": u.id, "uuid": u.uuid, "email": u.email, "first_name": u.first_name, "last_name": u.last_name, "subject": u.subject, "created_at": u.created_at }),
+            )
+        }
+        AdminCommand::Member(MemberCommand::Add { email, account: slug, role: r }) => {
+            let uid = user_id(store, &email).await?;
+            let a = account(store, &slug).await?;
+            store.upsert_membership(uid, a.id, role(r)).await.map_err(store_err)?;
+            Ok(json!({ "user_id": uid, "account_id": a.id, "account": a.slug, "role": role(r).as_str() }))
+        }
+        AdminCommand::Member(MemberCommand::Remove { email, account: slug }) => {
+            let uid = user_id(store, &email).await?;
+            let a = account(store, &slug).await?;
+            if !store.remove_membership(uid, a.id).await.map_err(store_err)? {
+                return Err(format!("{email} is not an active member of {slug}"));
+            }
+            Ok(json!({ "user_id": uid, "account_id": a.id, "removed": true }))
+        }
+        AdminCommand::Key(KeyCommand::Create { email, account: slug, label, read_only }) => {
+            let uid = user_id(store, &email).await?;
+            let a = account(store, &slug).await?;
+            let memberships = store.memberships_of(uid).await.map_err(store_err)?;
+            if !memberships.iter().any(|m| m.account_id == a.id) {
+                return Err(format!(
+                    "{email} is not an active member of {slug}; add them first with `levd admin member add`"
+                ));
+            }
+            if label.trim().is_empty() || label.chars().count() > 255 {
+                return Err("--label must be 1-255 characters".into());
+            }
+            let permission = if read_only { KeyPermission::ReadOnly } else { KeyPermission::FullAccess };
+            let service = Service::new(store.clone(), Arc::new(RateLimitConfig::default()), Arc::new(|| {}));
+            let issued =
+                service.issue_key(uid, a.id, a.tier(), &label, permission).await.map_err(|e| e.message.clone())?;
+            let role = memberships.iter().find(|m| m.account_id == a.id).map(|m| m.role()).unwrap_or(Role::Viewer);
+            Ok(json!({
+                "id": issued.row.id,
+                "api_key": issued.secret.expose(),
+                "key_prefix": issued.row.key_prefix,
+                "label": issued.row.label,
+                "permission": issued.row.permission,
+                "account": a.slug,
+                "user_id": uid,
+                "scopes": permission.scopes().intersect(role.scopes()).names(),
+                "created_at": issued.row.created_at,
+            }))
+        }
+        AdminCommand::Key(KeyCommand::Revoke { id }) => {
+            if !store.revoke_key(id, None, None, &now_rfc3339()).await.map_err(store_err)? {
+                return Err(format!("no active API key with id {id}"));
+            }
+            Ok(json!({ "id": id, "revoked": true }))
+        }
+    }
+}

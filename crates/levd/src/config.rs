@@ -1,0 +1,181 @@
+//! Command line and environment: flags first, then `LEV_*` variables, then defaults that work
+//! on a fresh machine.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "levd", version, about = "A self-hostable server for the Lev External API v2")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Database: `sqlite://PATH` (created and migrated on start) or a file path.
+    #[arg(long, env = "LEV_DATABASE_URL", global = true, default_value = levd_store::DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Administer accounts, users, memberships and API keys directly in the database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "LEV_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Trusted JWT issuer (`iss`); JWTs are refused while none is configured.
+    #[arg(long, env = "LEV_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Audience (`aud`) JWTs of the issuer must carry.
+    #[arg(long, env = "LEV_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// JWKS of the issuer, fetched over HTTP(S) and cached.
+    #[arg(long, env = "LEV_JWKS_URL", conflicts_with = "jwks_file")]
+    pub jwks_url: Option<String>,
+    /// JWKS of the issuer, read from a file.
+    #[arg(long, env = "LEV_JWKS_FILE")]
+    pub jwks_file: Option<PathBuf>,
+    /// Turn rate limiting off (`off`) or on (`on`, the default).
+    #[arg(long, env = "LEV_RATE_LIMITS", value_enum, default_value = "on")]
+    pub rate_limits: Switch,
+    /// On an empty database, create a demo account, users, deals and an API key.
+    #[arg(long, env = "LEV_DEMO")]
+    pub demo: bool,
+    /// Log format.
+    #[arg(long, env = "LEV_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccountType {
+    Brokerage,
+    Borrower,
+    Lender,
+    Credit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TierArg {
+    Free,
+    Standard,
+    Enterprise,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Member,
+    Viewer,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Memberships of users in accounts.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account.
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "type", value_enum)]
+        account_type: Option<AccountType>,
+        #[arg(long, value_enum, default_value = "standard")]
+        tier: TierArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+        /// The JWT `sub` that identifies this user.
+        #[arg(long)]
+        subject: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Add a user to an account (or change the role of a member).
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long, value_enum, default_value = "member")]
+        role: RoleArg,
+    },
+    /// Remove a user from an account; the user's keys on it stop working.
+    Remove {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        account: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Issue an API key for a user on an account (the secret is printed once).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// Revoke an API key; running servers stop accepting it within a second.
+    Revoke {
+        #[arg(long)]
+        id: i64,
+    },
+}

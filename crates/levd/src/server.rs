@@ -1,0 +1,194 @@
+//! `levd serve`: opens the store, builds the application and serves it until SIGINT/SIGTERM.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use levd_auth::{Authenticator, IssuerConfig, JwksSource, JwtVerifier};
+use levd_domain::limits::RateLimitConfig;
+use levd_domain::time_fmt::rfc3339_before_now;
+use levd_http::AppState;
+use levd_service::Service;
+use levd_store::Store;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{Global, LogFormat, ServeArgs, Switch};
+
+/// Everything `start` needs; built from flags by `run`, directly by tests.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub database_url: String,
+    pub bind: String,
+    pub issuers: Vec<IssuerConfig>,
+    pub rate_limits: RateLimitConfig,
+    pub demo: bool,
+}
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub demo: Option<crate::demo::DemoSummary>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting connections, finishes open requests and closes the database.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let r = (&mut self.handle).await.unwrap_or(Ok(()));
+        for b in &self.background {
+            b.abort();
+        }
+        self.store.close().await;
+        r
+    }
+}
+
+pub fn build_state(store: Store, issuers: Vec<IssuerConfig>, limits: RateLimitConfig) -> AppState {
+    let auth = Arc::new(Authenticator::new(store.clone(), JwtVerifier::new(issuers)));
+    let limits = Arc::new(limits);
+    let hook_auth = auth.clone();
+    let service = Service::new(store, limits.clone(), Arc::new(move || hook_auth.invalidate()));
+    AppState::new(service, auth, limits)
+}
+
+/// Opens the database, seeds demo data when asked, binds and serves in the background.
+pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
+    let store = Store::open_and_migrate(&cfg.database_url)
+        .await
+        .map_err(|e| format!("cannot open database {}: {e}", levd_store::redact_url(&cfg.database_url)))?;
+    let demo = if cfg.demo { crate::demo::seed_if_empty(&store).await? } else { None };
+    let state = build_state(store.clone(), cfg.issuers, cfg.rate_limits);
+    if state.auth.jwt().is_enabled() {
+        if let Err(e) = state.auth.jwt().preload().await {
+            tracing::warn!(error = %e, "JWKS not loaded yet; it will be fetched on first use");
+        }
+    }
+    state.auth.sync_epoch().await.map_err(|e| format!("database not usable: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(&cfg.bind).await.map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+
+    let mut background = Vec::new();
+    // Revocations and role changes made by other processes (levd admin, other nodes) reach
+    // this node's caches through the epoch, checked twice a second.
+    let auth = state.auth.clone();
+    background.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            if let Err(e) = auth.sync_epoch().await {
+                tracing::warn!(error = %e, "could not read the credential epoch");
+            }
+        }
+    }));
+    let purge_store = store.clone();
+    background.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match purge_store.purge_idempotency_keys(&rfc3339_before_now(Duration::from_secs(24 * 3600))).await {
+                Ok(n) if n > 0 => tracing::info!(removed = n, "expired idempotency records removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
+            }
+        }
+    }));
+
+    let router = levd_http::app(state);
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(levd_http::serve(listener, router, async move {
+        let _ = rx.await;
+    }));
+    Ok(Running { addr, store, demo, shutdown: Some(tx), handle, background })
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LEV_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+pub fn issuers_from(args: &ServeArgs) -> Result<Vec<IssuerConfig>, String> {
+    let Some(issuer) = args.jwt_issuer.clone() else {
+        if args.jwt_audience.is_some() || args.jwks_url.is_some() || args.jwks_file.is_some() {
+            return Err("--jwt-audience/--jwks-url/--jwks-file need --jwt-issuer".into());
+        }
+        return Ok(Vec::new());
+    };
+    let audience = args.jwt_audience.clone().ok_or("--jwt-issuer needs --jwt-audience (LEV_JWT_AUDIENCE)")?;
+    let jwks = match (&args.jwks_url, &args.jwks_file) {
+        (Some(u), None) => JwksSource::Url(u.clone()),
+        (None, Some(f)) => JwksSource::File(f.clone()),
+        _ => return Err("--jwt-issuer needs exactly one of --jwks-url or --jwks-file".into()),
+    };
+    Ok(vec![IssuerConfig { issuer, audience, jwks }])
+}
+
+pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
+    init_tracing(args.log_format);
+    let issuers = issuers_from(&args)?;
+    let rate_limits = RateLimitConfig { enabled: args.rate_limits == Switch::On, ..RateLimitConfig::default() };
+    let cfg = ServerConfig {
+        database_url: global.database_url.clone(),
+        bind: args.bind.clone(),
+        issuers,
+        rate_limits,
+        demo: args.demo,
+    };
+    let running = start(cfg).await?;
+    println!("levd {} listening on http://{}", env!("CARGO_PKG_VERSION"), running.addr);
+    if let Some(d) = &running.demo {
+        println!();
+        println!("Demo data created: account '{}' with {} deals.", d.account_slug, d.deal_count);
+        println!("Demo API key (shown once): {}", d.api_key);
+        println!("Try it:");
+        println!(
+            "  curl -s http://{}/api/external/v2/deals?limit=5 -H 'Authorization: Bearer {}' -H 'X-Origin-App: curl'",
+            running.addr, d.api_key
+        );
+        println!();
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing open requests");
+    running.stop().await.map_err(|e| e.to_string())
+}
+
+pub async fn migrate_only(global: &Global) -> Result<(), String> {
+    let store = Store::open_and_migrate(&global.database_url)
+        .await
+        .map_err(|e| format!("cannot migrate {}: {e}", levd_store::redact_url(&global.database_url)))?;
+    store.close().await;
+    println!("{{\"migrated\":true}}");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

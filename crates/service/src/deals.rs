@@ -1,0 +1,195 @@
+//! Deals: list, create, read, update, archive, financials.
+use std::collections::HashMap;
+
+use levd_domain::ApiError;
+use levd_domain::deal::{
+    DEAL_LIST, Deal, EMBEDDED_FINANCIAL_FIELDS, FINANCIAL_FIELDS, parse_deal_changes, parse_new_deal,
+};
+use levd_domain::input::parse_object;
+use levd_domain::query::{ListQuery, ListSpec, Paging, encode_cursor};
+use levd_domain::scope::{AccountScope, Scope};
+use levd_domain::time_fmt::now_rfc3339;
+use levd_store::StoreError;
+use serde_json::{Map, Value, json};
+
+use crate::{Page, Service, cursor_pagination, internal, offset_pagination};
+
+/// `include` and `fields` of a single-deal read.
+const DEAL_GET: ListSpec = ListSpec {
+    filters: &[],
+    sorts: &[],
+    fields: DEAL_LIST.fields,
+    includes: DEAL_LIST.includes,
+    search: false,
+    cursor: false,
+    offset: false,
+};
+
+/// Maximum pipeline rows embedded per deal.
+const MAX_PIPELINE_ROWS: usize = 10;
+
+fn deal_not_found() -> ApiError {
+    ApiError::not_found("Deal not found")
+}
+
+/// Keeps the requested fields (with `id`) of a serialized deal.
+fn select_fields(mut v: Map<String, Value>, fields: Option<&[&'static str]>) -> Map<String, Value> {
+    if let Some(fields) = fields {
+        v.retain(|k, _| k == "id" || fields.contains(&k.as_str()));
+    }
+    v
+}
+
+impl Service {
+    /// Adds the requested sub-resources to each serialized deal.
+    async fn embed(&self, deals: &mut [Map<String, Value>], ids: &[i64], includes: &[&str]) -> Result<(), ApiError> {
+        for inc in includes {
+            let mut by_deal: HashMap<i64, Value> = HashMap::new();
+            let empty = match *inc {
+                "financials" => {
+                    for (id, f) in self.store.financials_of(ids).await.map_err(internal)? {
+                        let mut small = Map::new();
+                        for k in ["id", "deal_id"].iter().chain(EMBEDDED_FINANCIAL_FIELDS).chain(["updated_at"].iter())
+                        {
+                            small.insert((*k).to_string(), f.get(*k).cloned().unwrap_or(Value::Null));
+                        }
+                        by_deal.insert(id, Value::Object(small));
+                    }
+                    Value::Null
+                }
+                "properties" => {
+                    for p in self.store.properties_of(ids).await.map_err(internal)? {
+                        push_item(&mut by_deal, p.deal_id, json!(p));
+                    }
+                    Value::Array(Vec::new())
+                }
+                "team" => {
+                    for t in self.store.team_of(ids).await.map_err(internal)? {
+                        push_item(&mut by_deal, t.deal_id, json!(t));
+                    }
+                    Value::Array(Vec::new())
+                }
+                "pipelines" => {
+                    for p in self.store.pipelines_of(ids).await.map_err(internal)? {
+                        let n = by_deal.get(&p.deal_id).and_then(Value::as_array).map_or(0, Vec::len);
+                        if n < MAX_PIPELINE_ROWS {
+                            push_item(&mut by_deal, p.deal_id, json!(p));
+                        }
+                    }
+                    Value::Array(Vec::new())
+                }
+                _ => continue,
+            };
+            for (d, id) in deals.iter_mut().zip(ids) {
+                d.insert((*inc).to_string(), by_deal.remove(id).unwrap_or_else(|| empty.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    fn to_map(deal: &Deal) -> Map<String, Value> {
+        match serde_json::to_value(deal) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        }
+    }
+
+    /// `GET /deals`.
+    pub async fn list_deals(&self, scope: &AccountScope, raw_query: Option<&str>) -> Result<Page, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        let q = ListQuery::parse(raw_query, &DEAL_LIST)?;
+        let (mut rows, total) = self.store.list_deals(grant.account_id(), &q).await.map_err(internal)?;
+        let has_more = rows.len() > q.limit as usize;
+        rows.truncate(q.limit as usize);
+        let ids: Vec<i64> = rows.iter().map(|d| d.id).collect();
+        let mut items: Vec<Map<String, Value>> =
+            rows.iter().map(|d| select_fields(Self::to_map(d), q.fields.as_deref())).collect();
+        self.embed(&mut items, &ids, &q.includes).await?;
+        let pagination = match &q.paging {
+            Paging::Cursor { raw, .. } => {
+                let next = if has_more { ids.last().map(|id| encode_cursor(*id)) } else { None };
+                cursor_pagination(total, q.limit, raw.as_deref(), has_more, next)
+            }
+            Paging::Offset { offset } => offset_pagination(total, q.limit, *offset, has_more),
+        };
+        Ok(Page { items: items.into_iter().map(Value::Object).collect(), pagination })
+    }
+
+    /// `GET /deals/{deal_id}`.
+    pub async fn get_deal(
+        &self,
+        scope: &AccountScope,
+        deal_id: i64,
+        raw_query: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        let q = ListQuery::parse(raw_query, &DEAL_GET)?;
+        let deal = self.store.deal(grant.account_id(), deal_id).await.map_err(internal)?.ok_or_else(deal_not_found)?;
+        let mut items = vec![select_fields(Self::to_map(&deal), q.fields.as_deref())];
+        self.embed(&mut items, &[deal.id], &q.includes).await?;
+        Ok(items.pop().map(Value::Object).unwrap_or(Value::Null))
+    }
+
+    /// `POST /deals`.
+    pub async fn create_deal(&self, scope: &AccountScope, body: &[u8]) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsWrite)?;
+        let input = parse_new_deal(&parse_object(body)?)?;
+        let deal = self.store.insert_deal(grant.account_id(), &input, &now_rfc3339()).await.map_err(|e| match e {
+            StoreError::UnknownPipeline => {
+                ApiError::invalid_field("pipeline_ids", "contains a pipeline that does not exist or is not accessible")
+            }
+            other => internal(other),
+        })?;
+        Ok(Value::Object(Self::to_map(&deal)))
+    }
+
+    /// `PATCH /deals/{deal_id}`.
+    pub async fn update_deal(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsWrite)?;
+        let changes = parse_deal_changes(&parse_object(body)?)?;
+        let deal = self
+            .store
+            .update_deal(grant.account_id(), deal_id, &changes, &now_rfc3339())
+            .await
+            .map_err(internal)?
+            .ok_or_else(deal_not_found)?;
+        Ok(Value::Object(Self::to_map(&deal)))
+    }
+
+    /// `DELETE /deals/{deal_id}`: archives; repeating it answers the same (D24).
+    pub async fn archive_deal(&self, scope: &AccountScope, deal_id: i64) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsWrite)?;
+        if !self.store.archive_deal(grant.account_id(), deal_id, &now_rfc3339()).await.map_err(internal)? {
+            return Err(deal_not_found());
+        }
+        Ok(json!({ "deleted": true }))
+    }
+
+    /// `GET /deals/{deal_id}/financials`: the full record; every value null (and `id` null)
+    /// while the deal has none.
+    pub async fn deal_financials(&self, scope: &AccountScope, deal_id: i64) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        self.store.deal(grant.account_id(), deal_id).await.map_err(internal)?.ok_or_else(deal_not_found)?;
+        let mut all = self.store.financials_of(&[deal_id]).await.map_err(internal)?;
+        Ok(match all.remove(&deal_id) {
+            Some(m) => Value::Object(m),
+            None => {
+                let mut m = Map::new();
+                m.insert("id".into(), Value::Null);
+                m.insert("deal_id".into(), Value::from(deal_id));
+                for (name, _) in FINANCIAL_FIELDS {
+                    m.insert((*name).into(), Value::Null);
+                }
+                m.insert("updated_at".into(), Value::Null);
+                Value::Object(m)
+            }
+        })
+    }
+}
+
+fn push_item(map: &mut HashMap<i64, Value>, deal_id: i64, item: Value) {
+    match map.entry(deal_id).or_insert_with(|| Value::Array(Vec::new())) {
+        Value::Array(a) => a.push(item),
+        other => *other = Value::Array(vec![item]),
+    }
+}

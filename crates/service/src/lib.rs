@@ -1,0 +1,77 @@
+//! Services: one function per operation, `(scope, input) -> Result<output, ApiError>`, used by
+//! the REST handlers (and later MCP tools) alike. Every query is filtered by the caller's account.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod account;
+pub mod api_keys;
+pub mod deals;
+
+use std::sync::Arc;
+
+use levd_domain::ApiError;
+use levd_domain::limits::RateLimitConfig;
+use levd_store::{Store, StoreError};
+use serde_json::Value;
+
+/// A page of a list: the items and the `pagination` object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Value>,
+    pub pagination: Value,
+}
+
+/// Called after a change that must invalidate cached credentials on this node.
+pub type CredentialsChanged = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Service {
+    pub store: Store,
+    pub limits: Arc<RateLimitConfig>,
+    credentials_changed: CredentialsChanged,
+}
+
+impl Service {
+    pub fn new(store: Store, limits: Arc<RateLimitConfig>, credentials_changed: CredentialsChanged) -> Service {
+        Service { store, limits, credentials_changed }
+    }
+
+    pub(crate) fn credentials_changed(&self) {
+        (self.credentials_changed)()
+    }
+
+    /// `GET /health` (D23): `Err` when the database cannot be reached.
+    pub async fn health(&self) -> Result<(), ApiError> {
+        self.store.ping().await.map_err(|e| {
+            tracing::error!(error = %e, "health check: database unavailable");
+            ApiError::unavailable("Database unavailable")
+        })
+    }
+}
+
+/// Logs a store failure and hides it behind a generic 500.
+pub(crate) fn internal(e: StoreError) -> ApiError {
+    tracing::error!(error = %e, "store failure");
+    ApiError::internal()
+}
+
+/// Cursor-mode pagination object.
+pub(crate) fn cursor_pagination(
+    total: i64,
+    limit: u32,
+    cursor: Option<&str>,
+    has_more: bool,
+    next: Option<String>,
+) -> Value {
+    serde_json::json!({
+        "total": total,
+        "limit": limit,
+        "cursor": cursor,
+        "has_more": has_more,
+        "next_cursor": next,
+    })
+}
+
+/// Offset-mode pagination object.
+pub(crate) fn offset_pagination(total: i64, limit: u32, offset: u64, has_more: bool) -> Value {
+    serde_json::json!({ "total": total, "limit": limit, "offset": offset, "has_more": has_more })
+}

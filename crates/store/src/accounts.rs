@@ -1,0 +1,250 @@
+//! Accounts, users and memberships.
+use levd_domain::scope::{Role, Tier};
+use levd_domain::time_fmt::now_rfc3339;
+use sqlx::FromRow;
+
+use crate::{BUMP_EPOCH, Result, Store, StoreError};
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct AccountRow {
+    pub id: i64,
+    pub uuid: String,
+    pub slug: String,
+    pub name: String,
+    pub account_type: Option<String>,
+    pub api_tier: String,
+    pub created_at: String,
+}
+
+impl AccountRow {
+    pub fn tier(&self) -> Tier {
+        Tier::parse(&self.api_tier).unwrap_or(Tier::Free)
+    }
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct UserRow {
+    pub id: i64,
+    pub uuid: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub title: Option<String>,
+    pub photo_url: Option<String>,
+    pub subject: Option<String>,
+    pub active_account_id: Option<i64>,
+    pub last_login_at: Option<String>,
+    pub created_at: String,
+}
+
+/// An active membership together with its account.
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct MembershipRow {
+    pub account_id: i64,
+    pub slug: String,
+    pub name: String,
+    pub account_type: Option<String>,
+    pub api_tier: String,
+    pub role: String,
+}
+
+impl MembershipRow {
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Viewer)
+    }
+    pub fn tier(&self) -> Tier {
+        Tier::parse(&self.api_tier).unwrap_or(Tier::Free)
+    }
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct TeamMemberRow {
+    pub user_id: i64,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: String,
+    pub role: String,
+    pub photo_url: Option<String>,
+    pub title: Option<String>,
+}
+
+const USER_COLUMNS: &str =
+    "id, uuid, email, first_name, last_name, title, photo_url, subject, active_account_id, last_login_at, created_at";
+
+impl Store {
+    pub async fn create_account(
+        &self,
+        uuid: &str,
+        slug: &str,
+        name: &str,
+        account_type: Option<&str>,
+        tier: Tier,
+    ) -> Result<AccountRow> {
+        sqlx::query_as::<_, AccountRow>(
+            "INSERT INTO accounts (uuid, slug, name, account_type, api_tier, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+             RETURNING id, uuid, slug, name, account_type, api_tier, created_at",
+        )
+        .bind(uuid)
+        .bind(slug)
+        .bind(name)
+        .bind(account_type)
+        .bind(tier.as_str())
+        .bind(now_rfc3339())
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| StoreError::on_unique(e, "account slug"))
+    }
+
+    pub async fn account_by_slug(&self, slug: &str) -> Result<Option<AccountRow>> {
+        Ok(sqlx::query_as::<_, AccountRow>(
+            "SELECT id, uuid, slug, name, account_type, api_tier, created_at FROM accounts WHERE slug = ?",
+        )
+        .bind(slug)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn account_by_id(&self, id: i64) -> Result<Option<AccountRow>> {
+        Ok(sqlx::query_as::<_, AccountRow>(
+            "SELECT id, uuid, slug, name, account_type, api_tier, created_at FROM accounts WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn count_accounts(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(self.pool()).await?)
+    }
+
+    pub async fn create_user(
+        &self,
+        uuid: &str,
+        email: &str,
+        first_name: Option<&str>,
+        last_name: Option<&str>,
+        subject: Option<&str>,
+    ) -> Result<UserRow> {
+        sqlx::query_as::<_, UserRow>(sqlf!(
+            "INSERT INTO users (uuid, email, first_name, last_name, subject, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING {USER_COLUMNS}"
+        ))
+        .bind(uuid)
+        .bind(email)
+        .bind(first_name)
+        .bind(last_name)
+        .bind(subject)
+        .bind(now_rfc3339())
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| StoreError::on_unique(e, "user (email or subject)"))
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>> {
+        Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
+        Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE email = ?"))
+            .bind(email)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    pub async fn user_by_subject(&self, subject: &str) -> Result<Option<UserRow>> {
+        Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE subject = ?"))
+            .bind(subject)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    pub async fn touch_last_login(&self, user_id: i64, at: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET last_login_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Adds the user to the account, or changes the role of an existing membership.
+    pub async fn upsert_membership(&self, user_id: i64, account_id: i64, role: Role) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO memberships (user_id, account_id, role, status, created_at) VALUES (?, ?, ?, 'active', ?) \
+             ON CONFLICT (user_id, account_id) DO UPDATE SET role = excluded.role, status = 'active'",
+        )
+        .bind(user_id)
+        .bind(account_id)
+        .bind(role.as_str())
+        .bind(now_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(BUMP_EPOCH).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends a membership; keys of the user on that account stop working.
+    pub async fn remove_membership(&self, user_id: i64, account_id: i64) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let n = sqlx::query(
+            "UPDATE memberships SET status = 'removed' WHERE user_id = ? AND account_id = ? AND status = 'active'",
+        )
+        .bind(user_id)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(BUMP_EPOCH).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Every active membership of the user, in account id order.
+    pub async fn memberships_of(&self, user_id: i64) -> Result<Vec<MembershipRow>> {
+        Ok(sqlx::query_as::<_, MembershipRow>(
+            "SELECT a.id AS account_id, a.slug, a.name, a.account_type, a.api_tier, m.role \
+             FROM memberships m JOIN accounts a ON a.id = m.account_id \
+             WHERE m.user_id = ? AND m.status = 'active' ORDER BY a.id",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Saves the user's active-account preference; cached principals on every node refresh.
+    pub async fn set_active_account(&self, user_id: i64, account_id: Option<i64>) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE users SET active_account_id = ? WHERE id = ?")
+            .bind(account_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(BUMP_EPOCH).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Active members of an account, by user id, with the total count.
+    pub async fn team(&self, account_id: i64, limit: u32, offset: u64) -> Result<(Vec<TeamMemberRow>, i64)> {
+        let rows = sqlx::query_as::<_, TeamMemberRow>(
+            "SELECT u.id AS user_id, u.first_name, u.last_name, u.email, m.role, u.photo_url, u.title \
+             FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.account_id = ? AND m.status = 'active' ORDER BY u.id LIMIT ? OFFSET ?",
+        )
+        .bind(account_id)
+        .bind(i64::from(limit))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(self.pool())
+        .await?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE account_id = ? AND status = 'active'")
+                .bind(account_id)
+                .fetch_one(self.pool())
+                .await?;
+        Ok((rows, total))
+    }
+}

@@ -1,0 +1,562 @@
+//! Deals and the sub-resources deals embed (financials, properties, team, pipelines).
+use std::collections::HashMap;
+
+use levd_domain::deal::{Deal, DealChanges, FINANCIAL_FIELDS, FinancialKind, FinancialsWrite, NewDeal};
+use levd_domain::input::Patch;
+use levd_domain::query::{Filter, FilterOp, FilterValue, ListQuery, Paging};
+use serde_json::{Map, Value};
+use sqlx::{FromRow, QueryBuilder, Row};
+
+use crate::{Db, Result, Store, StoreError};
+
+#[derive(Debug, Clone, FromRow)]
+struct DealRow {
+    id: i64,
+    owner_account_id: i64,
+    title: String,
+    loan_amount: Option<f64>,
+    loan_type: Option<String>,
+    transaction_type: Option<String>,
+    business_plan: Option<String>,
+    description: Option<String>,
+    estimated_close_date: Option<String>,
+    close_date: Option<String>,
+    created_at: String,
+    updated_at: String,
+    archived: bool,
+    archived_at: Option<String>,
+}
+
+impl From<DealRow> for Deal {
+    fn from(r: DealRow) -> Deal {
+        Deal {
+            id: r.id,
+            title: r.title,
+            loan_amount: r.loan_amount,
+            loan_type: r.loan_type,
+            transaction_type: r.transaction_type,
+            business_plan: r.business_plan,
+            description: r.description,
+            estimated_close_date: r.estimated_close_date,
+            close_date: r.close_date,
+            owner_account_id: r.owner_account_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            archived: r.archived,
+            archived_at: r.archived_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq, serde::Serialize)]
+pub struct DealPropertyRow {
+    #[serde(skip)]
+    pub deal_id: i64,
+    pub id: i64,
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+    pub asset_type_id: Option<i64>,
+    pub units: Option<i64>,
+    pub square_footage: Option<f64>,
+    pub year_built: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq, serde::Serialize)]
+pub struct DealTeamRow {
+    #[serde(skip)]
+    pub deal_id: i64,
+    pub id: i64,
+    pub user_id: i64,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub deal_role: Option<String>,
+    pub is_primary: bool,
+    pub permission: Option<String>,
+    pub photo_url: Option<String>,
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq, serde::Serialize)]
+pub struct DealPipelineRow {
+    #[serde(skip)]
+    pub deal_id: i64,
+    pub pipeline_id: i64,
+    pub status_name: String,
+    pub updated_at: String,
+}
+
+const DEAL_COLUMNS: &str = "id, owner_account_id, title, loan_amount, loan_type, transaction_type, business_plan, \
+     description, estimated_close_date, close_date, created_at, updated_at, archived, archived_at";
+
+/// Column for a filter or sort name; names come from the list grammar, this match is the
+/// second fence that keeps anything else out of SQL text.
+fn deal_column(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "title" => "title",
+        "loan_amount" => "loan_amount",
+        "loan_type" => "loan_type",
+        "transaction_type" => "transaction_type",
+        "business_plan" => "business_plan",
+        "archived" => "archived",
+        "created_at" => "created_at",
+        "updated_at" => "updated_at",
+        _ => return None,
+    })
+}
+
+fn push_filter(qb: &mut QueryBuilder<Db>, f: &Filter) {
+    let Some(col) = deal_column(f.field) else { return };
+    let op = match f.op {
+        FilterOp::Eq => "=",
+        FilterOp::Gte => ">=",
+        FilterOp::Lte => "<=",
+        FilterOp::Gt => ">",
+        FilterOp::Lt => "<",
+    };
+    qb.push(format_args!(" AND {col} {op} "));
+    match &f.value {
+        FilterValue::Text(s) | FilterValue::DateTime(s) => qb.push_bind(s.clone()),
+        FilterValue::Bool(b) => qb.push_bind(i64::from(*b)),
+        FilterValue::Number(n) => qb.push_bind(*n),
+    };
+}
+
+fn push_where(qb: &mut QueryBuilder<Db>, account_id: i64, q: &ListQuery) {
+    qb.push(" WHERE owner_account_id = ").push_bind(account_id);
+    for f in &q.filters {
+        push_filter(qb, f);
+    }
+    if let Some(s) = &q.search {
+        let pattern = format!("%{}%", escape_like(&s.to_lowercase()));
+        qb.push(" AND (LOWER(title) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+        qb.push(" OR LOWER(COALESCE(description, '')) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Store {
+    /// One page of the account's deals and the number of deals matching the filters.
+    /// Returns one row more than `limit` when a further page exists.
+    pub async fn list_deals(&self, account_id: i64, q: &ListQuery) -> Result<(Vec<Deal>, i64)> {
+        let mut count = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM deals");
+        push_where(&mut count, account_id, q);
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {DEAL_COLUMNS} FROM deals"));
+        push_where(&mut qb, account_id, q);
+        if let Paging::Cursor { after_id: Some(after), .. } = q.paging {
+            qb.push(" AND id > ").push_bind(after);
+        }
+        qb.push(" ORDER BY ");
+        for k in &q.sort {
+            if let Some(col) = deal_column(k.field) {
+                // Nulls last in both directions, the same on every backend.
+                let dir = if k.descending { "DESC" } else { "ASC" };
+                qb.push(format_args!("({col} IS NULL) ASC, {col} {dir}, "));
+            }
+        }
+        qb.push("id ASC LIMIT ").push_bind(i64::from(q.limit) + 1);
+        if let Paging::Offset { offset } = q.paging {
+            qb.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+        }
+        let rows: Vec<DealRow> = qb.build_query_as().fetch_all(self.pool()).await?;
+        Ok((rows.into_iter().map(Deal::from).collect(), total))
+    }
+
+    /// A deal of the account, archived or not; `None` when missing or another account's.
+    pub async fn deal(&self, account_id: i64, deal_id: i64) -> Result<Option<Deal>> {
+        let row: Option<DealRow> =
+            sqlx::query_as(sqlf!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = ? AND owner_account_id = ?"))
+                .bind(deal_id)
+                .bind(account_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(Deal::from))
+    }
+
+    /// Creates a deal with its pipeline rows and financials in one transaction.
+    pub async fn insert_deal(&self, account_id: i64, d: &NewDeal, now: &str) -> Result<Deal> {
+        let mut tx = self.pool().begin().await?;
+        let row: DealRow = sqlx::query_as(sqlf!(
+            "INSERT INTO deals (owner_account_id, title, loan_amount, loan_type, transaction_type, business_plan, \
+             description, estimated_close_date, created_at, updated_at, archived) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) RETURNING {DEAL_COLUMNS}"
+        ))
+        .bind(account_id)
+        .bind(&d.title)
+        .bind(d.loan_amount)
+        .bind(d.loan_type)
+        .bind(d.transaction_type)
+        .bind(d.business_plan)
+        .bind(&d.description)
+        .bind(&d.estimated_close_date)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for pid in &d.pipeline_ids {
+            let n = sqlx::query(
+                "INSERT INTO deal_pipelines (deal_id, pipeline_id, status_id, updated_at) \
+                 SELECT ?, p.id, s.id, ? FROM pipelines p \
+                 JOIN pipeline_statuses s ON s.id = (SELECT id FROM pipeline_statuses WHERE pipeline_id = p.id ORDER BY position, id LIMIT 1) \
+                 WHERE p.id = ? AND p.owner_account_id = ?",
+            )
+            .bind(row.id)
+            .bind(now)
+            .bind(pid)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::UnknownPipeline);
+            }
+        }
+        if let Some(f) = &d.financials {
+            write_financials(&mut tx, row.id, f, now).await?;
+        }
+        tx.commit().await?;
+        Ok(row.into())
+    }
+
+    /// Applies a partial update; `None` when the deal is not the account's.
+    pub async fn update_deal(&self, account_id: i64, deal_id: i64, c: &DealChanges, now: &str) -> Result<Option<Deal>> {
+        let mut tx = self.pool().begin().await?;
+        let mut qb = QueryBuilder::<Db>::new("UPDATE deals SET updated_at = ");
+        qb.push_bind(now.to_string());
+        if let Some(t) = &c.title {
+            qb.push(", title = ").push_bind(t.clone());
+        }
+        push_patch(&mut qb, "loan_amount", &c.loan_amount);
+        push_patch(&mut qb, "loan_type", &c.loan_type.clone().map_static());
+        push_patch(&mut qb, "transaction_type", &c.transaction_type.clone().map_static());
+        push_patch(&mut qb, "business_plan", &c.business_plan.clone().map_static());
+        push_patch(&mut qb, "description", &c.description);
+        push_patch(&mut qb, "estimated_close_date", &c.estimated_close_date);
+        qb.push(" WHERE id = ").push_bind(deal_id).push(" AND owner_account_id = ").push_bind(account_id);
+        qb.push(format_args!(" RETURNING {DEAL_COLUMNS}"));
+        let row: Option<DealRow> = qb.build_query_as().fetch_optional(&mut *tx).await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if let Some(f) = &c.financials {
+            write_financials(&mut tx, deal_id, f, now).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(row.into()))
+    }
+
+    /// Archives a deal (soft delete). Archiving an archived deal keeps its first `archived_at`.
+    /// `false` when the deal is not the account's.
+    pub async fn archive_deal(&self, account_id: i64, deal_id: i64, now: &str) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE deals SET archived = 1, archived_at = COALESCE(archived_at, ?), \
+             updated_at = CASE WHEN archived = 1 THEN updated_at ELSE ? END \
+             WHERE id = ? AND owner_account_id = ?",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(deal_id)
+        .bind(account_id)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Full financials of the given deals, as JSON objects keyed by deal id.
+    pub async fn financials_of(&self, deal_ids: &[i64]) -> Result<HashMap<i64, Map<String, Value>>> {
+        if deal_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let cols: Vec<&str> = FINANCIAL_FIELDS.iter().map(|(n, _)| *n).collect();
+        let mut qb = QueryBuilder::<Db>::new(format!(
+            "SELECT id, deal_id, {}, updated_at FROM deal_financials WHERE deal_id IN (",
+            cols.join(", ")
+        ));
+        let mut sep = qb.separated(", ");
+        for id in deal_ids {
+            sep.push_bind(*id);
+        }
+        qb.push(")");
+        let rows = qb.build().fetch_all(self.pool()).await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let deal_id: i64 = row.try_get("deal_id")?;
+            let mut m = Map::new();
+            m.insert("id".into(), Value::from(row.try_get::<i64, _>("id")?));
+            m.insert("deal_id".into(), Value::from(deal_id));
+            for (name, kind) in FINANCIAL_FIELDS {
+                let v = match kind {
+                    FinancialKind::Number => row.try_get::<Option<f64>, _>(*name)?.map(Value::from),
+                    FinancialKind::Integer => row.try_get::<Option<i64>, _>(*name)?.map(Value::from),
+                    FinancialKind::Date => row.try_get::<Option<String>, _>(*name)?.map(Value::from),
+                    FinancialKind::Flag => row.try_get::<Option<bool>, _>(*name)?.map(Value::from),
+                };
+                m.insert((*name).into(), v.unwrap_or(Value::Null));
+            }
+            m.insert(
+                "updated_at".into(),
+                row.try_get::<Option<String>, _>("updated_at")?.map_or(Value::Null, Value::from),
+            );
+            out.insert(deal_id, m);
+        }
+        Ok(out)
+    }
+
+    pub async fn properties_of(&self, deal_ids: &[i64]) -> Result<Vec<DealPropertyRow>> {
+        if deal_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT deal_id, id, name, address, city, state, zip, asset_type_id, units, square_footage, year_built \
+             FROM deal_properties WHERE deal_id IN (",
+        );
+        push_ids(&mut qb, deal_ids);
+        qb.push(") ORDER BY deal_id, id");
+        Ok(qb.build_query_as().fetch_all(self.pool()).await?)
+    }
+
+    pub async fn team_of(&self, deal_ids: &[i64]) -> Result<Vec<DealTeamRow>> {
+        if deal_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT t.deal_id, t.id, t.user_id, u.first_name, u.last_name, u.email, t.deal_role, t.is_primary, \
+             t.permission, u.photo_url FROM deal_team t JOIN users u ON u.id = t.user_id WHERE t.deal_id IN (",
+        );
+        push_ids(&mut qb, deal_ids);
+        qb.push(") ORDER BY t.deal_id, t.id");
+        Ok(qb.build_query_as().fetch_all(self.pool()).await?)
+    }
+
+    /// Current pipeline rows of the deals, most recently moved first.
+    pub async fn pipelines_of(&self, deal_ids: &[i64]) -> Result<Vec<DealPipelineRow>> {
+        if deal_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT dp.deal_id, dp.pipeline_id, s.name AS status_name, dp.updated_at \
+             FROM deal_pipelines dp JOIN pipeline_statuses s ON s.id = dp.status_id WHERE dp.deal_id IN (",
+        );
+        push_ids(&mut qb, deal_ids);
+        qb.push(") ORDER BY dp.deal_id, dp.updated_at DESC, dp.pipeline_id");
+        Ok(qb.build_query_as().fetch_all(self.pool()).await?)
+    }
+
+    /// Creates a pipeline with its ordered statuses (`(key, name)`); returns its id.
+    pub async fn insert_pipeline(
+        &self,
+        account_id: i64,
+        name: &str,
+        pipeline_type: &str,
+        statuses: &[(&str, &str)],
+        now: &str,
+    ) -> Result<i64> {
+        let mut tx = self.pool().begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO pipelines (owner_account_id, name, pipeline_type, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(account_id)
+        .bind(name)
+        .bind(pipeline_type)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for (pos, (key, sname)) in statuses.iter().enumerate() {
+            sqlx::query("INSERT INTO pipeline_statuses (pipeline_id, key, name, position) VALUES (?, ?, ?, ?)")
+                .bind(id)
+                .bind(*key)
+                .bind(*sname)
+                .bind(i64::try_from(pos).unwrap_or(0))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Puts a deal of the account in a pipeline at the status at `position` (demo data).
+    pub async fn place_deal_in_pipeline(&self, deal_id: i64, pipeline_id: i64, position: i64, at: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO deal_pipelines (deal_id, pipeline_id, status_id, updated_at) \
+             SELECT ?, ?, id, ? FROM pipeline_statuses WHERE pipeline_id = ? AND position = ? \
+             ON CONFLICT (deal_id, pipeline_id) DO UPDATE SET status_id = excluded.status_id, updated_at = excluded.updated_at",
+        )
+        .bind(deal_id)
+        .bind(pipeline_id)
+        .bind(at)
+        .bind(pipeline_id)
+        .bind(position)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_property(&self, deal_id: i64, p: &DealPropertyRow) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO deal_properties (deal_id, name, address, city, state, zip, asset_type_id, units, square_footage, year_built) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(deal_id)
+        .bind(&p.name)
+        .bind(&p.address)
+        .bind(&p.city)
+        .bind(&p.state)
+        .bind(&p.zip)
+        .bind(p.asset_type_id)
+        .bind(p.units)
+        .bind(p.square_footage)
+        .bind(p.year_built)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    pub async fn insert_team_member(
+        &self,
+        deal_id: i64,
+        user_id: i64,
+        deal_role: &str,
+        is_primary: bool,
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO deal_team (deal_id, user_id, deal_role, is_primary, permission) VALUES (?, ?, ?, ?, 'edit') RETURNING id",
+        )
+        .bind(deal_id)
+        .bind(user_id)
+        .bind(deal_role)
+        .bind(is_primary)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Sets arbitrary financial values of a deal (demo data); names must be financial fields.
+    pub async fn set_financial_values(&self, deal_id: i64, values: &[(&'static str, Value)], now: &str) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO deal_financials (deal_id, updated_at) VALUES (?, ?) ON CONFLICT (deal_id) DO NOTHING")
+            .bind(deal_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        for (name, v) in values {
+            if !FINANCIAL_FIELDS.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            let mut qb = QueryBuilder::<Db>::new(format!("UPDATE deal_financials SET {name} = "));
+            match v {
+                Value::Number(n) if n.is_i64() => qb.push_bind(n.as_i64()),
+                Value::Number(n) => qb.push_bind(n.as_f64()),
+                Value::Bool(b) => qb.push_bind(*b),
+                Value::String(s) => qb.push_bind(s.clone()),
+                _ => qb.push_bind(None::<String>),
+            };
+            qb.push(" WHERE deal_id = ").push_bind(deal_id);
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn push_ids(qb: &mut QueryBuilder<Db>, ids: &[i64]) {
+    let mut sep = qb.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+}
+
+trait MapStatic {
+    fn map_static(self) -> Patch<String>;
+}
+
+impl MapStatic for Patch<&'static str> {
+    fn map_static(self) -> Patch<String> {
+        match self {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(v) => Patch::Value(v.to_string()),
+        }
+    }
+}
+
+trait BindPatch {
+    fn push_set(&self, qb: &mut QueryBuilder<Db>, col: &str);
+}
+
+impl BindPatch for Patch<f64> {
+    fn push_set(&self, qb: &mut QueryBuilder<Db>, col: &str) {
+        match self {
+            Patch::Absent => {}
+            Patch::Null => {
+                qb.push(format_args!(", {col} = NULL"));
+            }
+            Patch::Value(v) => {
+                qb.push(format_args!(", {col} = ")).push_bind(*v);
+            }
+        }
+    }
+}
+
+impl BindPatch for Patch<String> {
+    fn push_set(&self, qb: &mut QueryBuilder<Db>, col: &str) {
+        match self {
+            Patch::Absent => {}
+            Patch::Null => {
+                qb.push(format_args!(", {col} = NULL"));
+            }
+            Patch::Value(v) => {
+                qb.push(format_args!(", {col} = ")).push_bind(v.clone());
+            }
+        }
+    }
+}
+
+fn push_patch<P: BindPatch>(qb: &mut QueryBuilder<Db>, col: &str, p: &P) {
+    p.push_set(qb, col);
+}
+
+/// Writes `DealFinancialsWrite` values: updates the record when it exists; creates it only when
+/// at least one value is non-null.
+async fn write_financials(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    deal_id: i64,
+    f: &FinancialsWrite,
+    now: &str,
+) -> Result<()> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM deal_financials WHERE deal_id = ?")
+        .bind(deal_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if exists.is_none() {
+        if !f.has_value() {
+            return Ok(());
+        }
+        sqlx::query("INSERT INTO deal_financials (deal_id, updated_at) VALUES (?, ?)")
+            .bind(deal_id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let mut qb = QueryBuilder::<Db>::new("UPDATE deal_financials SET updated_at = ");
+    qb.push_bind(now.to_string());
+    for (name, v) in &f.values {
+        // Names are from FINANCIALS_WRITE_FIELDS, a fixed list.
+        qb.push(format_args!(", {name} = ")).push_bind(*v);
+    }
+    qb.push(" WHERE deal_id = ").push_bind(deal_id);
+    qb.build().execute(&mut **tx).await?;
+    Ok(())
+}
