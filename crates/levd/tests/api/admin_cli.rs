@@ -1,0 +1,153 @@
+//! `levd admin`, run as a separate process against the database of a running server.
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn levd(db_url: &str, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_levd"))
+        .args(["admin"])
+        .args(args)
+        .args(["--database-url", db_url])
+        .env_remove("LEV_DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+fn ok_json(out: Output) -> Value {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.trim().lines().count(), 1, "one JSON object expected: {text}");
+    serde_json::from_str(text.trim()).unwrap()
+}
+
+#[tokio::test]
+async fn admin_builds_a_tenant_whose_key_works_and_revocation_reaches_the_server() {
+    let app = spawn().await;
+    let db = app.db_url.clone();
+    let a = ok_json(levd(
+        &db,
+        &["account", "create", "--slug", "cli-co", "--name", "CLI Co", "--type", "lender", "--tier", "free"],
+    ));
+    assert_eq!(a["slug"], "cli-co");
+    assert_eq!(a["tier"], "free");
+    let u = ok_json(levd(
+        &db,
+        &["user", "create", "--email", "Ops@Cli.test", "--first-name", "Op", "--subject", "auth0|ops"],
+    ));
+    assert_eq!(u["email"], "ops@cli.test");
+    let m = ok_json(levd(&db, &["member", "add", "--email", "ops@cli.test", "--account", "cli-co", "--role", "admin"]));
+    assert_eq!(m["role"], "admin");
+    let k = ok_json(levd(&db, &["key", "create", "--email", "ops@cli.test", "--account", "cli-co", "--label", "ci"]));
+    let secret = k["api_key"].as_str().unwrap().to_string();
+    assert_eq!(k["key_prefix"].as_str().unwrap(), &secret[..11]);
+    assert!(k["id"].is_i64());
+    assert_eq!(k["scopes"].as_array().unwrap().len(), 12);
+    let ro = ok_json(levd(
+        &db,
+        &["key", "create", "--email", "ops@cli.test", "--account", "cli-co", "--label", "ro", "--read-only"],
+    ));
+    assert!(ro["scopes"].as_array().unwrap().iter().all(|s| s.as_str().unwrap().ends_with(":read")));
+
+    // The free tier's ceiling of two keys counts CLI keys.
+    let third = levd(&db, &["key", "create", "--email", "ops@cli.test", "--account", "cli-co", "--label", "x"]);
+    assert!(!third.status.success());
+    assert!(String::from_utf8_lossy(&third.stderr).contains("limit"));
+
+    let (s, me) = parts(app.get("/me", &secret).send().await.unwrap()).await;
+    assert_eq!(s, 200);
+    assert_eq!(me["data"]["account"]["slug"], "cli-co");
+    // JWT for the subject given on the command line maps to this user.
+    let (s, _) = parts(app.get("/me", &jwt_for("auth0|ops")).send().await.unwrap()).await;
+    assert_eq!(s, 200);
+
+    // Revoked by another process while the server runs (and has the key cached): refused
+    // within 2 s.
+    let id = k["id"].as_i64().unwrap().to_string();
+    let r = ok_json(levd(&db, &["key", "revoke", "--id", &id]));
+    assert_eq!(r["revoked"], true);
+    let start = Instant::now();
+    loop {
+        let s = app.get("/me", &secret).send().await.unwrap().status();
+        if s == 401 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(2), "key still accepted after {:?}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let again = levd(&db, &["key", "revoke", "--id", &id]);
+    assert!(!again.status.success());
+}
+
+#[tokio::test]
+async fn admin_errors_go_to_stderr_with_a_failing_status() {
+    let app = spawn().await;
+    let db = app.db_url.clone();
+    ok_json(levd(&db, &["account", "create", "--slug", "dup", "--name", "Dup"]));
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["account", "create", "--slug", "dup", "--name", "Again"],
+        vec!["account", "create", "--slug", "Bad Slug", "--name", "x"],
+        vec!["user", "create", "--email", "not-an-email"],
+        vec!["member", "add", "--email", "nobody@x.test", "--account", "dup"],
+        vec!["key", "create", "--email", "nobody@x.test", "--account", "dup", "--label", "x"],
+        vec!["key", "revoke", "--id", "999"],
+        vec!["account", "create", "--slug", "x1", "--name", "x", "--tier", "platinum"],
+    ];
+    for args in cases {
+        let out = levd(&db, &args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        assert!(!out.stderr.is_empty(), "{args:?} gave no message");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_levd"))
+        .args(["admin", "account", "create", "--slug", "x2", "--name", "x", "--database-url", "mysql://u:secret@h/db"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("secret"));
+}
+
+#[tokio::test]
+async fn serve_prints_its_address_and_the_demo_key_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_levd"))
+        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--database-url", &db])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut addr, mut key) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (addr.is_none() || key.is_none()) && Instant::now() < deadline {
+        let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await else { break };
+        if let Some(i) = line.find("listening on http://") {
+            addr = Some(line[i + "listening on http://".len()..].trim().to_string());
+        }
+        if let Some(i) = line.find("lev_sk_") {
+            key = Some(line[i..].split_whitespace().next().unwrap().trim_matches('\'').to_string());
+        }
+    }
+    let (addr, key) = (addr.expect("address line"), key.expect("demo key"));
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}/api/external/v2/deals?limit=5"))
+        .bearer_auth(&key)
+        .header("X-Origin-App", "curl")
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = parts(r).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["data"].as_array().unwrap().len(), 5);
+    assert!(b["pagination"]["total"].as_i64().unwrap() >= 40);
+    // SIGTERM: graceful stop with a zero exit.
+    let pid = child.id().unwrap();
+    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+}

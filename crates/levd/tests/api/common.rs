@@ -1,0 +1,245 @@
+//! Test harness: `spawn` starts a server on a fresh database; helpers create accounts, users,
+//! keys and JWTs directly in the store, so each test sees only its own data.
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use levd::server::{Running, ServerConfig, start};
+use levd_auth::{IssuerConfig, JwksSource};
+use levd_domain::limits::RateLimitConfig;
+use levd_domain::scope::{KeyPermission, Role, Tier};
+use levd_store::{AccountRow, Store};
+use reqwest::{Method, RequestBuilder, Response};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{Value, json};
+
+pub const ISSUER: &str = "https://issuer.levd.test/";
+pub const AUDIENCE: &str = "https://api.levd.test";
+pub const KID: &str = "test-key-1";
+
+pub struct RsaKit {
+    pub private_der: Vec<u8>,
+    pub public_pem: String,
+    pub n: String,
+    pub e: String,
+}
+
+fn gen_key() -> RsaKit {
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+    let private = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+    let public = RsaPublicKey::from(&private);
+    RsaKit {
+        private_der: private.to_pkcs1_der().unwrap().as_bytes().to_vec(),
+        public_pem: public.to_public_key_pem(LineEnding::LF).unwrap(),
+        n: URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+        e: URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+    }
+}
+
+/// The issuer's signing key, generated once per test binary.
+pub fn signing_key() -> &'static RsaKit {
+    static K: OnceLock<RsaKit> = OnceLock::new();
+    K.get_or_init(gen_key)
+}
+
+/// A key nobody trusts.
+pub fn rogue_key() -> &'static RsaKit {
+    static K: OnceLock<RsaKit> = OnceLock::new();
+    K.get_or_init(gen_key)
+}
+
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+pub fn sign(key: &RsaKit, kid: Option<&str>, claims: &Value) -> String {
+    let mut h = Header::new(Algorithm::RS256);
+    h.kid = kid.map(str::to_string);
+    jsonwebtoken::encode(&h, claims, &EncodingKey::from_rsa_der(&key.private_der)).unwrap()
+}
+
+/// A valid token for `sub` from the trusted issuer.
+pub fn jwt_for(sub: &str) -> String {
+    sign(
+        signing_key(),
+        Some(KID),
+        &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now(), "exp": now() + 600, "jti": uuid::Uuid::new_v4().to_string()}),
+    )
+}
+
+pub struct Options {
+    pub rate_limits: RateLimitConfig,
+    pub jwt: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { rate_limits: RateLimitConfig { enabled: false, ..RateLimitConfig::default() }, jwt: true }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub origin: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub db_path: PathBuf,
+    pub db_url: String,
+    /// Keeps the database directory alive for the life of the test.
+    pub _dir: tempfile::TempDir,
+    running: Option<Running>,
+}
+
+pub async fn spawn() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+pub async fn spawn_with(opts: Options) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("lev.db");
+    let db_url = format!("sqlite://{}", db_path.display());
+    let mut issuers = Vec::new();
+    if opts.jwt {
+        let k = signing_key();
+        let jwks = json!({"keys": [{"kty": "RSA", "kid": KID, "alg": "RS256", "use": "sig", "n": k.n, "e": k.e}]});
+        let path = dir.path().join("jwks.json");
+        std::fs::write(&path, jwks.to_string()).unwrap();
+        issuers.push(IssuerConfig { issuer: ISSUER.into(), audience: AUDIENCE.into(), jwks: JwksSource::File(path) });
+    }
+    let running = start(ServerConfig {
+        database_url: db_url.clone(),
+        bind: "127.0.0.1:0".into(),
+        issuers,
+        rate_limits: opts.rate_limits,
+        demo: false,
+    })
+    .await
+    .unwrap();
+    TestApp {
+        base: format!("http://{}", running.addr),
+        origin: "levd-tests".into(),
+        client: reqwest::Client::new(),
+        store: running.store.clone(),
+        db_path,
+        db_url,
+        _dir: dir,
+        running: Some(running),
+    }
+}
+
+/// An account with one admin user (subject `sub-<slug>`) and a full-access key.
+pub struct Tenant {
+    pub account: AccountRow,
+    pub user_id: i64,
+    pub subject: String,
+    pub key: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/external/v2{}", self.base, path)
+    }
+
+    /// A request with the credential and `X-Origin-App` set.
+    pub fn req(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(token).header("X-Origin-App", &self.origin)
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> RequestBuilder {
+        self.req(Method::GET, path, token)
+    }
+
+    pub fn post_json(&self, path: &str, token: &str, body: &Value) -> RequestBuilder {
+        self.req(Method::POST, path, token).json(body)
+    }
+
+    pub fn patch_json(&self, path: &str, token: &str, body: &Value) -> RequestBuilder {
+        self.req(Method::PATCH, path, token).json(body)
+    }
+
+    pub fn delete(&self, path: &str, token: &str) -> RequestBuilder {
+        self.req(Method::DELETE, path, token)
+    }
+
+    pub async fn account(&self, slug: &str, tier: Tier) -> AccountRow {
+        self.store
+            .create_account(&uuid::Uuid::new_v4().to_string(), slug, &format!("{slug} name"), Some("brokerage"), tier)
+            .await
+            .unwrap()
+    }
+
+    pub async fn user(&self, email: &str, subject: Option<&str>) -> i64 {
+        self.store
+            .create_user(&uuid::Uuid::new_v4().to_string(), email, Some("Test"), Some("User"), subject)
+            .await
+            .unwrap()
+            .id
+    }
+
+    pub async fn member(&self, user_id: i64, account_id: i64, role: Role) {
+        self.store.upsert_membership(user_id, account_id, role).await.unwrap();
+    }
+
+    pub async fn key(&self, user_id: i64, account: &AccountRow, permission: KeyPermission) -> String {
+        let svc = levd_service::Service::new(
+            self.store.clone(),
+            std::sync::Arc::new(RateLimitConfig::default()),
+            std::sync::Arc::new(|| {}),
+        );
+        let k = svc.issue_key(user_id, account.id, account.tier(), "test key", permission).await.unwrap();
+        k.secret.expose().to_string()
+    }
+
+    /// A fresh account with an admin and a key.
+    pub async fn tenant(&self, slug: &str) -> Tenant {
+        self.tenant_with(slug, Tier::Enterprise, Role::Admin).await
+    }
+
+    pub async fn tenant_with(&self, slug: &str, tier: Tier, role: Role) -> Tenant {
+        let account = self.account(slug, tier).await;
+        let subject = format!("sub-{slug}");
+        let user_id = self.user(&format!("admin@{slug}.test"), Some(&subject)).await;
+        self.member(user_id, account.id, role).await;
+        let key = self.key(user_id, &account, KeyPermission::FullAccess).await;
+        Tenant { account, user_id, subject, key }
+    }
+
+    pub async fn create_deal(&self, token: &str, body: Value) -> Value {
+        let r = self.post_json("/deals", token, &body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "create deal");
+        r.json::<Value>().await.unwrap()["data"].clone()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.unwrap();
+        }
+    }
+}
+
+/// Status and JSON body (panics if the body is not JSON: every response must be).
+pub async fn parts(r: Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let text = r.text().await.unwrap();
+    assert!(ct.starts_with("application/json"), "non-JSON response {status}: {ct} {text}");
+    (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid JSON ({e}): {text}")))
+}
+
+/// Asserts the error envelope of D6 and returns the `error` object.
+pub fn assert_error(body: &Value, status: u16, type_name: &str) -> Value {
+    let e = &body["error"];
+    assert_eq!(e["status"], status, "{body}");
+    assert_eq!(e["type"], type_name, "{body}");
+    assert!(e["code"].as_str().unwrap().chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{body}");
+    assert!(e["message"].is_string(), "{body}");
+    assert!(e["details"].is_object(), "{body}");
+    assert!(uuid::Uuid::parse_str(body["request_id"].as_str().unwrap()).is_ok(), "{body}");
+    assert!(body["timestamp"].as_str().unwrap().ends_with('Z'), "{body}");
+    e.clone()
+}

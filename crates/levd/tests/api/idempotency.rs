@@ -1,0 +1,150 @@
+//! Idempotency keys (D16): replay, conflicts, races, scope.
+use levd_domain::scope::{KeyPermission, Role};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+async fn deal_count(app: &TestApp, key: &str) -> i64 {
+    let (_, b) = parts(app.get("/deals?limit=1", key).send().await.unwrap()).await;
+    b["pagination"]["total"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_repeat_replays_the_first_response() {
+    let app = spawn().await;
+    let t = app.tenant("acme").await;
+    let send = || app.post_json("/deals", &t.key, &json!({"title": "Once"})).header("Idempotency-Key", "k-1").send();
+    let r1 = send().await.unwrap();
+    assert!(r1.headers().get("idempotent-replayed").is_none());
+    let (s1, b1) = parts(r1).await;
+    let r2 = send().await.unwrap();
+    assert_eq!(r2.headers()["idempotent-replayed"], "true");
+    let (s2, b2) = parts(r2).await;
+    assert_eq!((s1, s2), (201, 201));
+    assert_eq!(b1, b2);
+    assert_eq!(deal_count(&app, &t.key).await, 1);
+    // Through the /build alias it is the same request.
+    let r3 = app
+        .post_json("/build/deals", &t.key, &json!({"title": "Once"}))
+        .header("Idempotency-Key", "k-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r3.headers()["idempotent-replayed"], "true");
+    assert_eq!(deal_count(&app, &t.key).await, 1);
+}
+
+#[tokio::test]
+async fn the_same_key_for_another_request_is_a_conflict() {
+    let app = spawn().await;
+    let t = app.tenant("acme").await;
+    let r =
+        app.post_json("/deals", &t.key, &json!({"title": "A"})).header("Idempotency-Key", "k").send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let (s, b) = parts(
+        app.post_json("/deals", &t.key, &json!({"title": "B"})).header("Idempotency-Key", "k").send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(s, 409);
+    assert_error(&b, 409, "conflict");
+    let (s, _) = parts(
+        app.patch_json("/deals/1", &t.key, &json!({"title": "A"})).header("Idempotency-Key", "k").send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(s, 409);
+    assert_eq!(deal_count(&app, &t.key).await, 1);
+}
+
+#[tokio::test]
+async fn client_errors_are_stored_and_replayed_too() {
+    let app = spawn().await;
+    let t = app.tenant("acme").await;
+    let send = || app.post_json("/deals", &t.key, &json!({"title": ""})).header("Idempotency-Key", "bad").send();
+    let (s1, b1) = parts(send().await.unwrap()).await;
+    let r2 = send().await.unwrap();
+    assert_eq!(r2.headers()["idempotent-replayed"], "true");
+    let (s2, b2) = parts(r2).await;
+    assert_eq!((s1, s2), (422, 422));
+    assert_eq!(b1, b2);
+}
+
+#[tokio::test]
+async fn racing_duplicates_execute_exactly_once() {
+    let app = spawn().await;
+    let t = app.tenant("acme").await;
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let req = app.post_json("/deals", &t.key, &json!({"title": "Race"})).header("Idempotency-Key", "race-1");
+        tasks.push(tokio::spawn(async move { parts(req.send().await.unwrap()).await }));
+    }
+    let mut created_ids = Vec::new();
+    for task in tasks {
+        let (s, b) = task.await.unwrap();
+        match s {
+            201 => created_ids.push(b["data"]["id"].clone()),
+            409 => assert!(b["error"]["message"].as_str().unwrap().contains("in progress"), "{b}"),
+            other => panic!("unexpected {other}: {b}"),
+        }
+    }
+    assert!(!created_ids.is_empty());
+    assert!(created_ids.iter().all(|id| *id == created_ids[0]), "{created_ids:?}");
+    assert_eq!(deal_count(&app, &t.key).await, 1);
+}
+
+#[tokio::test]
+async fn keys_are_scoped_per_account_and_user() {
+    let app = spawn().await;
+    let a = app.tenant("alpha").await;
+    let b = app.tenant("beta").await;
+    let u2 = app.user("second@alpha.test", None).await;
+    app.member(u2, a.account.id, Role::Member).await;
+    let a2 = app.key(u2, &a.account, KeyPermission::FullAccess).await;
+    for key in [&a.key, &b.key, &a2] {
+        let (s, _) = parts(
+            app.post_json("/deals", key, &json!({"title": "Same"}))
+                .header("Idempotency-Key", "shared")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, 201);
+    }
+    assert_eq!(deal_count(&app, &a.key).await, 2);
+    assert_eq!(deal_count(&app, &b.key).await, 1);
+}
+
+#[tokio::test]
+async fn malformed_keys_are_rejected_and_deletes_are_covered() {
+    let app = spawn().await;
+    let t = app.tenant("acme").await;
+    for bad in ["x".repeat(256), "has space".to_string()] {
+        let (s, b) = parts(
+            app.post_json("/deals", &t.key, &json!({"title": "A"}))
+                .header("Idempotency-Key", bad.as_str())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, 400, "{bad}");
+        assert_error(&b, 400, "bad_request");
+    }
+    assert_eq!(deal_count(&app, &t.key).await, 0);
+    let d = app.create_deal(&t.key, json!({"title": "To archive"})).await;
+    let path = format!("/deals/{}", d["id"]);
+    let first: Value = app
+        .req(Method::DELETE, &path, &t.key)
+        .header("Idempotency-Key", "del")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = app.req(Method::DELETE, &path, &t.key).header("Idempotency-Key", "del").send().await.unwrap();
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    let second: Value = r.json().await.unwrap();
+    assert_eq!(first, second);
+}

@@ -1,0 +1,13 @@
+//! Black-box tests: a real levd server on 127.0.0.1:0 per test, driven over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod accounts;
+mod admin_cli;
+mod api_keys;
+mod deals;
+mod idempotency;
+mod jwt;
+mod platform;
+mod rate_limits;
