@@ -265,10 +265,8 @@ fn resolve_user(u: &UserPrincipal, header: Option<&[u8]>) -> Result<Resolution, 
             u.memberships.iter().find(|m| m.slug == slug).ok_or_else(|| ApiError::forbidden(MSG_ACCOUNT_FORBIDDEN))?;
         return Ok(Resolution::Scoped(member_scope(u, m)));
     }
-    if let Some(pref) = u.user.active_account_id {
-        if let Some(m) = u.memberships.iter().find(|m| m.account_id == pref) {
-            return Ok(Resolution::Scoped(member_scope(u, m)));
-        }
+    if let Some(m) = u.user.active_account_id.and_then(|pref| u.memberships.iter().find(|m| m.account_id == pref)) {
+        return Ok(Resolution::Scoped(member_scope(u, m)));
     }
     match u.memberships.as_slice() {
         [only] => Ok(Resolution::Scoped(member_scope(u, only))),

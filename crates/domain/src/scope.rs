@@ -199,7 +199,7 @@ impl AccountScope {
     /// cannot reach them without passing this check.
     pub fn require(&self, scope: Scope) -> Result<Grant<'_>, ApiError> {
         if self.scopes.contains(scope) {
-            Ok(Grant { scope: self, _private: () })
+            Ok(Grant { scope: self })
         } else {
             Err(ApiError::forbidden(format!("Missing required scope: {}", scope.as_str())))
         }
@@ -208,9 +208,9 @@ impl AccountScope {
 
 /// Proof that the scope check of an operation passed.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Grant<'a> {
     pub scope: &'a AccountScope,
-    _private: (),
 }
 
 impl Grant<'_> {

@@ -64,10 +64,10 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         .map_err(|e| format!("cannot open database {}: {e}", levd_store::redact_url(&cfg.database_url)))?;
     let demo = if cfg.demo { crate::demo::seed_if_empty(&store).await? } else { None };
     let state = build_state(store.clone(), cfg.issuers, cfg.rate_limits);
-    if state.auth.jwt().is_enabled() {
-        if let Err(e) = state.auth.jwt().preload().await {
-            tracing::warn!(error = %e, "JWKS not loaded yet; it will be fetched on first use");
-        }
+    if state.auth.jwt().is_enabled()
+        && let Err(e) = state.auth.jwt().preload().await
+    {
+        tracing::warn!(error = %e, "JWKS not loaded yet; it will be fetched on first use");
     }
     state.auth.sync_epoch().await.map_err(|e| format!("database not usable: {e}"))?;
     let listener =

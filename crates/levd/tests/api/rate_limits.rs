@@ -37,8 +37,10 @@ async fn the_endpoint_bucket_of_the_free_tier_allows_ten_per_minute() {
 
 #[tokio::test]
 async fn the_account_bucket_spans_endpoints() {
-    let mut cfg = RateLimitConfig::default();
-    cfg.free = TierLimits { account_per_minute: 5, endpoint_per_minute: 100 };
+    let cfg = RateLimitConfig {
+        free: TierLimits { account_per_minute: 5, endpoint_per_minute: 100 },
+        ..RateLimitConfig::default()
+    };
     let app = spawn_with(Options { rate_limits: cfg, jwt: true }).await;
     let t = app.tenant_with("small", Tier::Free, Role::Admin).await;
     let paths = ["/deals", "/me", "/api-keys", "/account/team", "/me/accounts"];
