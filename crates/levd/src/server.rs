@@ -153,7 +153,7 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
         println!("Demo API key (shown once): {}", d.api_key);
         println!("Try it:");
         println!(
-            "  curl -s http://{}/api/external/v2/deals?limit=5 -H 'Authorization: Bearer {}' -H 'X-Origin-App: curl'",
+            "  curl -s 'http://{}/api/external/v2/deals?limit=5' -H 'Authorization: Bearer {}' -H 'X-Origin-App: curl'",
             running.addr, d.api_key
         );
         println!();
