@@ -370,32 +370,41 @@ async fn run_pipeline(
     }
 
     // 7. The handler.
+    let release_ids = idem.clone().unwrap_or_default();
     req.extensions_mut().insert(Caller { principal, scope, origin_app: origin });
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(|| "".into());
-    let resp = next.run(req).await;
-
-    let resp = match idem {
-        None => resp,
-        Some((account_id, user_id, key)) => {
-            let resp = finalize(resp, &request_id);
-            let status = resp.status().as_u16();
-            // 5xx is never stored, nor 429 (D16); the key may be retried.
-            let store_it = status < 500 && status != 429;
-            if !store_it {
-                let _ = state.service.store.release_idempotency_key(account_id, user_id, &key).await;
-                resp
-            } else {
-                let (parts, body) = resp.into_parts();
-                let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-                let text = String::from_utf8_lossy(&bytes);
-                if let Err(e) =
-                    state.service.store.complete_idempotency_key(account_id, user_id, &key, status, &text).await
-                {
-                    tracing::error!(error = %e, "could not store idempotent response");
-                    let _ = state.service.store.release_idempotency_key(account_id, user_id, &key).await;
-                }
-                Response::from_parts(parts, Body::from(bytes))
-            }
+    let Some((account_id, user_id, key)) = idem else {
+        return Ok(with_quota(next.run(req).await, quota));
+    };
+    // Once a key is claimed, the handler and the recording of its answer run to the end in
+    // their own task: a client that hangs up must not leave a claim behind that a retry would
+    // find abandoned and execute a second time.
+    let store = state.service.store.clone();
+    let task = tokio::spawn(async move {
+        let resp = finalize(next.run(req).await, &request_id);
+        let status = resp.status().as_u16();
+        // 5xx is never stored, nor 429 (D16); the key may be retried.
+        if status >= 500 || status == 429 {
+            let _ = store.release_idempotency_key(account_id, user_id, &key).await;
+            return resp;
+        }
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        if let Err(e) = store.complete_idempotency_key(account_id, user_id, &key, status, &text).await {
+            tracing::error!(error = %e, "could not store idempotent response");
+            let _ = store.release_idempotency_key(account_id, user_id, &key).await;
+        }
+        Response::from_parts(parts, Body::from(bytes))
+    });
+    let resp = match task.await {
+        Ok(r) => r,
+        Err(e) => {
+            // The handler panicked: nothing was stored, so free the key for a retry.
+            tracing::error!(error = %e, "handler failed");
+            let (a, u, k) = release_ids;
+            let _ = state.service.store.release_idempotency_key(a, u, &k).await;
+            error_response(ApiError::internal())
         }
     };
     Ok(with_quota(resp, quota))
