@@ -68,6 +68,16 @@ pub struct Deal {
     pub archived_at: Option<String>,
 }
 
+/// What `search` matches: title and description, case-folded the same way as search terms.
+pub fn search_text(title: &str, description: Option<&str>) -> String {
+    format!("{}\n{}", fold_case(title), fold_case(description.unwrap_or("")))
+}
+
+/// Unicode-aware case folding used for search on every backend.
+pub fn fold_case(s: &str) -> String {
+    s.to_lowercase()
+}
+
 /// The five financial values writable through deals (`DealFinancialsWrite`).
 pub const FINANCIALS_WRITE_FIELDS: &[&str] =
     &["purchase_price", "estimated_value", "total_cost", "total_cost_basis", "land_cost"];
@@ -152,7 +162,10 @@ fn read_financials(r: &mut BodyReader<'_>) -> Option<FinancialsWrite> {
 /// Validates a `POST /deals` body.
 pub fn parse_new_deal(body: &Map<String, Value>) -> Result<NewDeal, ApiError> {
     let mut r = BodyReader::new(body);
-    let title = r.string("title", MAX_TITLE, true);
+    let title = match r.string("title", MAX_TITLE, false) {
+        Patch::Value(t) if t.trim().is_empty() => Patch::Absent,
+        t => t,
+    };
     if !r.has_error("title") && !matches!(title, Patch::Value(_)) {
         r.errors.add("title", "is required");
     }
@@ -203,6 +216,25 @@ pub fn parse_deal_changes(body: &Map<String, Value>) -> Result<DealChanges, ApiE
     Ok(changes)
 }
 
+impl DealChanges {
+    /// True when the body named nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.loan_amount.is_absent()
+            && self.loan_type.is_absent()
+            && self.transaction_type.is_absent()
+            && self.business_plan.is_absent()
+            && self.description.is_absent()
+            && self.estimated_close_date.is_absent()
+            && self.financials.is_none()
+    }
+
+    /// True when `search_text` must be recomputed.
+    pub fn touches_search(&self) -> bool {
+        self.title.is_some() || !self.description.is_absent()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,8 +249,8 @@ mod tests {
         let e = parse_new_deal(&obj(json!({"loan_amount": 5}))).unwrap_err();
         assert_eq!(e.status(), 422);
         assert_eq!(e.message, "title is required");
-        let e = parse_new_deal(&obj(json!({"title": ""}))).unwrap_err();
-        assert_eq!(e.details["fields"]["title"], "must not be blank");
+        let e = parse_new_deal(&obj(json!({"title": "  "}))).unwrap_err();
+        assert_eq!(e.details["fields"]["title"], "is required");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Deals and the sub-resources deals embed (financials, properties, team, pipelines).
 use std::collections::HashMap;
 
-use levd_domain::deal::{Deal, DealChanges, FINANCIAL_FIELDS, FinancialKind, FinancialsWrite, NewDeal};
+use levd_domain::deal::{
+    Deal, DealChanges, FINANCIAL_FIELDS, FinancialKind, FinancialsWrite, NewDeal, fold_case, search_text,
+};
 use levd_domain::input::Patch;
 use levd_domain::query::{Filter, FilterOp, FilterValue, ListQuery, Paging};
 use serde_json::{Map, Value};
@@ -130,9 +132,8 @@ fn push_where(qb: &mut QueryBuilder<Db>, account_id: i64, q: &ListQuery) {
         push_filter(qb, f);
     }
     if let Some(s) = &q.search {
-        let pattern = format!("%{}%", escape_like(&s.to_lowercase()));
-        qb.push(" AND (LOWER(title) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
-        qb.push(" OR LOWER(COALESCE(description, '')) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+        let pattern = format!("%{}%", escape_like(&fold_case(s)));
+        qb.push(" AND search_text LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
     }
 }
 
@@ -192,8 +193,8 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let row: DealRow = sqlx::query_as(sqlf!(
             "INSERT INTO deals (owner_account_id, title, loan_amount, loan_type, transaction_type, business_plan, \
-             description, estimated_close_date, created_at, updated_at, archived) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) RETURNING {DEAL_COLUMNS}"
+             description, estimated_close_date, created_at, updated_at, archived, search_text) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) RETURNING {DEAL_COLUMNS}"
         ))
         .bind(account_id)
         .bind(&d.title)
@@ -205,6 +206,7 @@ impl Store {
         .bind(&d.estimated_close_date)
         .bind(now)
         .bind(now)
+        .bind(search_text(&d.title, d.description.as_deref()))
         .fetch_one(&mut *tx)
         .await?;
         for pid in &d.pipeline_ids {
@@ -234,6 +236,10 @@ impl Store {
 
     /// Applies a partial update; `None` when the deal is not the account's.
     pub async fn update_deal(&self, account_id: i64, deal_id: i64, c: &DealChanges, now: &str) -> Result<Option<Deal>> {
+        // Nothing to change: nothing is written, `updated_at` included.
+        if c.is_empty() {
+            return self.deal(account_id, deal_id).await;
+        }
         let mut tx = self.pool().begin().await?;
         let mut qb = QueryBuilder::<Db>::new("UPDATE deals SET updated_at = ");
         qb.push_bind(now.to_string());
@@ -252,6 +258,13 @@ impl Store {
         let Some(row) = row else {
             return Ok(None);
         };
+        if c.touches_search() {
+            sqlx::query("UPDATE deals SET search_text = ? WHERE id = ?")
+                .bind(search_text(&row.title, row.description.as_deref()))
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(f) = &c.financials {
             write_financials(&mut tx, deal_id, f, now).await?;
         }

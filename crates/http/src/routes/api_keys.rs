@@ -30,9 +30,7 @@ async fn list(State(s): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> Han
 }
 
 async fn revoke(State(s): State<AppState>, ctx: Ctx, Path(key_id): Path<String>) -> HandlerResult {
-    let scope = ctx.scope()?;
-    let id = path_id(&key_id, "API key not found")?;
-    Ok(Reply::ok(s.service.revoke_api_key(scope, id).await?))
+    Ok(Reply::ok(s.service.revoke_api_key(ctx.scope()?, path_id(&key_id)).await?))
 }
 
 /// The key comes from the body (`api_key`); with no body, from a `Bearer lev_sk_…` header (D14).

@@ -8,8 +8,6 @@ use super::{Ctx, path_id};
 use crate::AppState;
 use crate::envelope::{HandlerResult, Reply};
 
-const NOT_FOUND: &str = "Deal not found";
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/deals", get(list).post(create))
@@ -27,20 +25,20 @@ async fn create(State(s): State<AppState>, ctx: Ctx, body: Bytes) -> HandlerResu
 
 async fn read(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, RawQuery(q): RawQuery) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.get_deal(scope, path_id(&id, NOT_FOUND)?, q.as_deref()).await?))
+    Ok(Reply::ok(s.service.get_deal(scope, path_id(&id), q.as_deref()).await?))
 }
 
 async fn update(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.update_deal(scope, path_id(&id, NOT_FOUND)?, &body).await?))
+    Ok(Reply::ok(s.service.update_deal(scope, path_id(&id), &body).await?))
 }
 
 async fn archive(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.archive_deal(scope, path_id(&id, NOT_FOUND)?).await?))
+    Ok(Reply::ok(s.service.archive_deal(scope, path_id(&id)).await?))
 }
 
 async fn financials(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.deal_financials(scope, path_id(&id, NOT_FOUND)?).await?))
+    Ok(Reply::ok(s.service.deal_financials(scope, path_id(&id)).await?))
 }

@@ -45,10 +45,8 @@ impl Ctx {
     }
 }
 
-/// A numeric id from the path; anything else names no resource (404).
-pub fn path_id(raw: &str, not_found: &'static str) -> Result<i64, Failure> {
-    match raw.parse::<i64>() {
-        Ok(id) if id > 0 => Ok(id),
-        _ => Err(Failure(ApiError::not_found(not_found))),
-    }
+/// A numeric id from the path. Anything else names no resource, so it becomes id 0, which
+/// never exists: the service then answers 404 after its scope check, as for any missing id.
+pub fn path_id(raw: &str) -> i64 {
+    raw.parse::<i64>().ok().filter(|id| *id > 0).unwrap_or(0)
 }

@@ -46,6 +46,13 @@ async fn read_only_keys_and_viewers_hold_read_scopes_only() {
     let (s, b) = parts(app.post_json("/deals", &ro, &json!({"title": "x"})).send().await.unwrap()).await;
     assert_eq!(s, 403);
     assert_eq!(assert_error(&b, 403, "forbidden")["message"], "Missing required scope: deals:write");
+    // The scope check comes before any lookup, even of an id that cannot exist.
+    for path in ["/deals/999", "/deals/abc"] {
+        let (s, _) = parts(app.patch_json(path, &ro, &json!({"title": "x"})).send().await.unwrap()).await;
+        assert_eq!(s, 403, "{path}");
+        let (s, _) = parts(app.delete(path, &ro).send().await.unwrap()).await;
+        assert_eq!(s, 403, "{path}");
+    }
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use levd_store::DealPropertyRow;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, Tenant, assert_error, now, parts, spawn};
+use crate::common::{Tenant, TestApp, assert_error, now, parts, spawn};
 
 const WRITE_SCOPE_MSG: &str = "Missing required scope: deals:write";
 const CURSOR_SORT_MSG: &str = "cursor and sort cannot be combined; use offset pagination when sorting";
@@ -98,7 +98,11 @@ fn set(names: &[&str]) -> HashSet<String> {
 }
 
 fn str_set(v: &Value) -> HashSet<String> {
-    v.as_array().unwrap_or_else(|| panic!("not an array: {v}")).iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
 }
 
 fn field_errors(e: &Value) -> HashSet<String> {
@@ -473,7 +477,12 @@ async fn create_rejects_invalid_financials() {
 #[tokio::test]
 async fn create_with_only_null_financials_creates_no_record() {
     let (app, t) = setup().await;
-    let d = app.create_deal(&t.key, json!({"title": "No numbers", "deal_financials": {"land_cost": null, "purchase_price": null}})).await;
+    let d = app
+        .create_deal(
+            &t.key,
+            json!({"title": "No numbers", "deal_financials": {"land_cost": null, "purchase_price": null}}),
+        )
+        .await;
     let id = id_of(&d);
     assert!(app.store.financials_of(&[id]).await.unwrap().is_empty(), "a financials record was created");
     let f = ok(app.get(&format!("/deals/{id}/financials"), &t.key)).await["data"].clone();
@@ -537,7 +546,9 @@ async fn unknown_or_malformed_deal_ids_are_404() {
     let (app, t) = setup().await;
     let d = app.create_deal(&t.key, json!({"title": "Only"})).await;
     let missing = id_of(&d) + 1000;
-    for id in [missing.to_string(), "abc".into(), "0".into(), "-1".into(), "1.5".into(), "99999999999999999999999".into()] {
+    for id in
+        [missing.to_string(), "abc".into(), "0".into(), "-1".into(), "1.5".into(), "99999999999999999999999".into()]
+    {
         for path in [format!("/deals/{id}"), format!("/deals/{id}/financials")] {
             let e = fail(app.get(&path, &t.key), 404, "not_found").await;
             assert_eq!(e["message"], "Deal not found", "{path}");
@@ -590,8 +601,8 @@ async fn get_include_embeds_financials_properties_team_and_pipelines() {
     app.member(colleague, t.account.id, Role::Member).await;
     let team_id = app.store.insert_team_member(id, colleague, "originator", true).await.unwrap();
 
-    let g = ok(app.get(&format!("/deals/{id}?include=financials,properties,team,pipelines"), &t.key)).await["data"]
-        .clone();
+    let g =
+        ok(app.get(&format!("/deals/{id}?include=financials,properties,team,pipelines"), &t.key)).await["data"].clone();
     // Every deal member is still there.
     for f in DEAL_FIELDS {
         assert!(g.get(*f).is_some(), "{f}: {g}");
@@ -659,7 +670,10 @@ async fn include_pipelines_is_capped_at_ten_rows() {
     let mut pids = Vec::new();
     for i in 0..11 {
         pids.push(
-            app.store.insert_pipeline(t.account.id, &format!("P{i}"), "financing", &[("new", "new")], T0).await.unwrap(),
+            app.store
+                .insert_pipeline(t.account.id, &format!("P{i}"), "financing", &[("new", "new")], T0)
+                .await
+                .unwrap(),
         );
     }
     let d = app.create_deal(&t.key, json!({"title": "Busy", "pipeline_ids": pids})).await;
@@ -697,14 +711,28 @@ async fn patch_changes_only_given_members_and_advances_updated_at() {
         .await;
     let id = id_of(&d);
     pause().await;
-    let b = ok(app.patch_json(&format!("/deals/{id}"), &t.key, &json!({"loan_amount": 19000000, "loan_type": "heavy_bridge"})))
-        .await;
+    let b = ok(app.patch_json(
+        &format!("/deals/{id}"),
+        &t.key,
+        &json!({"loan_amount": 19000000, "loan_type": "heavy_bridge"}),
+    ))
+    .await;
     let u = &b["data"];
     assert_eq!(num(&u["loan_amount"]), 19_000_000.0);
     assert_eq!(u["loan_type"], "heavy_bridge");
-    for f in ["id", "title", "transaction_type", "business_plan", "description", "estimated_close_date", "close_date",
-              "owner_account_id", "created_at", "archived", "archived_at"]
-    {
+    for f in [
+        "id",
+        "title",
+        "transaction_type",
+        "business_plan",
+        "description",
+        "estimated_close_date",
+        "close_date",
+        "owner_account_id",
+        "created_at",
+        "archived",
+        "archived_at",
+    ] {
         assert_eq!(u[f], d[f], "{f} changed");
     }
     let updated = assert_utc(&u["updated_at"]);
@@ -811,8 +839,12 @@ async fn patch_financials_null_clears_one_value_and_keeps_the_rest() {
     assert_eq!(f["id"], before["id"], "the record was replaced");
     // Invalid financials are rejected without touching the record.
     for bad in [json!({"land_cost": -5}), json!({"noi": 1}), json!({"purchase_price": "1"})] {
-        fail(app.patch_json(&format!("/deals/{id}"), &t.key, &json!({"deal_financials": bad})), 422, "validation_error")
-            .await;
+        fail(
+            app.patch_json(&format!("/deals/{id}"), &t.key, &json!({"deal_financials": bad})),
+            422,
+            "validation_error",
+        )
+        .await;
     }
     let f2 = ok(app.get(&format!("/deals/{id}/financials"), &t.key)).await["data"].clone();
     assert_eq!(f2, f);
@@ -1111,7 +1143,8 @@ async fn list_cursor_with_sort_is_400() {
     for prefix in ["", "/build"] {
         let e = fail(app.get(&format!("{prefix}/deals?cursor={c}&sort=title"), &t.key), 400, "bad_request").await;
         assert_eq!(e["message"], CURSOR_SORT_MSG);
-        let e = fail(app.get(&format!("{prefix}/deals?sort=-loan_amount&cursor={c}"), &t.key), 400, "bad_request").await;
+        let e =
+            fail(app.get(&format!("{prefix}/deals?sort=-loan_amount&cursor={c}"), &t.key), 400, "bad_request").await;
         assert_eq!(e["message"], CURSOR_SORT_MSG);
     }
 }
@@ -1278,7 +1311,12 @@ async fn list_filter_errors_are_422() {
         assert_eq!(str_set(&e["details"]["allowed"]), set(OPERATORS), "{f}: {e}");
     }
     // Bad enum values.
-    for f in ["filter[loan_type]=bridge", "filter[loan_type]=Permanent", "filter[transaction_type]=purchase", "filter[business_plan]=flip"] {
+    for f in [
+        "filter[loan_type]=bridge",
+        "filter[loan_type]=Permanent",
+        "filter[transaction_type]=purchase",
+        "filter[business_plan]=flip",
+    ] {
         let e = fail(app.get(&format!("/deals?{f}"), k), 422, "validation_error").await;
         let param = f.split('=').next().unwrap();
         assert!(e["details"]["fields"][param].is_string(), "{f}: {e}");
@@ -1329,7 +1367,13 @@ async fn list_search_matches_non_ascii_titles() {
 async fn list_fields_and_include() {
     let (app, t) = setup().await;
     let pid = app.store.insert_pipeline(t.account.id, "Main", "financing", &[("new", "new")], T0).await.unwrap();
-    let a = id_of(&app.create_deal(&t.key, json!({"title": "A", "loan_amount": 1, "pipeline_ids": [pid], "deal_financials": {"purchase_price": 10}})).await);
+    let a = id_of(
+        &app.create_deal(
+            &t.key,
+            json!({"title": "A", "loan_amount": 1, "pipeline_ids": [pid], "deal_financials": {"purchase_price": 10}}),
+        )
+        .await,
+    );
     let b = id_of(&app.create_deal(&t.key, json!({"title": "B", "loan_amount": 2})).await);
     let pa = app.store.insert_property(a, &property(a, "Prop A")).await.unwrap();
     let pb = app.store.insert_property(b, &property(b, "Prop B")).await.unwrap();
@@ -1400,8 +1444,10 @@ async fn lists_never_show_other_accounts_deals() {
     let app = spawn().await;
     let a = app.tenant("alpha").await;
     let b = app.tenant("bravo").await;
-    let mine = id_of(&app.create_deal(&a.key, json!({"title": "Shared name", "loan_type": "land", "loan_amount": 1})).await);
-    let theirs = id_of(&app.create_deal(&b.key, json!({"title": "Shared name", "loan_type": "land", "loan_amount": 1})).await);
+    let mine =
+        id_of(&app.create_deal(&a.key, json!({"title": "Shared name", "loan_type": "land", "loan_amount": 1})).await);
+    let theirs =
+        id_of(&app.create_deal(&b.key, json!({"title": "Shared name", "loan_type": "land", "loan_amount": 1})).await);
     ok(app.delete(&format!("/deals/{theirs}"), &b.key)).await;
     for q in ["", "filter[archived]=true", "search=shared", "filter[loan_type]=land", "sort=title", "include=team"] {
         let l = list(&app, &a.key, q).await;
@@ -1481,8 +1527,11 @@ async fn viewer_member_key_can_read_but_not_write() {
     let m = app.create_deal(&member_key, json!({"title": "By member"})).await;
     ok(app.patch_json(&format!("/deals/{}", id_of(&m)), &member_key, &json!({"loan_amount": 1}))).await;
     ok(app.delete(&format!("/deals/{}", id_of(&m)), &member_key)).await;
-    // Demoting the member shrinks the key at once (D11).
+    // Demoting the member shrinks the key (D11). The role is changed in the database directly,
+    // as another process would; such changes reach the server's credential cache through the
+    // auth epoch, polled every 500 ms, hence the pause.
     app.member(member, v.account.id, Role::Viewer).await;
+    pause().await;
     let e = fail(app.post_json("/deals", &member_key, &json!({"title": "late"})), 403, "forbidden").await;
     assert_eq!(e["message"], WRITE_SCOPE_MSG);
     ok(app.get("/deals", &member_key)).await;
@@ -1549,8 +1598,12 @@ async fn build_alias_serves_every_deal_endpoint() {
     assert_eq!(ids(&l1), [id]);
 
     // Update and archive through the alias, seen on the canonical route.
-    let u = ok(app.patch_json(&format!("/build/deals/{id}"), k, &json!({"title": "Renamed", "deal_financials": {"land_cost": 5}})))
-        .await["data"]
+    let u = ok(app.patch_json(
+        &format!("/build/deals/{id}"),
+        k,
+        &json!({"title": "Renamed", "deal_financials": {"land_cost": 5}}),
+    ))
+    .await["data"]
         .clone();
     assert_eq!(u["title"], "Renamed");
     assert_eq!(get_deal(&app, k, id).await["title"], "Renamed");
@@ -1567,4 +1620,29 @@ async fn build_alias_serves_every_deal_endpoint() {
     fail(raw(&app, Method::POST, "/build/deals", k, "[]"), 400, "bad_request").await;
     let e = fail(app.get("/build/deals?limit=0", k), 422, "validation_error").await;
     assert!(e["details"]["fields"]["limit"].is_string());
+}
+
+#[tokio::test]
+async fn wrong_method_on_a_deal_route_is_405_with_allow() {
+    let (app, t) = setup().await;
+    let d = app.create_deal(&t.key, json!({"title": "x"})).await;
+    let id = id_of(&d);
+    let cases = [
+        (Method::PUT, format!("/deals/{id}"), &["GET", "PATCH", "DELETE"][..]),
+        (Method::POST, format!("/deals/{id}"), &["GET", "PATCH", "DELETE"][..]),
+        (Method::DELETE, "/deals".to_string(), &["GET", "POST"][..]),
+        (Method::PATCH, "/build/deals".to_string(), &["GET", "POST"][..]),
+        (Method::POST, format!("/deals/{id}/financials"), &["GET"][..]),
+    ];
+    for (m, path, allowed) in cases {
+        let r = app.req(m.clone(), &path, &t.key).send().await.unwrap();
+        let allow = r.headers().get("allow").map(|v| v.to_str().unwrap().to_uppercase()).unwrap_or_default();
+        let (s, b) = parts(r).await;
+        assert_eq!(s, 405, "{m} {path}: {b}");
+        assert_error(&b, 405, "method_not_allowed");
+        for a in allowed {
+            assert!(allow.contains(a), "{m} {path}: Allow {allow:?} lacks {a}");
+        }
+    }
+    assert_eq!(get_deal(&app, &t.key, id).await, d);
 }

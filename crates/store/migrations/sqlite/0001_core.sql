@@ -105,7 +105,10 @@ CREATE TABLE deals (
     created_at            TEXT NOT NULL,
     updated_at            TEXT NOT NULL,
     archived              INTEGER NOT NULL DEFAULT 0,
-    archived_at           TEXT
+    archived_at           TEXT,
+    -- Title and description case-folded by the application (Unicode-aware on every backend),
+    -- matched by `search`.
+    search_text           TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX deals_account_id ON deals(owner_account_id, id);
 CREATE INDEX deals_account_created ON deals(owner_account_id, created_at, id);
