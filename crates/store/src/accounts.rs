@@ -81,7 +81,7 @@ impl Store {
         tier: Tier,
     ) -> Result<AccountRow> {
         sqlx::query_as::<_, AccountRow>(
-            "INSERT INTO accounts (uuid, slug, name, account_type, api_tier, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+            "INSERT INTO accounts (uuid, slug, name, account_type, api_tier, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
              RETURNING id, uuid, slug, name, account_type, api_tier, created_at",
         )
         .bind(uuid)
@@ -97,7 +97,7 @@ impl Store {
 
     pub async fn account_by_slug(&self, slug: &str) -> Result<Option<AccountRow>> {
         Ok(sqlx::query_as::<_, AccountRow>(
-            "SELECT id, uuid, slug, name, account_type, api_tier, created_at FROM accounts WHERE slug = ?",
+            "SELECT id, uuid, slug, name, account_type, api_tier, created_at FROM accounts WHERE slug = $1",
         )
         .bind(slug)
         .fetch_optional(self.pool())
@@ -106,7 +106,7 @@ impl Store {
 
     pub async fn account_by_id(&self, id: i64) -> Result<Option<AccountRow>> {
         Ok(sqlx::query_as::<_, AccountRow>(
-            "SELECT id, uuid, slug, name, account_type, api_tier, created_at FROM accounts WHERE id = ?",
+            "SELECT id, uuid, slug, name, account_type, api_tier, created_at FROM accounts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -126,7 +126,7 @@ impl Store {
         subject: Option<&str>,
     ) -> Result<UserRow> {
         sqlx::query_as::<_, UserRow>(sqlf!(
-            "INSERT INTO users (uuid, email, first_name, last_name, subject, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING {USER_COLUMNS}"
+            "INSERT INTO users (uuid, email, first_name, last_name, subject, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {USER_COLUMNS}"
         ))
         .bind(uuid)
         .bind(email)
@@ -140,28 +140,28 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+        Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?)
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE email = ?"))
+        Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
             .bind(email)
             .fetch_optional(self.pool())
             .await?)
     }
 
     pub async fn user_by_subject(&self, subject: &str) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE subject = ?"))
+        Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE subject = $1"))
             .bind(subject)
             .fetch_optional(self.pool())
             .await?)
     }
 
     pub async fn touch_last_login(&self, user_id: i64, at: &str) -> Result<()> {
-        sqlx::query("UPDATE users SET last_login_at = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
             .bind(at)
             .bind(user_id)
             .execute(self.pool())
@@ -173,7 +173,7 @@ impl Store {
     pub async fn upsert_membership(&self, user_id: i64, account_id: i64, role: Role) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "INSERT INTO memberships (user_id, account_id, role, status, created_at) VALUES (?, ?, ?, 'active', ?) \
+            "INSERT INTO memberships (user_id, account_id, role, status, created_at) VALUES ($1, $2, $3, 'active', $4) \
              ON CONFLICT (user_id, account_id) DO UPDATE SET role = excluded.role, status = 'active'",
         )
         .bind(user_id)
@@ -191,7 +191,7 @@ impl Store {
     pub async fn remove_membership(&self, user_id: i64, account_id: i64) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
         let n = sqlx::query(
-            "UPDATE memberships SET status = 'removed' WHERE user_id = ? AND account_id = ? AND status = 'active'",
+            "UPDATE memberships SET status = 'removed' WHERE user_id = $1 AND account_id = $2 AND status = 'active'",
         )
         .bind(user_id)
         .bind(account_id)
@@ -208,7 +208,7 @@ impl Store {
         Ok(sqlx::query_as::<_, MembershipRow>(
             "SELECT a.id AS account_id, a.slug, a.name, a.account_type, a.api_tier, m.role \
              FROM memberships m JOIN accounts a ON a.id = m.account_id \
-             WHERE m.user_id = ? AND m.status = 'active' ORDER BY a.id",
+             WHERE m.user_id = $1 AND m.status = 'active' ORDER BY a.id",
         )
         .bind(user_id)
         .fetch_all(self.pool())
@@ -218,7 +218,7 @@ impl Store {
     /// Saves the user's active-account preference; cached principals on every node refresh.
     pub async fn set_active_account(&self, user_id: i64, account_id: Option<i64>) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE users SET active_account_id = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET active_account_id = $1 WHERE id = $2")
             .bind(account_id)
             .bind(user_id)
             .execute(&mut *tx)
@@ -233,7 +233,7 @@ impl Store {
         let rows = sqlx::query_as::<_, TeamMemberRow>(
             "SELECT u.id AS user_id, u.first_name, u.last_name, u.email, m.role, u.photo_url, u.title \
              FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.account_id = ? AND m.status = 'active' ORDER BY u.id LIMIT ? OFFSET ?",
+             WHERE m.account_id = $1 AND m.status = 'active' ORDER BY u.id LIMIT $2 OFFSET $3",
         )
         .bind(account_id)
         .bind(i64::from(limit))
@@ -241,7 +241,7 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let total: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE account_id = ? AND status = 'active'")
+            sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE account_id = $1 AND status = 'active'")
                 .bind(account_id)
                 .fetch_one(self.pool())
                 .await?;

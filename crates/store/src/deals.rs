@@ -7,9 +7,9 @@ use levd_domain::deal::{
 use levd_domain::input::Patch;
 use levd_domain::query::{Filter, FilterOp, FilterValue, ListQuery, Paging};
 use serde_json::{Map, Value};
-use sqlx::{FromRow, QueryBuilder, Row};
+use sqlx::{FromRow, Row};
 
-use crate::{Db, Result, Store, StoreError};
+use crate::{Db, Result, Sql, Store, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
 struct DealRow {
@@ -25,7 +25,7 @@ struct DealRow {
     close_date: Option<String>,
     created_at: String,
     updated_at: String,
-    archived: bool,
+    archived: i64,
     archived_at: Option<String>,
 }
 
@@ -44,7 +44,7 @@ impl From<DealRow> for Deal {
             owner_account_id: r.owner_account_id,
             created_at: r.created_at,
             updated_at: r.updated_at,
-            archived: r.archived,
+            archived: r.archived != 0,
             archived_at: r.archived_at,
         }
     }
@@ -76,7 +76,8 @@ pub struct DealTeamRow {
     pub last_name: Option<String>,
     pub email: Option<String>,
     pub deal_role: Option<String>,
-    pub is_primary: bool,
+    #[serde(serialize_with = "flag")]
+    pub is_primary: i64,
     pub permission: Option<String>,
     pub photo_url: Option<String>,
 }
@@ -109,7 +110,7 @@ fn deal_column(name: &str) -> Option<&'static str> {
     })
 }
 
-fn push_filter(qb: &mut QueryBuilder<Db>, f: &Filter) {
+fn push_filter(qb: &mut Sql, f: &Filter) {
     let Some(col) = deal_column(f.field) else { return };
     let op = match f.op {
         FilterOp::Eq => "=",
@@ -126,7 +127,7 @@ fn push_filter(qb: &mut QueryBuilder<Db>, f: &Filter) {
     };
 }
 
-fn push_where(qb: &mut QueryBuilder<Db>, account_id: i64, q: &ListQuery) {
+fn push_where(qb: &mut Sql, account_id: i64, q: &ListQuery) {
     qb.push(" WHERE owner_account_id = ").push_bind(account_id);
     for f in &q.filters {
         push_filter(qb, f);
@@ -152,11 +153,11 @@ impl Store {
     /// One page of the account's deals and the number of deals matching the filters.
     /// Returns one row more than `limit` when a further page exists.
     pub async fn list_deals(&self, account_id: i64, q: &ListQuery) -> Result<(Vec<Deal>, i64)> {
-        let mut count = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM deals");
+        let mut count = Sql::new("SELECT COUNT(*) FROM deals");
         push_where(&mut count, account_id, q);
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
 
-        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {DEAL_COLUMNS} FROM deals"));
+        let mut qb = Sql::new(format!("SELECT {DEAL_COLUMNS} FROM deals"));
         push_where(&mut qb, account_id, q);
         if let Paging::Cursor { after_id: Some(after), .. } = q.paging {
             qb.push(" AND id > ").push_bind(after);
@@ -180,7 +181,7 @@ impl Store {
     /// A deal of the account, archived or not; `None` when missing or another account's.
     pub async fn deal(&self, account_id: i64, deal_id: i64) -> Result<Option<Deal>> {
         let row: Option<DealRow> =
-            sqlx::query_as(sqlf!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = ? AND owner_account_id = ?"))
+            sqlx::query_as(sqlf!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = $1 AND owner_account_id = $2"))
                 .bind(deal_id)
                 .bind(account_id)
                 .fetch_optional(self.pool())
@@ -194,7 +195,7 @@ impl Store {
         let row: DealRow = sqlx::query_as(sqlf!(
             "INSERT INTO deals (owner_account_id, title, loan_amount, loan_type, transaction_type, business_plan, \
              description, estimated_close_date, created_at, updated_at, archived, search_text) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) RETURNING {DEAL_COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11) RETURNING {DEAL_COLUMNS}"
         ))
         .bind(account_id)
         .bind(&d.title)
@@ -212,9 +213,9 @@ impl Store {
         for pid in &d.pipeline_ids {
             let n = sqlx::query(
                 "INSERT INTO deal_pipelines (deal_id, pipeline_id, status_id, updated_at) \
-                 SELECT ?, p.id, s.id, ? FROM pipelines p \
+                 SELECT $1, p.id, s.id, $2 FROM pipelines p \
                  JOIN pipeline_statuses s ON s.id = (SELECT id FROM pipeline_statuses WHERE pipeline_id = p.id ORDER BY position, id LIMIT 1) \
-                 WHERE p.id = ? AND p.owner_account_id = ?",
+                 WHERE p.id = $3 AND p.owner_account_id = $4",
             )
             .bind(row.id)
             .bind(now)
@@ -241,7 +242,7 @@ impl Store {
             return self.deal(account_id, deal_id).await;
         }
         let mut tx = self.pool().begin().await?;
-        let mut qb = QueryBuilder::<Db>::new("UPDATE deals SET updated_at = ");
+        let mut qb = Sql::new("UPDATE deals SET updated_at = ");
         qb.push_bind(now.to_string());
         if let Some(t) = &c.title {
             qb.push(", title = ").push_bind(t.clone());
@@ -259,7 +260,7 @@ impl Store {
             return Ok(None);
         };
         if c.touches_search() {
-            sqlx::query("UPDATE deals SET search_text = ? WHERE id = ?")
+            sqlx::query("UPDATE deals SET search_text = $1 WHERE id = $2")
                 .bind(search_text(&row.title, row.description.as_deref()))
                 .bind(row.id)
                 .execute(&mut *tx)
@@ -276,9 +277,9 @@ impl Store {
     /// `false` when the deal is not the account's.
     pub async fn archive_deal(&self, account_id: i64, deal_id: i64, now: &str) -> Result<bool> {
         let n = sqlx::query(
-            "UPDATE deals SET archived = 1, archived_at = COALESCE(archived_at, ?), \
-             updated_at = CASE WHEN archived = 1 THEN updated_at ELSE ? END \
-             WHERE id = ? AND owner_account_id = ?",
+            "UPDATE deals SET archived = 1, archived_at = COALESCE(archived_at, $1), \
+             updated_at = CASE WHEN archived = 1 THEN updated_at ELSE $2 END \
+             WHERE id = $3 AND owner_account_id = $4",
         )
         .bind(now)
         .bind(now)
@@ -296,14 +297,11 @@ impl Store {
             return Ok(HashMap::new());
         }
         let cols: Vec<&str> = FINANCIAL_FIELDS.iter().map(|(n, _)| *n).collect();
-        let mut qb = QueryBuilder::<Db>::new(format!(
+        let mut qb = Sql::new(format!(
             "SELECT id, deal_id, {}, updated_at FROM deal_financials WHERE deal_id IN (",
             cols.join(", ")
         ));
-        let mut sep = qb.separated(", ");
-        for id in deal_ids {
-            sep.push_bind(*id);
-        }
+        qb.push_ids(deal_ids);
         qb.push(")");
         let rows = qb.build().fetch_all(self.pool()).await?;
         let mut out = HashMap::with_capacity(rows.len());
@@ -317,7 +315,7 @@ impl Store {
                     FinancialKind::Number => row.try_get::<Option<f64>, _>(*name)?.map(Value::from),
                     FinancialKind::Integer => row.try_get::<Option<i64>, _>(*name)?.map(Value::from),
                     FinancialKind::Date => row.try_get::<Option<String>, _>(*name)?.map(Value::from),
-                    FinancialKind::Flag => row.try_get::<Option<bool>, _>(*name)?.map(Value::from),
+                    FinancialKind::Flag => row.try_get::<Option<i64>, _>(*name)?.map(|f| Value::from(f != 0)),
                 };
                 m.insert((*name).into(), v.unwrap_or(Value::Null));
             }
@@ -334,7 +332,7 @@ impl Store {
         if deal_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = Sql::new(
             "SELECT deal_id, id, name, address, city, state, zip, asset_type_id, units, square_footage, year_built \
              FROM deal_properties WHERE deal_id IN (",
         );
@@ -347,7 +345,7 @@ impl Store {
         if deal_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = Sql::new(
             "SELECT t.deal_id, t.id, t.user_id, u.first_name, u.last_name, u.email, t.deal_role, t.is_primary, \
              t.permission, u.photo_url FROM deal_team t JOIN users u ON u.id = t.user_id WHERE t.deal_id IN (",
         );
@@ -361,7 +359,7 @@ impl Store {
         if deal_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = Sql::new(
             "SELECT dp.deal_id, dp.pipeline_id, s.name AS status_name, dp.updated_at \
              FROM deal_pipelines dp JOIN pipeline_statuses s ON s.id = dp.status_id WHERE dp.deal_id IN (",
         );
@@ -381,7 +379,7 @@ impl Store {
     ) -> Result<i64> {
         let mut tx = self.pool().begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO pipelines (owner_account_id, name, pipeline_type, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO pipelines (owner_account_id, name, pipeline_type, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(account_id)
         .bind(name)
@@ -390,7 +388,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         for (pos, (key, sname)) in statuses.iter().enumerate() {
-            sqlx::query("INSERT INTO pipeline_statuses (pipeline_id, key, name, position) VALUES (?, ?, ?, ?)")
+            sqlx::query("INSERT INTO pipeline_statuses (pipeline_id, key, name, position) VALUES ($1, $2, $3, $4)")
                 .bind(id)
                 .bind(*key)
                 .bind(*sname)
@@ -406,7 +404,7 @@ impl Store {
     pub async fn place_deal_in_pipeline(&self, deal_id: i64, pipeline_id: i64, position: i64, at: &str) -> Result<()> {
         sqlx::query(
             "INSERT INTO deal_pipelines (deal_id, pipeline_id, status_id, updated_at) \
-             SELECT ?, ?, id, ? FROM pipeline_statuses WHERE pipeline_id = ? AND position = ? \
+             SELECT $1, $2, id, $3 FROM pipeline_statuses WHERE pipeline_id = $4 AND position = $5 \
              ON CONFLICT (deal_id, pipeline_id) DO UPDATE SET status_id = excluded.status_id, updated_at = excluded.updated_at",
         )
         .bind(deal_id)
@@ -422,7 +420,7 @@ impl Store {
     pub async fn insert_property(&self, deal_id: i64, p: &DealPropertyRow) -> Result<i64> {
         Ok(sqlx::query_scalar(
             "INSERT INTO deal_properties (deal_id, name, address, city, state, zip, asset_type_id, units, square_footage, year_built) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(deal_id)
         .bind(&p.name)
@@ -446,12 +444,12 @@ impl Store {
         is_primary: bool,
     ) -> Result<i64> {
         Ok(sqlx::query_scalar(
-            "INSERT INTO deal_team (deal_id, user_id, deal_role, is_primary, permission) VALUES (?, ?, ?, ?, 'edit') RETURNING id",
+            "INSERT INTO deal_team (deal_id, user_id, deal_role, is_primary, permission) VALUES ($1, $2, $3, $4, 'edit') RETURNING id",
         )
         .bind(deal_id)
         .bind(user_id)
         .bind(deal_role)
-        .bind(is_primary)
+        .bind(i64::from(is_primary))
         .fetch_one(self.pool())
         .await?)
     }
@@ -459,20 +457,22 @@ impl Store {
     /// Sets arbitrary financial values of a deal (demo data); names must be financial fields.
     pub async fn set_financial_values(&self, deal_id: i64, values: &[(&'static str, Value)], now: &str) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("INSERT INTO deal_financials (deal_id, updated_at) VALUES (?, ?) ON CONFLICT (deal_id) DO NOTHING")
-            .bind(deal_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO deal_financials (deal_id, updated_at) VALUES ($1, $2) ON CONFLICT (deal_id) DO NOTHING",
+        )
+        .bind(deal_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         for (name, v) in values {
             if !FINANCIAL_FIELDS.iter().any(|(n, _)| n == name) {
                 continue;
             }
-            let mut qb = QueryBuilder::<Db>::new(format!("UPDATE deal_financials SET {name} = "));
+            let mut qb = Sql::new(format!("UPDATE deal_financials SET {name} = "));
             match v {
                 Value::Number(n) if n.is_i64() => qb.push_bind(n.as_i64()),
                 Value::Number(n) => qb.push_bind(n.as_f64()),
-                Value::Bool(b) => qb.push_bind(*b),
+                Value::Bool(b) => qb.push_bind(i64::from(*b)),
                 Value::String(s) => qb.push_bind(s.clone()),
                 _ => qb.push_bind(None::<String>),
             };
@@ -484,11 +484,8 @@ impl Store {
     }
 }
 
-fn push_ids(qb: &mut QueryBuilder<Db>, ids: &[i64]) {
-    let mut sep = qb.separated(", ");
-    for id in ids {
-        sep.push_bind(*id);
-    }
+fn push_ids(qb: &mut Sql, ids: &[i64]) {
+    qb.push_ids(ids);
 }
 
 trait MapStatic {
@@ -506,11 +503,11 @@ impl MapStatic for Patch<&'static str> {
 }
 
 trait BindPatch {
-    fn push_set(&self, qb: &mut QueryBuilder<Db>, col: &str);
+    fn push_set(&self, qb: &mut Sql, col: &str);
 }
 
 impl BindPatch for Patch<f64> {
-    fn push_set(&self, qb: &mut QueryBuilder<Db>, col: &str) {
+    fn push_set(&self, qb: &mut Sql, col: &str) {
         match self {
             Patch::Absent => {}
             Patch::Null => {
@@ -524,7 +521,7 @@ impl BindPatch for Patch<f64> {
 }
 
 impl BindPatch for Patch<String> {
-    fn push_set(&self, qb: &mut QueryBuilder<Db>, col: &str) {
+    fn push_set(&self, qb: &mut Sql, col: &str) {
         match self {
             Patch::Absent => {}
             Patch::Null => {
@@ -537,7 +534,7 @@ impl BindPatch for Patch<String> {
     }
 }
 
-fn push_patch<P: BindPatch>(qb: &mut QueryBuilder<Db>, col: &str, p: &P) {
+fn push_patch<P: BindPatch>(qb: &mut Sql, col: &str, p: &P) {
     p.push_set(qb, col);
 }
 
@@ -549,7 +546,7 @@ async fn write_financials(
     f: &FinancialsWrite,
     now: &str,
 ) -> Result<()> {
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM deal_financials WHERE deal_id = ?")
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM deal_financials WHERE deal_id = $1")
         .bind(deal_id)
         .fetch_optional(&mut **tx)
         .await?;
@@ -557,13 +554,13 @@ async fn write_financials(
         if !f.has_value() {
             return Ok(());
         }
-        sqlx::query("INSERT INTO deal_financials (deal_id, updated_at) VALUES (?, ?)")
+        sqlx::query("INSERT INTO deal_financials (deal_id, updated_at) VALUES ($1, $2)")
             .bind(deal_id)
             .bind(now)
             .execute(&mut **tx)
             .await?;
     }
-    let mut qb = QueryBuilder::<Db>::new("UPDATE deal_financials SET updated_at = ");
+    let mut qb = Sql::new("UPDATE deal_financials SET updated_at = ");
     qb.push_bind(now.to_string());
     for (name, v) in &f.values {
         // Names are from FINANCIALS_WRITE_FIELDS, a fixed list.
@@ -572,4 +569,9 @@ async fn write_financials(
     qb.push(" WHERE deal_id = ").push_bind(deal_id);
     qb.build().execute(&mut **tx).await?;
     Ok(())
+}
+
+/// Flags are stored as integers (portable across backends) and shown as booleans.
+fn flag<S: serde::Serializer>(v: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_bool(*v != 0)
 }

@@ -31,8 +31,8 @@ impl Store {
         abandoned_before: &str,
     ) -> Result<Claim> {
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE account_id = ? AND user_id = ? AND idem_key = ? \
-             AND (created_at < ? OR (state = 'running' AND created_at < ?))",
+            "DELETE FROM idempotency_keys WHERE account_id = $1 AND user_id = $2 AND idem_key = $3 \
+             AND (created_at < $4 OR (state = 'running' AND created_at < $5))",
         )
         .bind(account_id)
         .bind(user_id)
@@ -43,7 +43,7 @@ impl Store {
         .await?;
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (account_id, user_id, idem_key, fingerprint, state, created_at) \
-             VALUES (?, ?, ?, ?, 'running', ?) ON CONFLICT (account_id, user_id, idem_key) DO NOTHING",
+             VALUES ($1, $2, $3, $4, 'running', $5) ON CONFLICT (account_id, user_id, idem_key) DO NOTHING",
         )
         .bind(account_id)
         .bind(user_id)
@@ -57,7 +57,7 @@ impl Store {
             return Ok(Claim::Claimed);
         }
         let row: Option<(String, String, Option<i64>, Option<String>)> = sqlx::query_as(
-            "SELECT fingerprint, state, status, body FROM idempotency_keys WHERE account_id = ? AND user_id = ? AND idem_key = ?",
+            "SELECT fingerprint, state, status, body FROM idempotency_keys WHERE account_id = $1 AND user_id = $2 AND idem_key = $3",
         )
         .bind(account_id)
         .bind(user_id)
@@ -83,7 +83,7 @@ impl Store {
         status: u16,
         body: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE idempotency_keys SET state = 'done', status = ?, body = ? WHERE account_id = ? AND user_id = ? AND idem_key = ?")
+        sqlx::query("UPDATE idempotency_keys SET state = 'done', status = $1, body = $2 WHERE account_id = $3 AND user_id = $4 AND idem_key = $5")
             .bind(i64::from(status))
             .bind(body)
             .bind(account_id)
@@ -96,7 +96,7 @@ impl Store {
 
     pub async fn release_idempotency_key(&self, account_id: i64, user_id: i64, key: &str) -> Result<()> {
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE account_id = ? AND user_id = ? AND idem_key = ? AND state = 'running'",
+            "DELETE FROM idempotency_keys WHERE account_id = $1 AND user_id = $2 AND idem_key = $3 AND state = 'running'",
         )
         .bind(account_id)
         .bind(user_id)
@@ -108,7 +108,7 @@ impl Store {
 
     /// Drops every record older than `expired_before`; run periodically.
     pub async fn purge_idempotency_keys(&self, expired_before: &str) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+        Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(expired_before)
             .execute(self.pool())
             .await?

@@ -2,7 +2,7 @@
 use levd_domain::scope::{KeyPermission, Role, Tier};
 use sqlx::FromRow;
 
-use crate::{BUMP_EPOCH, Result, Store, StoreError};
+use crate::{BUMP_EPOCH, Backend, Result, Sql, Store, StoreError};
 
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct KeyRow {
@@ -61,10 +61,19 @@ impl Store {
     /// Inserts a key unless the account already holds `ceiling` active keys. The count and the
     /// insert are one statement, so two concurrent creations cannot both pass the check.
     pub async fn insert_api_key(&self, k: NewKey<'_>, ceiling: i64) -> Result<KeyRow> {
+        let mut tx = self.pool().begin().await?;
+        if self.backend() == Backend::Postgres {
+            // Under READ COMMITTED two inserts could both see room below the ceiling; a lock
+            // per account serialises them. (SQLite runs one writer at a time anyway.)
+            sqlx::query("SELECT pg_advisory_xact_lock(7001, CAST($1 AS INTEGER))")
+                .bind(k.account_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let row = sqlx::query_as::<_, KeyRow>(sqlf!(
             "INSERT INTO api_keys (user_id, account_id, label, key_prefix, key_digest, permission, created_at) \
-             SELECT ?, ?, ?, ?, ?, ?, ? \
-             WHERE (SELECT COUNT(*) FROM api_keys WHERE account_id = ? AND revoked_at IS NULL) < ? \
+             SELECT $1, $2, $3, $4, $5, $6, $7 \
+             WHERE (SELECT COUNT(*) FROM api_keys WHERE account_id = $8 AND revoked_at IS NULL) < $9 \
              RETURNING {KEY_COLUMNS}"
         ))
         .bind(k.user_id)
@@ -76,10 +85,12 @@ impl Store {
         .bind(k.created_at)
         .bind(k.account_id)
         .bind(ceiling)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await
         .map_err(|e| StoreError::on_unique(e, "api key"))?;
-        row.ok_or(StoreError::KeyCeilingReached)
+        let row = row.ok_or(StoreError::KeyCeilingReached)?;
+        tx.commit().await?;
+        Ok(row)
     }
 
     /// Looks a key up by the digest of the presented secret.
@@ -89,7 +100,7 @@ impl Store {
                     m.role, k.revoked_at, k.last_used_at \
              FROM api_keys k JOIN accounts a ON a.id = k.account_id \
              LEFT JOIN memberships m ON m.user_id = k.user_id AND m.account_id = k.account_id AND m.status = 'active' \
-             WHERE k.key_digest = ?",
+             WHERE k.key_digest = $1",
         )
         .bind(digest_hex)
         .fetch_optional(self.pool())
@@ -97,7 +108,7 @@ impl Store {
     }
 
     pub async fn count_active_keys(&self, account_id: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE account_id = ? AND revoked_at IS NULL")
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL")
             .bind(account_id)
             .fetch_one(self.pool())
             .await?)
@@ -111,23 +122,20 @@ impl Store {
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<KeyRow>, i64)> {
-        let filter = "account_id = ? AND revoked_at IS NULL AND (? IS NULL OR user_id = ?)";
-        let rows = sqlx::query_as::<_, KeyRow>(sqlf!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE {filter} ORDER BY id LIMIT ? OFFSET ?"
-        ))
-        .bind(account_id)
-        .bind(user_id)
-        .bind(user_id)
-        .bind(i64::from(limit))
-        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
-        .await?;
-        let total = sqlx::query_scalar(sqlf!("SELECT COUNT(*) FROM api_keys WHERE {filter}"))
-            .bind(account_id)
-            .bind(user_id)
-            .bind(user_id)
-            .fetch_one(self.pool())
-            .await?;
+        let filter = |sql: &mut Sql| {
+            sql.push(" WHERE account_id = ").push_bind(account_id).push(" AND revoked_at IS NULL");
+            if let Some(u) = user_id {
+                sql.push(" AND user_id = ").push_bind(u);
+            }
+        };
+        let mut q = Sql::new(format!("SELECT {KEY_COLUMNS} FROM api_keys"));
+        filter(&mut q);
+        q.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
+        q.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+        let rows: Vec<KeyRow> = q.build_query_as().fetch_all(self.pool()).await?;
+        let mut c = Sql::new("SELECT COUNT(*) FROM api_keys");
+        filter(&mut c);
+        let total: i64 = c.build_query_scalar().fetch_one(self.pool()).await?;
         Ok((rows, total))
     }
 
@@ -141,19 +149,15 @@ impl Store {
         at: &str,
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
-        let n = sqlx::query(
-            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL \
-             AND (? IS NULL OR account_id = ?) AND (? IS NULL OR user_id = ?)",
-        )
-        .bind(at)
-        .bind(key_id)
-        .bind(account_id)
-        .bind(account_id)
-        .bind(user_id)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let mut q = Sql::new("UPDATE api_keys SET revoked_at = ");
+        q.push_bind(at.to_string()).push(" WHERE id = ").push_bind(key_id).push(" AND revoked_at IS NULL");
+        if let Some(a) = account_id {
+            q.push(" AND account_id = ").push_bind(a);
+        }
+        if let Some(u) = user_id {
+            q.push(" AND user_id = ").push_bind(u);
+        }
+        let n = q.build().execute(&mut *tx).await?.rows_affected();
         if n > 0 {
             sqlx::query(BUMP_EPOCH).execute(&mut *tx).await?;
         }
@@ -163,7 +167,7 @@ impl Store {
 
     /// Records a use of the key.
     pub async fn touch_key(&self, key_id: i64, at: &str, origin_app: &str) -> Result<()> {
-        sqlx::query("UPDATE api_keys SET last_used_at = ?, last_origin_app = ? WHERE id = ?")
+        sqlx::query("UPDATE api_keys SET last_used_at = $1, last_origin_app = $2 WHERE id = $3")
             .bind(at)
             .bind(origin_app)
             .bind(key_id)

@@ -13,17 +13,24 @@ mod deals;
 mod idempotency;
 mod keys;
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{AnyArguments, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Arguments, Encode, Executor, Type};
 
 pub use accounts::{AccountRow, MembershipRow, TeamMemberRow, UserRow};
 pub use deals::{DealPipelineRow, DealPropertyRow, DealTeamRow};
 pub use idempotency::Claim;
 pub use keys::{KeyAuthRow, KeyRow, NewKey};
 
-pub(crate) type Db = sqlx::Sqlite;
+pub(crate) type Db = Any;
+
+/// Which database a `Store` talks to. The SQL is shared; the few places that differ ask this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,29 +65,56 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 /// Default location: `lev.db` in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://lev.db";
 
+static DRIVERS: std::sync::Once = std::sync::Once::new();
+
 impl Store {
-    /// Opens (creating if missing) the database named by `url`. Accepts `sqlite://PATH`,
-    /// `sqlite:PATH` and a bare file path.
+    /// Opens (creating if missing) the database named by `url`: `postgres://…` (or
+    /// `postgresql://…`) for PostgreSQL; `sqlite://PATH`, `sqlite:PATH` or a bare file path for
+    /// SQLite.
     pub async fn open(url: &str) -> Result<Store> {
-        let opts = sqlite_options(url)?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let (backend, url) = normalize_url(url)?;
+        let sqlite = backend == Backend::Sqlite;
+        let max = if sqlite { 8 } else { 16 };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if sqlite {
+                        // WAL: readers never block the writer. NORMAL sync in WAL mode keeps every
+                        // committed transaction across a crash of the process.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await?;
-        Ok(Store { pool })
+        Ok(Store { pool, backend })
     }
 
-    /// Applies every pending migration (they are embedded in the binary).
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies every pending migration of this backend (they are embedded in the binary).
     pub async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+        }
         Ok(())
     }
 
@@ -105,15 +139,80 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT value FROM auth_epoch WHERE id = 1").fetch_one(&self.pool).await?)
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+}
+
+/// SQL text with `$n` placeholders (understood by SQLite and PostgreSQL alike) and its
+/// arguments, built piece by piece. Values only ever enter through `push_bind`.
+pub(crate) struct Sql {
+    text: String,
+    args: AnyArguments,
+}
+
+impl Sql {
+    pub(crate) fn new(text: impl Into<String>) -> Sql {
+        Sql { text: text.into(), args: AnyArguments::default() }
+    }
+
+    /// Appends constant SQL text.
+    pub(crate) fn push(&mut self, text: impl std::fmt::Display) -> &mut Sql {
+        use std::fmt::Write;
+        let _ = write!(self.text, "{text}");
+        self
+    }
+
+    /// Appends a placeholder for `value`. Encoding the plain values used here (integers,
+    /// floats, text, options of them) into the driver-neutral buffer cannot fail.
+    pub(crate) fn push_bind<T>(&mut self, value: T) -> &mut Sql
+    where
+        T: for<'e> Encode<'e, Any> + Type<Any> + Send + 'static,
+    {
+        let _ = self.args.add(value);
+        let n = self.args.len();
+        self.push(format_args!("${n}"))
+    }
+
+    /// `$a, $b, …` for each id.
+    pub(crate) fn push_ids(&mut self, ids: &[i64]) -> &mut Sql {
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.push_bind(*id);
+        }
+        self
+    }
+
+    pub(crate) fn build(self) -> sqlx::query::Query<'static, Any, AnyArguments> {
+        sqlx::query_with(sqlx::AssertSqlSafe(self.text), self.args)
+    }
+
+    pub(crate) fn build_query_as<R>(self) -> sqlx::query::QueryAs<'static, Any, R, AnyArguments>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        sqlx::query_as_with(sqlx::AssertSqlSafe(self.text), self.args)
+    }
+
+    pub(crate) fn build_query_scalar<T>(self) -> sqlx::query::QueryScalar<'static, Any, T, AnyArguments>
+    where
+        (T,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        sqlx::query_scalar_with(sqlx::AssertSqlSafe(self.text), self.args)
     }
 }
 
 /// Statement that bumps the credential-cache epoch; run in the same transaction as the change.
 pub(crate) const BUMP_EPOCH: &str = "UPDATE auth_epoch SET value = value + 1 WHERE id = 1";
 
-fn sqlite_options(url: &str) -> Result<SqliteConnectOptions> {
+/// Picks the backend of a database URL and puts SQLite URLs in the form the driver expects
+/// (creating the file when missing).
+fn normalize_url(url: &str) -> Result<(Backend, String)> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_string()));
+    }
     let path = if let Some(rest) = url.strip_prefix("sqlite://") {
         rest
     } else if let Some(rest) = url.strip_prefix("sqlite:") {
@@ -123,25 +222,16 @@ fn sqlite_options(url: &str) -> Result<SqliteConnectOptions> {
     } else {
         url
     };
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    let base = if path == ":memory:" {
-        SqliteConnectOptions::from_str("sqlite::memory:")?
-    } else {
-        SqliteConnectOptions::new().filename(path)
-    };
-    let mut opts = base
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // NORMAL in WAL mode keeps every committed transaction across a crash of the process.
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true);
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        if pair == "mode=ro" {
-            opts = opts.read_only(true);
-        }
+    if path.is_empty() {
+        return Err(StoreError::UnsupportedUrl("empty SQLite path".into()));
     }
-    Ok(opts)
+    if path == ":memory:" {
+        return Ok((Backend::Sqlite, "sqlite::memory:".into()));
+    }
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let mode = if query.split('&').any(|p| p.starts_with("mode=")) { String::new() } else { "mode=rwc".into() };
+    let q = [query, &mode].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("&");
+    Ok((Backend::Sqlite, format!("sqlite://{path}?{q}")))
 }
 
 /// A URL fit for an error message: credentials removed.
@@ -158,9 +248,11 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert!(sqlite_options("sqlite://lev.db").is_ok());
-        assert!(sqlite_options("sqlite:lev.db").is_ok());
-        assert!(sqlite_options("lev.db").is_ok());
-        assert!(matches!(sqlite_options("mysql://u:p@h/db"), Err(StoreError::UnsupportedUrl(u)) if !u.contains(":p@")));
+        assert_eq!(normalize_url("sqlite://lev.db").unwrap(), (Backend::Sqlite, "sqlite://lev.db?mode=rwc".into()));
+        assert_eq!(normalize_url("sqlite:/tmp/x.db").unwrap(), (Backend::Sqlite, "sqlite:///tmp/x.db?mode=rwc".into()));
+        assert_eq!(normalize_url("lev.db").unwrap(), (Backend::Sqlite, "sqlite://lev.db?mode=rwc".into()));
+        assert_eq!(normalize_url("sqlite://x.db?mode=ro").unwrap(), (Backend::Sqlite, "sqlite://x.db?mode=ro".into()));
+        assert_eq!(normalize_url("postgres://u@h/db").unwrap().0, Backend::Postgres);
+        assert!(matches!(normalize_url("mysql://u:p@h/db"), Err(StoreError::UnsupportedUrl(u)) if !u.contains(":p@")));
     }
 }
