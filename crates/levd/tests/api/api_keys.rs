@@ -242,6 +242,30 @@ async fn database_files_never_contain_a_plaintext_key() {
             .await
             .unwrap();
     }
+    if postgres_admin_url().is_some() {
+        // On PostgreSQL, read every row of every table back as text.
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        assert!(tables.contains(&"api_keys".to_string()));
+        for t in tables {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT t::text FROM {t} t")))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            for row in rows {
+                let text: String = row.get(0);
+                for s in &secrets {
+                    assert!(!text.contains(&s["lev_sk_".len()..]), "table {t} holds key material");
+                }
+            }
+        }
+        return;
+    }
     let dir = app.db_path.parent().unwrap().to_path_buf();
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {

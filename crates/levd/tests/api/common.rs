@@ -99,10 +99,32 @@ pub async fn spawn() -> TestApp {
     spawn_with(Options::default()).await
 }
 
+/// The backend under test: PostgreSQL when `LEV_TEST_DATABASE_URL` names a server (each test
+/// gets a database of its own on it), else a SQLite file in the test's directory.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("LEV_TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))
+}
+
+async fn fresh_database(dir: &std::path::Path) -> (String, PathBuf) {
+    let db_path = dir.join("lev.db");
+    let Some(admin) = postgres_admin_url() else {
+        return (format!("sqlite://{}", db_path.display()), db_path);
+    };
+    use sqlx::{Connection, Executor};
+    let name = format!("levd_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+    conn.close().await.unwrap();
+    let (base, query) = admin.split_once('?').map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").unwrap() + 3;
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let url = format!("{}/{name}{}", &base[..host_end], query.map(|q| format!("?{q}")).unwrap_or_default());
+    (url, db_path)
+}
+
 pub async fn spawn_with(opts: Options) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("lev.db");
-    let db_url = format!("sqlite://{}", db_path.display());
+    let (db_url, db_path) = fresh_database(dir.path()).await;
     let mut issuers = Vec::new();
     if opts.jwt {
         let k = signing_key();
