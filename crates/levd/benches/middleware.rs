@@ -274,12 +274,7 @@ fn print_summary(rec: &Recorder) {
     println!("|---|---:|---:|---:|");
     for case in CASES {
         match rec.median(case) {
-            Some(t) => println!(
-                "| {case} | {:.2} µs | {:+.2} µs | {:.3} |",
-                t * 1e6,
-                (t - base) * 1e6,
-                base / t
-            ),
+            Some(t) => println!("| {case} | {:.2} µs | {:+.2} µs | {:.3} |", t * 1e6, (t - base) * 1e6, base / t),
             None => println!("| {case} | not run | | |"),
         }
     }

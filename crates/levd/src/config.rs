@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "LEV_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Do not apply migrations on start (rolling deploys: run `levd migrate` once, then start
+    /// nodes with this flag). The schema must already be current.
+    #[arg(long, env = "LEV_NO_MIGRATE")]
+    pub no_migrate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

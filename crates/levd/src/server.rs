@@ -22,6 +22,8 @@ pub struct ServerConfig {
     pub issuers: Vec<IssuerConfig>,
     pub rate_limits: RateLimitConfig,
     pub demo: bool,
+    /// Skip migrations on start (`--no-migrate`).
+    pub no_migrate: bool,
 }
 
 /// A started server.
@@ -59,9 +61,13 @@ pub fn build_state(store: Store, issuers: Vec<IssuerConfig>, limits: RateLimitCo
 
 /// Opens the database, seeds demo data when asked, binds and serves in the background.
 pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
-    let store = Store::open_and_migrate(&cfg.database_url)
-        .await
-        .map_err(|e| format!("cannot open database {}: {e}", levd_store::redact_url(&cfg.database_url)))?;
+    let redacted = levd_store::redact_url(&cfg.database_url);
+    let store = Store::open(&cfg.database_url).await.map_err(|e| format!("cannot open database {redacted}: {e}"))?;
+    if cfg.no_migrate {
+        store.check_schema().await.map_err(|e| format!("database {redacted} is not ready: {e}"))?;
+    } else {
+        store.migrate().await.map_err(|e| format!("cannot migrate database {redacted}: {e}"))?;
+    }
     let demo = if cfg.demo { crate::demo::seed_if_empty(&store).await? } else { None };
     let state = build_state(store.clone(), cfg.issuers, cfg.rate_limits);
     if state.auth.jwt().is_enabled()
@@ -144,6 +150,7 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
         issuers,
         rate_limits,
         demo: args.demo,
+        no_migrate: args.no_migrate,
     };
     let running = start(cfg).await?;
     println!("levd {} listening on http://{}", env!("CARGO_PKG_VERSION"), running.addr);

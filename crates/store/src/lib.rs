@@ -48,6 +48,8 @@ pub enum StoreError {
     KeyCeilingReached,
     #[error("unknown pipeline")]
     UnknownPipeline,
+    #[error("{0}")]
+    SchemaNotReady(String),
 }
 
 impl StoreError {
@@ -114,6 +116,27 @@ impl Store {
         match self.backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Checks that every migration this binary knows has been applied (for `--no-migrate`).
+    pub async fn check_schema(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|_| StoreError::SchemaNotReady("no migrations applied; run `levd migrate`".into()))?;
+        for m in migrator.iter() {
+            if !applied.contains(&m.version) {
+                return Err(StoreError::SchemaNotReady(format!(
+                    "migration {} ({}) not applied; run `levd migrate`",
+                    m.version, m.description
+                )));
+            }
         }
         Ok(())
     }

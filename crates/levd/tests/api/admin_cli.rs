@@ -151,3 +151,35 @@ async fn serve_prints_its_address_and_the_demo_key_works() {
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn migrate_then_serve_without_migrating() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = fresh_database(dir.path()).await;
+    let bin = env!("CARGO_BIN_EXE_levd");
+    let early = std::process::Command::new(bin)
+        .args(["serve", "--no-migrate", "--bind", "127.0.0.1:0", "--database-url", &db])
+        .output()
+        .unwrap();
+    assert!(!early.status.success());
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("levd migrate"),
+        "{}",
+        String::from_utf8_lossy(&early.stderr)
+    );
+    let m = std::process::Command::new(bin).args(["migrate", "--database-url", &db]).output().unwrap();
+    assert!(m.status.success());
+    assert_eq!(String::from_utf8_lossy(&m.stdout).trim(), r#"{"migrated":true}"#);
+    let mut child = tokio::process::Command::new(bin)
+        .args(["serve", "--no-migrate", "--bind", "127.0.0.1:0", "--database-url", &db])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap();
+    assert!(line.contains("listening on http://"), "{line}");
+    child.kill().await.unwrap();
+}

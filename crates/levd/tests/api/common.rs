@@ -105,7 +105,7 @@ pub fn postgres_admin_url() -> Option<String> {
     std::env::var("LEV_TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))
 }
 
-async fn fresh_database(dir: &std::path::Path) -> (String, PathBuf) {
+pub async fn fresh_database(dir: &std::path::Path) -> (String, PathBuf) {
     let db_path = dir.join("lev.db");
     let Some(admin) = postgres_admin_url() else {
         return (format!("sqlite://{}", db_path.display()), db_path);
@@ -139,6 +139,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         issuers,
         rate_limits: opts.rate_limits,
         demo: false,
+        no_migrate: false,
     })
     .await
     .unwrap();
