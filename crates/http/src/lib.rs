@@ -30,7 +30,15 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(service: Service, auth: Arc<Authenticator>, limits: Arc<RateLimitConfig>) -> AppState {
-        AppState { service, auth, limiter: Arc::new(ratelimit::Limiter::default()), limits }
+        // Several nodes share one PostgreSQL: their buckets must be shared too. SQLite serves one
+        // node, whose buckets can live in memory.
+        let limiter = match service.store.backend() {
+            levd_store::Backend::Postgres => {
+                ratelimit::Limiter::Shared(ratelimit::SharedLimiter::new(service.store.clone()))
+            }
+            levd_store::Backend::Sqlite => ratelimit::Limiter::Local(ratelimit::LocalLimiter::default()),
+        };
+        AppState { service, auth, limiter: Arc::new(limiter), limits }
     }
 }
 

@@ -269,7 +269,7 @@ async fn run_pipeline(
             }
             _ => Vec::new(),
         };
-        match state.limiter.check(&buckets) {
+        match state.limiter.check(&buckets).await {
             Ok(q) => quota = q,
             Err(rej) => {
                 let e = ApiError::new(

@@ -1,9 +1,15 @@
 //! Per-minute rate limits (D18, D25) as GCRA buckets: smooth, exact to the request, and a
 //! rejected request costs nothing. Several buckets are checked together and charged only when
 //! all of them accept.
+//!
+//! One node (SQLite) keeps its buckets in memory (`LocalLimiter`). Several nodes on one
+//! PostgreSQL share them (`SharedLimiter`): each node leases a few tokens at a time from the
+//! bucket row in the database and spends them locally, so the database sees one round trip per
+//! lease, not per request.
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use levd_store::Store;
 use parking_lot::Mutex;
 
 const PERIOD: f64 = 60.0;
@@ -30,19 +36,19 @@ pub struct Rejection {
     pub limit_type: &'static str,
 }
 
-pub struct Limiter {
+pub struct LocalLimiter {
     start: Instant,
     /// Theoretical arrival time of each bucket, in seconds since `start`.
     tat: Mutex<HashMap<String, f64>>,
 }
 
-impl Default for Limiter {
+impl Default for LocalLimiter {
     fn default() -> Self {
-        Limiter { start: Instant::now(), tat: Mutex::new(HashMap::new()) }
+        LocalLimiter { start: Instant::now(), tat: Mutex::new(HashMap::new()) }
     }
 }
 
-impl Limiter {
+impl LocalLimiter {
     pub fn check(&self, buckets: &[Bucket]) -> Result<Option<Quota>, Rejection> {
         self.check_at(buckets, self.start.elapsed().as_secs_f64())
     }
@@ -82,6 +88,131 @@ impl Limiter {
     }
 }
 
+/// How long leased tokens stay usable. Tokens are debited in the database when leased, so the
+/// lifetime bounds how late a node may spend them: over any window of `W` seconds the nodes
+/// together accept at most what one GCRA bucket accepts over `W + LEASE_TTL`.
+pub const LEASE_TTL: Duration = Duration::from_secs(2);
+
+/// Tokens taken per lease: a tenth of the per-minute figure, between 1 and 50. Unused tokens
+/// expire with their lease, so the shortfall is at most `nodes × (lease − 1)` per bucket and
+/// lease lifetime; the database sees one lease per `lease` requests.
+pub fn lease_size(per_minute: u32) -> u32 {
+    (per_minute / 10).clamp(1, 50)
+}
+
+struct Lease {
+    tokens: u32,
+    expires: Instant,
+    /// Room left in the database bucket after the lease, for `RateLimit-Remaining`.
+    db_room: u32,
+    reset_seconds: u64,
+}
+
+pub struct SharedLimiter {
+    store: Store,
+    leases: Mutex<HashMap<String, Lease>>,
+    /// Used while the database cannot be reached: limits still hold per node.
+    fallback: LocalLimiter,
+}
+
+impl SharedLimiter {
+    pub fn new(store: Store) -> SharedLimiter {
+        SharedLimiter { store, leases: Mutex::new(HashMap::new()), fallback: LocalLimiter::default() }
+    }
+
+    fn has_token(&self, key: &str) -> bool {
+        self.leases.lock().get(key).is_some_and(|l| l.tokens > 0 && l.expires > Instant::now())
+    }
+
+    pub async fn check(&self, buckets: &[Bucket]) -> Result<Option<Quota>, Rejection> {
+        for _attempt in 0..3 {
+            for b in buckets {
+                if self.has_token(&b.key) {
+                    continue;
+                }
+                let per = b.per_minute.max(1);
+                let interval = PERIOD / f64::from(per);
+                let lease = match self.store.lease_rate_tokens(&b.key, interval, lease_size(per), PERIOD).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "shared rate limits unavailable; limiting on this node only");
+                        return self.fallback.check(buckets);
+                    }
+                };
+                if lease.granted == 0 {
+                    let wait = (lease.tat + interval - PERIOD - lease.now).ceil().max(1.0) as u64;
+                    return Err(Rejection {
+                        quota: Quota { limit: b.per_minute, remaining: 0, reset_seconds: wait },
+                        retry_after_seconds: wait,
+                        limit_type: b.limit_type,
+                    });
+                }
+                let db_room = ((lease.now + PERIOD - lease.tat) / interval + 1e-9).floor().max(0.0) as u32;
+                let reset_seconds = (lease.tat - lease.now).ceil().max(0.0) as u64;
+                let mut leases = self.leases.lock();
+                let carried = leases.get(&b.key).filter(|l| l.expires > Instant::now()).map_or(0, |l| l.tokens);
+                leases.insert(
+                    b.key.clone(),
+                    Lease {
+                        tokens: carried + lease.granted,
+                        expires: Instant::now() + LEASE_TTL,
+                        db_room,
+                        reset_seconds,
+                    },
+                );
+            }
+            // Spend one token of every bucket, or none if a concurrent request took the last one.
+            let mut leases = self.leases.lock();
+            let now = Instant::now();
+            if buckets.iter().all(|b| leases.get(&b.key).is_some_and(|l| l.tokens > 0 && l.expires > now)) {
+                let mut tightest: Option<Quota> = None;
+                for b in buckets {
+                    if let Some(l) = leases.get_mut(&b.key) {
+                        l.tokens -= 1;
+                        let q = Quota {
+                            limit: b.per_minute,
+                            remaining: l.db_room + l.tokens,
+                            reset_seconds: l.reset_seconds,
+                        };
+                        if tightest.is_none_or(|t| q.remaining < t.remaining) {
+                            tightest = Some(q);
+                        }
+                    }
+                }
+                if leases.len() > 50_000 {
+                    leases.retain(|_, l| l.expires > now);
+                }
+                return Ok(tightest);
+            }
+        }
+        // Heavy contention on this node for the last tokens: treat as exhausted for now.
+        let b = buckets.first();
+        Err(Rejection {
+            quota: Quota { limit: b.map_or(0, |b| b.per_minute), remaining: 0, reset_seconds: 1 },
+            retry_after_seconds: 1,
+            limit_type: b.map_or("account", |b| b.limit_type),
+        })
+    }
+}
+
+/// The limiter of a node: in memory, or shared through the database.
+pub enum Limiter {
+    Local(LocalLimiter),
+    Shared(SharedLimiter),
+}
+
+impl Limiter {
+    pub async fn check(&self, buckets: &[Bucket]) -> Result<Option<Quota>, Rejection> {
+        if buckets.is_empty() {
+            return Ok(None);
+        }
+        match self {
+            Limiter::Local(l) => l.check(buckets),
+            Limiter::Shared(s) => s.check(buckets).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,7 +223,7 @@ mod tests {
 
     #[test]
     fn allows_the_figure_then_rejects() {
-        let l = Limiter::default();
+        let l = LocalLimiter::default();
         for i in 0..10 {
             let q = l.check_at(&[b("a", 10)], 0.0).unwrap().unwrap();
             assert_eq!(q.remaining, 9 - i);
@@ -106,7 +237,7 @@ mod tests {
 
     #[test]
     fn rejected_requests_do_not_count_and_buckets_move_together() {
-        let l = Limiter::default();
+        let l = LocalLimiter::default();
         for _ in 0..2 {
             l.check_at(&[b("acct", 100), b("ep", 2)], 0.0).unwrap();
         }
@@ -119,8 +250,57 @@ mod tests {
 
     #[test]
     fn tightest_bucket_is_reported() {
-        let l = Limiter::default();
+        let l = LocalLimiter::default();
         let q = l.check_at(&[b("x", 100), b("y", 20)], 0.0).unwrap().unwrap();
         assert_eq!((q.limit, q.remaining), (20, 19));
+    }
+}
+
+#[cfg(test)]
+mod shared_tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("rl.db").display());
+        (dir, Store::open_and_migrate(&url).await.unwrap())
+    }
+
+    fn bucket(key: &str, n: u32) -> Bucket {
+        Bucket { key: key.into(), per_minute: n, limit_type: "endpoint" }
+    }
+
+    #[tokio::test]
+    async fn two_nodes_share_one_bucket() {
+        let (_d, store) = store().await;
+        let a = SharedLimiter::new(store.clone());
+        let b = SharedLimiter::new(store);
+        let mut accepted = 0;
+        for i in 0..40 {
+            let node = if i % 2 == 0 { &a } else { &b };
+            if node.check(&[bucket("e:1", 10)]).await.is_ok() {
+                accepted += 1;
+            }
+        }
+        // A burst of ten for the pair, not ten per node.
+        assert_eq!(accepted, 10);
+        let rej = a.check(&[bucket("e:1", 10)]).await.unwrap_err();
+        assert!(rej.retry_after_seconds >= 1);
+    }
+
+    #[tokio::test]
+    async fn rejections_cost_nothing_and_remaining_counts_leased_tokens() {
+        let (_d, store) = store().await;
+        let a = SharedLimiter::new(store);
+        let acct = || Bucket { key: "acct".into(), per_minute: 100, limit_type: "account" };
+        for _ in 0..3 {
+            a.check(&[acct(), bucket("ep", 3)]).await.unwrap();
+        }
+        let r = a.check(&[acct(), bucket("ep", 3)]).await.unwrap_err();
+        assert_eq!(r.limit_type, "endpoint");
+        // The rejected request did not charge the account bucket.
+        let q = a.check(&[acct()]).await.unwrap().unwrap();
+        assert_eq!(q.remaining, 100 - 4);
+        assert_eq!(lease_size(100), 10);
     }
 }

@@ -103,6 +103,12 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
             }
+            let hour_ago = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64() - 3600.0);
+            if let Err(e) = purge_store.purge_rate_buckets(hour_ago).await {
+                tracing::warn!(error = %e, "rate bucket purge failed");
+            }
         }
     }));
 

@@ -238,6 +238,31 @@ impl TestApp {
         r.json::<Value>().await.unwrap()["data"].clone()
     }
 
+    /// A second node on the same database (as behind a load balancer).
+    pub async fn second_node(&self, opts: Options) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let running = start(ServerConfig {
+            database_url: self.db_url.clone(),
+            bind: "127.0.0.1:0".into(),
+            issuers: Vec::new(),
+            rate_limits: opts.rate_limits,
+            demo: false,
+            no_migrate: true,
+        })
+        .await
+        .unwrap();
+        TestApp {
+            base: format!("http://{}", running.addr),
+            origin: self.origin.clone(),
+            client: reqwest::Client::new(),
+            store: running.store.clone(),
+            db_path: self.db_path.clone(),
+            db_url: self.db_url.clone(),
+            _dir: dir,
+            running: Some(running),
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await.unwrap();

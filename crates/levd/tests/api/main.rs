@@ -6,6 +6,7 @@ mod common;
 mod accounts;
 mod admin_cli;
 mod api_keys;
+mod cluster;
 mod deals;
 mod idempotency;
 mod jwt;
