@@ -5,6 +5,7 @@
 pub mod account;
 pub mod api_keys;
 pub mod deals;
+pub mod notes;
 
 use std::sync::Arc;
 

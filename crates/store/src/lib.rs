@@ -12,6 +12,7 @@ mod accounts;
 mod deals;
 mod idempotency;
 mod keys;
+mod notes;
 mod rate;
 
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub use accounts::{AccountRow, MembershipRow, TeamMemberRow, UserRow};
 pub use deals::{DealPipelineRow, DealPropertyRow, DealTeamRow};
 pub use idempotency::Claim;
 pub use keys::{KeyAuthRow, KeyRow, NewKey};
+pub use notes::NoteRow;
 pub use rate::RateLease;
 
 pub(crate) type Db = Any;

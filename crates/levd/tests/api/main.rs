@@ -7,6 +7,7 @@ mod accounts;
 mod admin_cli;
 mod api_keys;
 mod cluster;
+mod deal_notes;
 mod deals;
 mod idempotency;
 mod jwt;
