@@ -3,11 +3,15 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod api_key;
+pub mod crm;
 pub mod deal;
+pub mod deal_data;
+pub mod directory;
 pub mod error;
 pub mod headers;
 pub mod input;
 pub mod limits;
+pub mod placements;
 pub mod query;
 pub mod scope;
 pub mod time_fmt;

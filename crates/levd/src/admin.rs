@@ -173,6 +173,8 @@ pub async fn execute(store: &Store, cmd: AdminCommand) -> Result<Value, String> 
                 "created_at": issued.row.created_at,
             }))
         }
+        AdminCommand::Document(cmd) => crate::admin_documents::execute(store, cmd).await,
+        AdminCommand::Directory(cmd) => crate::admin_directory::execute(store, cmd).await,
         AdminCommand::Key(KeyCommand::Revoke { id }) => {
             if !store.revoke_key(id, None, None, &now_rfc3339()).await.map_err(store_err)? {
                 return Err(format!("no active API key with id {id}"));

@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "LEV_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Directory for document files (created if missing).
+    #[arg(long, env = "LEV_DATA_DIR", default_value = "lev-data")]
+    pub data_dir: PathBuf,
     /// Do not apply migrations on start (rolling deploys: run `levd migrate` once, then start
     /// nodes with this flag). The schema must already be current.
     #[arg(long, env = "LEV_NO_MIGRATE")]
@@ -111,6 +114,12 @@ pub enum AdminCommand {
     /// API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Deal documents (files in the data directory).
+    #[command(subcommand)]
+    Document(crate::admin_documents::Command),
+    /// The global lender directory and market data.
+    #[command(subcommand)]
+    Directory(crate::admin_directory::Command),
 }
 
 #[derive(Debug, Subcommand)]

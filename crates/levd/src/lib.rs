@@ -3,6 +3,8 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod admin;
+pub mod admin_directory;
+pub mod admin_documents;
 pub mod config;
 pub mod demo;
 pub mod server;

@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub demo: bool,
     /// Skip migrations on start (`--no-migrate`).
     pub no_migrate: bool,
+    /// Where document files live (`--data-dir`).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// A started server.
@@ -69,7 +71,10 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         store.migrate().await.map_err(|e| format!("cannot migrate database {redacted}: {e}"))?;
     }
     let demo = if cfg.demo { crate::demo::seed_if_empty(&store).await? } else { None };
-    let state = build_state(store.clone(), cfg.issuers, cfg.rate_limits);
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", cfg.data_dir.display()))?;
+    let mut state = build_state(store.clone(), cfg.issuers, cfg.rate_limits);
+    state.service = state.service.with_data_dir(cfg.data_dir.clone());
     if state.auth.jwt().is_enabled()
         && let Err(e) = state.auth.jwt().preload().await
     {
@@ -157,6 +162,7 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
         rate_limits,
         demo: args.demo,
         no_migrate: args.no_migrate,
+        data_dir: args.data_dir.clone(),
     };
     let running = start(cfg).await?;
     println!("levd {} listening on http://{}", env!("CARGO_PKG_VERSION"), running.addr);

@@ -4,8 +4,12 @@
 
 pub mod account;
 pub mod api_keys;
+pub mod crm;
+pub mod deal_data;
 pub mod deals;
+pub mod directory;
 pub mod notes;
+pub mod placements;
 
 use std::sync::Arc;
 
@@ -28,12 +32,20 @@ pub type CredentialsChanged = Arc<dyn Fn() + Send + Sync>;
 pub struct Service {
     pub store: Store,
     pub limits: Arc<RateLimitConfig>,
+    /// Directory holding document files.
+    pub data_dir: Arc<std::path::PathBuf>,
     credentials_changed: CredentialsChanged,
 }
 
 impl Service {
     pub fn new(store: Store, limits: Arc<RateLimitConfig>, credentials_changed: CredentialsChanged) -> Service {
-        Service { store, limits, credentials_changed }
+        Service { store, limits, data_dir: Arc::new("lev-data".into()), credentials_changed }
+    }
+
+    /// Uses `dir` for document files.
+    pub fn with_data_dir(mut self, dir: std::path::PathBuf) -> Service {
+        self.data_dir = Arc::new(dir);
+        self
     }
 
     pub(crate) fn credentials_changed(&self) {

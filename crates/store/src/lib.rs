@@ -9,10 +9,14 @@ macro_rules! sqlf {
 }
 
 mod accounts;
+mod crm;
+mod deal_data;
 mod deals;
+mod directory;
 mod idempotency;
 mod keys;
 mod notes;
+mod placements;
 mod rate;
 
 use std::time::Duration;

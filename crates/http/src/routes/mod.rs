@@ -1,8 +1,12 @@
 //! Handlers, one module per resource; each exposes its routes through `router()`.
 mod account;
 mod api_keys;
+mod crm;
+mod deal_data;
 mod deals;
+mod directory;
 mod health;
+mod placements;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -16,7 +20,15 @@ use crate::envelope::{Failure, error_response};
 use crate::middleware::Caller;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(health::router()).merge(account::router()).merge(api_keys::router()).merge(deals::router())
+    Router::new()
+        .merge(health::router())
+        .merge(account::router())
+        .merge(api_keys::router())
+        .merge(deals::router())
+        .merge(crm::router())
+        .merge(placements::router())
+        .merge(deal_data::router())
+        .merge(directory::router())
 }
 
 pub async fn not_found() -> Response {

@@ -140,6 +140,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         rate_limits: opts.rate_limits,
         demo: false,
         no_migrate: false,
+        data_dir: dir.path().join("data"),
     })
     .await
     .unwrap();
@@ -248,6 +249,7 @@ impl TestApp {
             rate_limits: opts.rate_limits,
             demo: false,
             no_migrate: true,
+            data_dir: self._dir.path().join("data"),
         })
         .await
         .unwrap();

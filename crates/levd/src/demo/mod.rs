@@ -1,9 +1,33 @@
 //! `--demo`: a realistic data set on an empty database, so every endpoint has something to show.
+//! Deals, users and accounts are made here; each domain adds its part in its own module.
+mod crm;
+mod deal_data;
+mod directory;
+mod placements;
 use levd_domain::deal::{FinancialsWrite, LOAN_TYPES, NewDeal};
 use levd_domain::scope::{KeyPermission, Role, Tier};
 use levd_domain::time_fmt::now_rfc3339;
 use levd_store::{DealPropertyRow, Store};
 use serde_json::Value;
+
+/// What the domain seeders build on.
+#[derive(Debug, Clone)]
+pub struct DemoContext {
+    /// The brokerage account the demo key acts for.
+    pub broker_account_id: i64,
+    /// A second (lender) account, for multi-account users and isolation.
+    pub lender_account_id: i64,
+    /// Users: Ana (admin of the broker, member of the lender), Ben (member), Chloe (viewer),
+    /// Dev (admin of the lender).
+    pub ana: i64,
+    pub ben: i64,
+    pub chloe: i64,
+    pub dev: i64,
+    /// Deals of the broker account, in creation order.
+    pub deal_ids: Vec<i64>,
+    /// The broker's "Financing" pipeline.
+    pub pipeline_id: i64,
+}
 
 #[derive(Debug, Clone)]
 pub struct DemoSummary {
@@ -103,7 +127,7 @@ pub async fn seed_if_empty(store: &Store) -> Result<Option<DemoSummary>, String>
         .await
         .map_err(err)?;
 
-    let mut count = 0;
+    let mut deal_ids = Vec::new();
     for i in 0..42usize {
         let (name, address, city, state, zip) = PROPERTIES[i % PROPERTIES.len()];
         let (verb, tx, plan) = VERBS[i % VERBS.len()];
@@ -178,8 +202,23 @@ pub async fn seed_if_empty(store: &Store) -> Result<Option<DemoSummary>, String>
         if i % 9 == 8 {
             store.archive_deal(broker.id, d.id, &now).await.map_err(err)?;
         }
-        count += 1;
+        deal_ids.push(d.id);
     }
+    let count = deal_ids.len();
+    let ctx = DemoContext {
+        broker_account_id: broker.id,
+        lender_account_id: lender.id,
+        ana,
+        ben,
+        chloe,
+        dev,
+        deal_ids,
+        pipeline_id: financing,
+    };
+    directory::seed(store, &ctx).await?;
+    crm::seed(store, &ctx).await?;
+    placements::seed(store, &ctx).await?;
+    deal_data::seed(store, &ctx).await?;
     let service = levd_service::Service::new(
         store.clone(),
         std::sync::Arc::new(levd_domain::limits::RateLimitConfig::default()),

@@ -1,0 +1,1 @@
+//! (owned by the crm work) Types, enums and validation of this domain.

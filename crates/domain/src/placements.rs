@@ -1,0 +1,1 @@
+//! (owned by the placements work) Types, enums and validation of this domain.

@@ -1,0 +1,1 @@
+//! (owned by the crm work) Black-box tests of this domain.

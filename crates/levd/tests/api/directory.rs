@@ -1,0 +1,1 @@
+//! (owned by the directory work) Black-box tests of this domain.

@@ -1,0 +1,1 @@
+//! (owned by the placements work) Black-box tests of this domain.

@@ -1,0 +1,3 @@
+//! (owned by the placements work) Operations of this domain.
+#[allow(unused_imports)]
+use crate::Service;

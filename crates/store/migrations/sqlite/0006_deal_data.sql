@@ -1,0 +1,2 @@
+-- Schema of the deal_data domain (reserved; filled in by that work).
+SELECT 1;

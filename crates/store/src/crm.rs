@@ -1,0 +1,3 @@
+//! (owned by the crm work) SQL of this domain.
+#[allow(unused_imports)]
+use crate::{Result, Sql, Store};
