@@ -82,7 +82,13 @@ pub enum Policy {
 pub enum PublicLimit {
     Health,
     ValidateKey,
+    /// Signed, expiring file links (document downloads, memo PDFs): the signature is the
+    /// credential, so they carry no bearer token and no origin header.
+    Files,
 }
+
+/// Requests per minute and client IP for signed file links.
+const FILES_PER_IP: u32 = 600;
 
 /// The route template without its prefix, e.g. `/deals/{deal_id}`.
 pub fn endpoint_template(matched: &str) -> &str {
@@ -93,6 +99,7 @@ pub fn policy_for(method: &Method, template: &str) -> Policy {
     match (method.as_str(), template) {
         ("GET", "/health") => Policy::Public { per_ip: PublicLimit::Health, origin: false },
         ("POST", "/auth/validate-api-key") => Policy::Public { per_ip: PublicLimit::ValidateKey, origin: true },
+        ("GET", "/files/{token}") => Policy::Public { per_ip: PublicLimit::Files, origin: false },
         ("GET", "/me") => Policy::AccountOptional,
         ("GET", "/me/accounts") | ("PATCH", "/me/active-account") => Policy::UserOnly,
         _ => Policy::Account,
@@ -239,6 +246,7 @@ async fn run_pipeline(
                 let (name, n) = match per_ip {
                     PublicLimit::Health => ("health", state.limits.health_per_ip),
                     PublicLimit::ValidateKey => ("validate", state.limits.validate_key_per_ip),
+                    PublicLimit::Files => ("files", FILES_PER_IP),
                 };
                 vec![Bucket { key: format!("ip:{name}:{}", client_ip(&req)), per_minute: n, limit_type: "ip" }]
             }
