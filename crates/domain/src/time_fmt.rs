@@ -5,7 +5,20 @@ use time::{Date, OffsetDateTime, UtcOffset};
 
 /// Now, formatted for the wire and for storage (`2026-06-02T09:14:07Z`).
 pub fn now_rfc3339() -> String {
-    format_timestamp(OffsetDateTime::now_utc())
+    // Every response carries a timestamp with whole seconds: format each second once per
+    // thread instead of once per response.
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = OffsetDateTime::now_utc();
+    let second = now.unix_timestamp();
+    LAST.with(|cell| {
+        let mut last = cell.borrow_mut();
+        if last.0 != second {
+            *last = (second, format_timestamp(now));
+        }
+        last.1.clone()
+    })
 }
 
 /// The wire form of the instant `ago` before now.

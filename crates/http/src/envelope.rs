@@ -68,7 +68,17 @@ pub type HandlerResult = Result<Reply, Failure>;
 #[derive(Debug, Clone, Copy)]
 pub struct Rendered;
 
-fn json_response(status: StatusCode, headers: HeaderMap, body: &Value) -> Response {
+/// The success envelope, serialised straight from the reply (no intermediate JSON tree).
+#[derive(serde::Serialize)]
+struct SuccessEnvelope<'a> {
+    request_id: &'a str,
+    timestamp: &'a str,
+    data: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pagination: Option<&'a Value>,
+}
+
+fn json_response<T: serde::Serialize>(status: StatusCode, headers: HeaderMap, body: &T) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut r = Response::new(Body::from(bytes));
     *r.status_mut() = status;
@@ -113,10 +123,13 @@ pub fn finalize(mut resp: Response, request_id: &str) -> Response {
     }
     let status = resp.status();
     if let Some(reply) = resp.extensions_mut().remove::<Reply>() {
-        let mut body = json!({ "request_id": request_id, "timestamp": now_rfc3339(), "data": reply.data });
-        if let (Some(p), Some(m)) = (reply.pagination, body.as_object_mut()) {
-            m.insert("pagination".into(), p);
-        }
+        let timestamp = now_rfc3339();
+        let body = SuccessEnvelope {
+            request_id,
+            timestamp: &timestamp,
+            data: &reply.data,
+            pagination: reply.pagination.as_ref(),
+        };
         let headers = std::mem::take(resp.headers_mut());
         return json_response(reply.status, headers, &body);
     }

@@ -61,6 +61,7 @@ pub struct Caller {
 /// Facts for the request log, passed back up in the response extensions.
 #[derive(Debug, Clone, Default)]
 struct LogFacts {
+    route: Option<MatchedPath>,
     origin_app: Option<Arc<str>>,
     account_id: Option<i64>,
 }
@@ -124,12 +125,11 @@ pub async fn outer(mut req: Request, next: Next) -> Response {
     let request_id = new_request_id(&req);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().clone();
-    let resp = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+    let mut resp = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
         Ok(r) => r,
         Err(_) => error_response(ApiError::unavailable("The request took too long and was abandoned")),
     };
-    let route = resp.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
-    let facts = resp.extensions().get::<LogFacts>().cloned().unwrap_or_default();
+    let facts = resp.extensions_mut().remove::<LogFacts>().unwrap_or_default();
     let mut resp = finalize(resp, &request_id);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
@@ -140,7 +140,7 @@ pub async fn outer(mut req: Request, next: Next) -> Response {
         target: "levd::request",
         request_id = %request_id,
         method = %method,
-        route = route.as_deref().unwrap_or("(unmatched)"),
+        route = facts.route.as_ref().map_or("(unmatched)", |m| m.as_str()),
         status,
         latency_ms = format!("{latency_ms:.2}"),
         origin_app = facts.origin_app.as_deref().unwrap_or("-"),
@@ -184,10 +184,11 @@ async fn run_pipeline(
     next: Next,
     facts: &mut LogFacts,
 ) -> Result<Response, Response> {
-    let template = req.extensions().get::<MatchedPath>().map(|m| endpoint_template(m.as_str()).to_string());
-    let template = template.unwrap_or_default();
+    facts.route = req.extensions().get::<MatchedPath>().cloned();
+    let matched = facts.route.clone();
+    let template = matched.as_ref().map_or("", |m| endpoint_template(m.as_str()));
     let method = req.method().clone();
-    let policy = policy_for(&method, &template);
+    let policy = policy_for(&method, template);
 
     // 1. Authenticate (D3: before anything else).
     let mut principal = None;

@@ -42,7 +42,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = Failure;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Caller>().cloned().map(Ctx).ok_or_else(|| Failure(ApiError::internal()))
+        parts.extensions.remove::<Caller>().map(Ctx).ok_or_else(|| Failure(ApiError::internal()))
     }
 }
 

@@ -183,3 +183,64 @@ async fn migrate_then_serve_without_migrating() {
     assert!(line.contains("listening on http://"), "{line}");
     child.kill().await.unwrap();
 }
+
+/// Request logs carry request id, method, route template, status, latency, origin app and
+/// account — and never the credential.
+#[tokio::test]
+async fn request_logs_are_structured_and_hold_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = fresh_database(dir.path()).await;
+    let bin = env!("CARGO_BIN_EXE_levd");
+    let mut child = tokio::process::Command::new(bin)
+        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--log-format", "json", "--database-url", &db])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("LEV_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut addr, mut key) = (None, None);
+    while addr.is_none() || key.is_none() {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap();
+        if let Some(i) = line.find("listening on http://") {
+            addr = Some(line[i + "listening on http://".len()..].trim().to_string());
+        }
+        if let Some(i) = line.find("lev_sk_") {
+            key = Some(line[i..].split_whitespace().next().unwrap().to_string());
+        }
+    }
+    let (addr, key) = (addr.unwrap(), key.unwrap());
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("http://{addr}/api/external/v2/deals/1?fields=title"))
+        .bearer_auth(&key)
+        .header("X-Origin-App", "log-probe")
+        .send()
+        .await
+        .unwrap();
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(r.status(), 200);
+    let r =
+        client.get(format!("http://{addr}/api/external/v2/deals")).bearer_auth("lev_sk_wrong").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::process::Command::new("kill").args(["-TERM", &child.id().unwrap().to_string()]).status().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).await.unwrap();
+    assert!(!logs.contains(&key[7..]), "a log line holds the API key");
+    assert!(!logs.contains("lev_sk_wrong"), "a log line holds a presented token");
+    assert!(!logs.to_lowercase().contains("authorization"), "a log line names the Authorization header");
+    let line = logs.lines().find(|l| l.contains(&request_id)).expect("a log line for the request");
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["method"], "GET");
+    assert_eq!(v["route"], "/api/external/v2/deals/{deal_id}");
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["origin_app"], "log-probe");
+    assert!(v["account_id"].is_i64());
+    assert!(v["latency_ms"].is_string() || v["latency_ms"].is_number());
+}
