@@ -19,13 +19,23 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 pub use middleware::{BUILD_PREFIX, PREFIX};
 
-/// Everything a handler may use; cloned per request (all fields are shared handles).
+/// Everything a handler may use. The router clones it for every request and layer, so it is
+/// one shared pointer: a clone is a single reference-count increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
     pub service: Service,
     pub auth: Arc<Authenticator>,
     pub limiter: Arc<ratelimit::Limiter>,
     pub limits: Arc<RateLimitConfig>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -38,7 +48,7 @@ impl AppState {
             }
             levd_store::Backend::Sqlite => ratelimit::Limiter::Local(ratelimit::LocalLimiter::default()),
         };
-        AppState { service, auth, limiter: Arc::new(limiter), limits }
+        AppState(Arc::new(AppInner { service, auth, limiter: Arc::new(limiter), limits }))
     }
 }
 

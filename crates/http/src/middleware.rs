@@ -171,7 +171,8 @@ fn set_quota_headers(resp: &mut Response, q: &Quota) {
 /// Request path for every matched route.
 pub async fn pipeline(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut facts = LogFacts::default();
-    let mut resp = match run_pipeline(&state, req, next, &mut facts).await {
+    // Boxed: the pipeline's future is large, and moving it through the layers above would copy it.
+    let mut resp = match Box::pin(run_pipeline(&state, req, next, &mut facts)).await {
         Ok(r) | Err(r) => r,
     };
     resp.extensions_mut().insert(facts);

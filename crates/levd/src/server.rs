@@ -54,10 +54,23 @@ impl Running {
 }
 
 pub fn build_state(store: Store, issuers: Vec<IssuerConfig>, limits: RateLimitConfig) -> AppState {
+    build_state_in(store, issuers, limits, None)
+}
+
+/// Like `build_state`, with the directory for document files.
+pub fn build_state_in(
+    store: Store,
+    issuers: Vec<IssuerConfig>,
+    limits: RateLimitConfig,
+    data_dir: Option<std::path::PathBuf>,
+) -> AppState {
     let auth = Arc::new(Authenticator::new(store.clone(), JwtVerifier::new(issuers)));
     let limits = Arc::new(limits);
     let hook_auth = auth.clone();
-    let service = Service::new(store, limits.clone(), Arc::new(move || hook_auth.invalidate()));
+    let mut service = Service::new(store, limits.clone(), Arc::new(move || hook_auth.invalidate()));
+    if let Some(dir) = data_dir {
+        service = service.with_data_dir(dir);
+    }
     AppState::new(service, auth, limits)
 }
 
@@ -73,8 +86,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let demo = if cfg.demo { crate::demo::seed_if_empty(&store).await? } else { None };
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", cfg.data_dir.display()))?;
-    let mut state = build_state(store.clone(), cfg.issuers, cfg.rate_limits);
-    state.service = state.service.with_data_dir(cfg.data_dir.clone());
+    let state = build_state_in(store.clone(), cfg.issuers, cfg.rate_limits, Some(cfg.data_dir.clone()));
     if state.auth.jwt().is_enabled()
         && let Err(e) = state.auth.jwt().preload().await
     {
