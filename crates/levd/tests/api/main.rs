@@ -12,6 +12,7 @@ mod deal_data;
 mod deal_notes;
 mod deals;
 mod directory;
+mod fuzz;
 mod idempotency;
 mod jwt;
 mod placements;
