@@ -192,24 +192,21 @@ impl Store {
     /// Creates a deal with its pipeline rows and financials in one transaction.
     pub async fn insert_deal(&self, account_id: i64, d: &NewDeal, now: &str) -> Result<Deal> {
         let mut tx = self.pool().begin().await?;
-        let row: DealRow = sqlx::query_as(sqlf!(
+        let mut q = Sql::new(
             "INSERT INTO deals (owner_account_id, title, loan_amount, loan_type, transaction_type, business_plan, \
-             description, estimated_close_date, created_at, updated_at, archived, search_text) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11) RETURNING {DEAL_COLUMNS}"
-        ))
-        .bind(account_id)
-        .bind(&d.title)
-        .bind(d.loan_amount)
-        .bind(d.loan_type)
-        .bind(d.transaction_type)
-        .bind(d.business_plan)
-        .bind(&d.description)
-        .bind(&d.estimated_close_date)
-        .bind(now)
-        .bind(now)
-        .bind(search_text(&d.title, d.description.as_deref()))
-        .fetch_one(&mut *tx)
-        .await?;
+             description, estimated_close_date, created_at, updated_at, archived, search_text) VALUES (",
+        );
+        q.push_bind(account_id).push(", ").push_bind(d.title.clone()).push(", ");
+        q.push_opt_f64(d.loan_amount).push(", ");
+        q.push_bind(d.loan_type.map(str::to_string)).push(", ");
+        q.push_bind(d.transaction_type.map(str::to_string)).push(", ");
+        q.push_bind(d.business_plan.map(str::to_string)).push(", ");
+        q.push_bind(d.description.clone()).push(", ");
+        q.push_bind(d.estimated_close_date.clone()).push(", ");
+        q.push_bind(now.to_string()).push(", ").push_bind(now.to_string()).push(", 0, ");
+        q.push_bind(search_text(&d.title, d.description.as_deref()));
+        q.push(format_args!(") RETURNING {DEAL_COLUMNS}"));
+        let row: DealRow = q.build_query_as().fetch_one(&mut *tx).await?;
         for pid in &d.pipeline_ids {
             let n = sqlx::query(
                 "INSERT INTO deal_pipelines (deal_id, pipeline_id, status_id, updated_at) \
@@ -418,22 +415,19 @@ impl Store {
     }
 
     pub async fn insert_property(&self, deal_id: i64, p: &DealPropertyRow) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO deal_properties (deal_id, name, address, city, state, zip, asset_type_id, units, square_footage, year_built) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-        )
-        .bind(deal_id)
-        .bind(&p.name)
-        .bind(&p.address)
-        .bind(&p.city)
-        .bind(&p.state)
-        .bind(&p.zip)
-        .bind(p.asset_type_id)
-        .bind(p.units)
-        .bind(p.square_footage)
-        .bind(p.year_built)
-        .fetch_one(self.pool())
-        .await?)
+        let mut q = Sql::new(
+            "INSERT INTO deal_properties (deal_id, name, address, city, state, zip, asset_type_id, units, square_footage, year_built) VALUES (",
+        );
+        q.push_bind(deal_id).push(", ").push_bind(p.name.clone()).push(", ").push_bind(p.address.clone()).push(", ");
+        q.push_bind(p.city.clone())
+            .push(", ")
+            .push_bind(p.state.clone())
+            .push(", ")
+            .push_bind(p.zip.clone())
+            .push(", ");
+        q.push_bind(p.asset_type_id).push(", ").push_bind(p.units).push(", ");
+        q.push_opt_f64(p.square_footage).push(", ").push_bind(p.year_built).push(") RETURNING id");
+        Ok(q.build_query_scalar().fetch_one(self.pool()).await?)
     }
 
     pub async fn insert_team_member(
@@ -564,7 +558,7 @@ async fn write_financials(
     qb.push_bind(now.to_string());
     for (name, v) in &f.values {
         // Names are from FINANCIALS_WRITE_FIELDS, a fixed list.
-        qb.push(format_args!(", {name} = ")).push_bind(*v);
+        qb.push(format_args!(", {name} = ")).push_opt_f64(*v);
     }
     qb.push(" WHERE deal_id = ").push_bind(deal_id);
     qb.build().execute(&mut **tx).await?;

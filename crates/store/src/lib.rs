@@ -205,6 +205,16 @@ impl Sql {
         self.push(format_args!("${n}"))
     }
 
+    /// A nullable float: a bind for a value, the literal `NULL` otherwise. (Binding a `None`
+    /// float makes PostgreSQL prepare the parameter as `float4`, which later `float8` values of
+    /// the same cached statement then fail to match.)
+    pub(crate) fn push_opt_f64(&mut self, value: Option<f64>) -> &mut Sql {
+        match value {
+            Some(v) => self.push_bind(v),
+            None => self.push("NULL"),
+        }
+    }
+
     /// `$a, $b, …` for each id.
     pub(crate) fn push_ids(&mut self, ids: &[i64]) -> &mut Sql {
         for (i, id) in ids.iter().enumerate() {

@@ -1646,3 +1646,23 @@ async fn wrong_method_on_a_deal_route_is_405_with_allow() {
     }
     assert_eq!(get_deal(&app, &t.key, id).await, d);
 }
+
+/// Optional numbers alternate between null and values on the same (cached) statements: every
+/// backend must accept both in any order.
+#[tokio::test]
+async fn optional_numbers_alternate_between_null_and_values() {
+    let app = spawn().await;
+    let t = app.tenant("acme").await;
+    for i in 0..6 {
+        let body = if i % 2 == 0 {
+            json!({"title": format!("n{i}"), "deal_financials": {"land_cost": null, "total_cost": 5}})
+        } else {
+            json!({"title": format!("n{i}"), "loan_amount": 1250000.5, "deal_financials": {"land_cost": 10.5}})
+        };
+        let d = app.create_deal(&t.key, body).await;
+        let patch = if i % 2 == 0 { json!({"loan_amount": 7.25}) } else { json!({"loan_amount": null}) };
+        let (s, b) = parts(app.patch_json(&format!("/deals/{}", d["id"]), &t.key, &patch).send().await.unwrap()).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["data"]["loan_amount"], patch["loan_amount"]);
+    }
+}
