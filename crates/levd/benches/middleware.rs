@@ -240,7 +240,7 @@ impl Recorder {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    if v.len() % 2 == 0 { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] }
+    if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] }
 }
 
 fn bench_fixed(c: &mut Criterion, rec: &Recorder, case: &'static str, rt: &Runtime, router: &Router, token: &str) {
@@ -285,6 +285,10 @@ fn print_summary(rec: &Recorder) {
         return;
     };
     println!("\nmiddleware summary (medians of the {SAMPLES} criterion samples of each case, this run)");
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        // Other work on the machine shows up in these figures; say how much there was.
+        println!("load average (1/5/15 min) at the end: {}", load.split(' ').take(3).collect::<Vec<_>>().join(" "));
+    }
     println!("| case | time per request | of which spawned work | overhead vs baseline | baseline / case |");
     println!("|---|---:|---:|---:|---:|");
     for case in CASES {

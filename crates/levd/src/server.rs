@@ -83,9 +83,9 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     } else {
         store.migrate().await.map_err(|e| format!("cannot migrate database {redacted}: {e}"))?;
     }
-    let demo = if cfg.demo { crate::demo::seed_if_empty(&store).await? } else { None };
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", cfg.data_dir.display()))?;
+    let demo = if cfg.demo { crate::demo::seed_if_empty(&store, &cfg.data_dir).await? } else { None };
     let state = build_state_in(store.clone(), cfg.issuers, cfg.rate_limits, Some(cfg.data_dir.clone()));
     if state.auth.jwt().is_enabled()
         && let Err(e) = state.auth.jwt().preload().await

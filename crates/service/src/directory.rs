@@ -1,3 +1,114 @@
-//! (owned by the directory work) Operations of this domain.
-#[allow(unused_imports)]
-use crate::Service;
+//! The lender directory (`/lenders/...`) and market data (`/market/...`): global reference
+//! data, the same for every account, read with `lenders:read` (D12: market data falls under
+//! it too). Nothing here is filtered by account because nothing here belongs to one.
+//!
+//! The data sets are loaded from levd's built-in data the first time any of these operations
+//! runs on a database that never had them (see `Store::ensure_reference_data`), so a plain
+//! `levd serve` answers with a full directory without `--demo` and without any network.
+use levd_domain::ApiError;
+use levd_domain::directory::{LenderSummary, PROGRAM_LIST, parse_directory_query};
+use levd_domain::query::{ListQuery, Paging, encode_cursor};
+use levd_domain::scope::{AccountScope, Scope};
+use serde_json::{Map, Value};
+
+use crate::{Page, Service, cursor_pagination, internal, offset_pagination};
+
+fn lender_not_found() -> ApiError {
+    ApiError::not_found("Lender not found")
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| {
+        tracing::error!(error = %e, "cannot serialize a directory record");
+        ApiError::internal()
+    })
+}
+
+fn summary_fields(l: &LenderSummary, fields: Option<&[&'static str]>) -> Result<Value, ApiError> {
+    let mut v = match to_value(l)? {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    if let Some(fields) = fields {
+        v.retain(|k, _| k == "id" || fields.contains(&k.as_str()));
+    }
+    Ok(Value::Object(v))
+}
+
+impl Service {
+    /// Loads the built-in reference data where none was ever loaded (one small query when it
+    /// was). Public so other domains that read reference data (term sheets resolving a base
+    /// rate, companies naming an `org_id`) can make sure it is there.
+    pub async fn ensure_reference_data(&self) -> Result<(), ApiError> {
+        self.store.ensure_reference_data().await.map_err(internal)
+    }
+
+    /// `GET /lenders/directory`: `name` (case-insensitive, name or alias), `filter[state]`
+    /// (headquarters state), `sort=name|-name` (offset paging), `fields`, `limit`, `cursor`.
+    pub async fn list_lender_directory(&self, scope: &AccountScope, raw_query: Option<&str>) -> Result<Page, ApiError> {
+        scope.require(Scope::LendersRead)?;
+        let q = parse_directory_query(raw_query)?;
+        self.ensure_reference_data().await?;
+        let (mut rows, total) = self.store.list_directory(&q).await.map_err(internal)?;
+        let limit = q.list.limit;
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let items = rows.iter().map(|l| summary_fields(l, q.list.fields.as_deref())).collect::<Result<Vec<_>, _>>()?;
+        let pagination = match &q.list.paging {
+            Paging::Cursor { raw, .. } => {
+                let next = if has_more { rows.last().map(|l| encode_cursor(l.id)) } else { None };
+                cursor_pagination(total, limit, raw.as_deref(), has_more, next)
+            }
+            Paging::Offset { offset } => offset_pagination(total, limit, *offset, has_more),
+        };
+        Ok(Page { items, pagination })
+    }
+
+    /// `GET /lenders/{org_id}`: the lender with every member and its programs.
+    pub async fn get_lender(&self, scope: &AccountScope, org_id: i64) -> Result<Value, ApiError> {
+        scope.require(Scope::LendersRead)?;
+        self.ensure_reference_data().await?;
+        let lender = self.store.directory_lender(org_id).await.map_err(internal)?.ok_or_else(lender_not_found)?;
+        to_value(&lender)
+    }
+
+    /// `GET /lenders/{org_id}/programs`: the lender's programs by id, active and inactive
+    /// (each carries its `status`), cursor-paged (`limit`, `cursor`).
+    pub async fn list_lender_programs(
+        &self,
+        scope: &AccountScope,
+        org_id: i64,
+        raw_query: Option<&str>,
+    ) -> Result<Page, ApiError> {
+        scope.require(Scope::LendersRead)?;
+        let q = ListQuery::parse(raw_query, &PROGRAM_LIST)?;
+        self.ensure_reference_data().await?;
+        if !self.store.directory_lender_exists(org_id).await.map_err(internal)? {
+            return Err(lender_not_found());
+        }
+        let (raw, after) = match &q.paging {
+            Paging::Cursor { raw, after_id } => (raw.as_deref(), *after_id),
+            Paging::Offset { .. } => (None, None),
+        };
+        let (mut rows, total) = self.store.lender_programs(org_id, after, q.limit).await.map_err(internal)?;
+        let has_more = rows.len() > q.limit as usize;
+        rows.truncate(q.limit as usize);
+        let next = if has_more { rows.last().map(|p| encode_cursor(p.id)) } else { None };
+        let items = rows.iter().map(to_value).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, pagination: cursor_pagination(total, q.limit, raw, has_more, next) })
+    }
+
+    /// `GET /market/base-rates`: every benchmark with its value in percent and `as_of` date.
+    pub async fn list_base_rates(&self, scope: &AccountScope) -> Result<Value, ApiError> {
+        scope.require(Scope::LendersRead)?;
+        self.ensure_reference_data().await?;
+        to_value(&self.store.base_rates().await.map_err(internal)?)
+    }
+
+    /// `GET /market/asset-types`: the asset-type catalogue by id.
+    pub async fn list_asset_types(&self, scope: &AccountScope) -> Result<Value, ApiError> {
+        scope.require(Scope::LendersRead)?;
+        self.ensure_reference_data().await?;
+        to_value(&self.store.asset_types().await.map_err(internal)?)
+    }
+}

@@ -1,3 +1,541 @@
-//! (owned by the placements work) Operations of this domain.
-#[allow(unused_imports)]
-use crate::Service;
+//! Placements (with their notes), term sheets, pipelines and the deal sub-resources read
+//! alongside them (properties, team, the pipeline move). Scopes are `deals:read` /
+//! `deals:write` throughout (D12); what a caller sees of a placement follows
+//! [`levd_domain::placements`] (owners, `hidden`, `masked`).
+use levd_domain::ApiError;
+use levd_domain::input::{Patch, parse_object};
+use levd_domain::placements::{
+    ARCHIVED, BaseRateInput, BaseRateSetting, CURSOR_LIST, Cell, LenderCheck, MSG_DUPLICATE_PLACEMENT, MSG_NO_FIELDS,
+    MSG_PIPELINE_NOT_FOUND, MSG_PIPELINE_STATUS_NOT_FOUND, OFFSET_LIST, PLACEMENT_LIST, PlacementInsert,
+    StoredPlacement, Viewer, parse_new_placement, parse_new_term_sheet, parse_pipeline_move, parse_placement_changes,
+    parse_term_sheet_changes, status_stamps, unknown_base_rate,
+};
+use levd_domain::query::{ListQuery, Paging, encode_cursor};
+use levd_domain::scope::{AccountScope, Scope};
+use levd_domain::time_fmt::now_rfc3339;
+use levd_store::StoreError;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::notes::NoteParent;
+use crate::{Page, Service, cursor_pagination, internal, offset_pagination};
+
+fn placement_not_found() -> ApiError {
+    ApiError::not_found("Placement not found")
+}
+
+fn term_sheet_not_found() -> ApiError {
+    ApiError::not_found("Term sheet not found")
+}
+
+fn deal_not_found() -> ApiError {
+    ApiError::not_found("Deal not found")
+}
+
+fn to_json<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Keeps the requested members (with `id`) of a serialized record.
+fn select_fields(v: Value, fields: Option<&[&'static str]>) -> Value {
+    match (v, fields) {
+        (Value::Object(mut m), Some(fields)) => {
+            m.retain(|k, _| k == "id" || fields.contains(&k.as_str()));
+            Value::Object(m)
+        }
+        (v, _) => v,
+    }
+}
+
+/// A linkage member a PATCH may echo but never change.
+fn fixed_field(name: &str) -> ApiError {
+    ApiError::invalid_field(name, "is fixed at creation; archive this record and create another to change it")
+}
+
+/// `(after_id, raw cursor)` of a cursor-mode query.
+fn cursor_of(q: &ListQuery) -> (Option<i64>, Option<String>) {
+    match &q.paging {
+        Paging::Cursor { after_id, raw } => (*after_id, raw.clone()),
+        Paging::Offset { .. } => (None, None),
+    }
+}
+
+fn offset_of(q: &ListQuery) -> u64 {
+    match q.paging {
+        Paging::Offset { offset } => offset,
+        Paging::Cursor { .. } => 0,
+    }
+}
+
+/// One page of a small in-memory list in offset mode.
+fn offset_page<T: Serialize>(rows: &[T], q: &ListQuery) -> Page {
+    let offset = offset_of(q);
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(rows.len());
+    let end = start.saturating_add(q.limit as usize).min(rows.len());
+    let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    Page {
+        items: rows[start..end].iter().map(to_json).collect(),
+        pagination: offset_pagination(total, q.limit, offset, end < rows.len()),
+    }
+}
+
+impl Service {
+    async fn require_deal(&self, account_id: i64, deal_id: i64) -> Result<(), ApiError> {
+        self.store.deal(account_id, deal_id).await.map_err(internal)?.map(|_| ()).ok_or_else(deal_not_found)
+    }
+
+    /// The benchmark setting a term-sheet write asks for (`None`: leave it), looked up in the
+    /// market base rates.
+    async fn base_rate_setting(&self, input: &Patch<BaseRateInput>) -> Result<Option<BaseRateSetting>, ApiError> {
+        match input {
+            Patch::Absent | Patch::Null => Ok(None),
+            Patch::Value(BaseRateInput::Fixed) => Ok(Some(BaseRateSetting::Fixed)),
+            Patch::Value(BaseRateInput::Named(name)) => {
+                // The market data is loaded on first use; a fresh database may not have it yet.
+                self.store.ensure_reference_data().await.map_err(internal)?;
+                let b = self.store.benchmark(name).await.map_err(internal)?.ok_or_else(unknown_base_rate)?;
+                Ok(Some(BaseRateSetting::Benchmark(b)))
+            }
+        }
+    }
+
+    async fn visible_placement(&self, viewer: &Viewer, placement_id: i64) -> Result<StoredPlacement, ApiError> {
+        self.store.placement(viewer, placement_id).await.map_err(internal)?.ok_or_else(placement_not_found)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Placements
+
+    /// `GET /placements`: the account's placements across deals, archived ones included (filter
+    /// with `filter[archived]=false`), masked for non-owners, hidden ones left out for them.
+    pub async fn list_placements(&self, scope: &AccountScope, raw_query: Option<&str>) -> Result<Page, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        let q = ListQuery::parse(raw_query, &PLACEMENT_LIST)?;
+        let viewer = Viewer::of(grant.scope);
+        let (after, raw) = cursor_of(&q);
+        let (mut rows, total) =
+            self.store.list_placements(&viewer, &q.filters, after, q.limit).await.map_err(internal)?;
+        let has_more = rows.len() > q.limit as usize;
+        rows.truncate(q.limit as usize);
+        let next = if has_more { rows.last().map(|p| encode_cursor(p.placement.id)) } else { None };
+        Ok(Page {
+            items: rows.iter().map(|p| select_fields(to_json(&p.for_viewer()), q.fields.as_deref())).collect(),
+            pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next),
+        })
+    }
+
+    /// `POST /placements`. The deal must be the account's and the lender a lender company of
+    /// the account; a named contact must work at that lender. With no contact named, the
+    /// lender's first AI-recommended (locked) contact not yet approached on this deal is used,
+    /// its name withheld until unlocked; without one the contact stays open.
+    pub async fn create_placement(&self, scope: &AccountScope, body: &[u8]) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsWrite)?;
+        let input = parse_new_placement(&parse_object(body)?)?;
+        let account_id = grant.account_id();
+        self.require_deal(account_id, input.deal_id).await?;
+        let check = self
+            .store
+            .check_lender(account_id, input.deal_id, input.private_company_id, input.contact_id)
+            .await
+            .map_err(internal)?;
+        let (lender_name, org_id, contact_id, contact_name) = match check {
+            LenderCheck::CompanyMissing => return Err(ApiError::not_found("Private company not found")),
+            LenderCheck::ContactMissing => return Err(ApiError::not_found("Contact not found")),
+            LenderCheck::NotALender => {
+                return Err(ApiError::invalid_field(
+                    "private_company_id",
+                    "must be a lender company (this company is not a lender)",
+                ));
+            }
+            LenderCheck::Found { lender_name, org_id, contact_id, contact_name } => {
+                (lender_name, org_id, contact_id, contact_name)
+            }
+        };
+        let now = now_rfc3339();
+        let stamps = status_stamps("new", input.status, input.outreach_date.is_some(), false);
+        let record = PlacementInsert {
+            deal_id: input.deal_id,
+            private_company_id: input.private_company_id,
+            contact_id,
+            org_id,
+            lender_name: Some(lender_name),
+            contact_name,
+            status: input.status.to_string(),
+            lender_status: input.lender_status.map(str::to_string),
+            description: input.description,
+            lev_score: None,
+            score: input.score,
+            outreach_date: input.outreach_date.or_else(|| stamps.outreach_date.then(|| now.clone())),
+            outreach_source: Some(levd_domain::placements::DIRECT_OUTREACH.to_string()),
+            last_communication_date: stamps.last_communication_date.then(|| now.clone()),
+            lender_first_response_date: stamps.lender_first_response_date.then(|| now.clone()),
+            visibility: input.visibility.to_string(),
+        };
+        let id =
+            self.store.insert_placement(account_id, grant.user_id(), &record, &now).await.map_err(|e| match e {
+                StoreError::Duplicate(_) => ApiError::bad_request(MSG_DUPLICATE_PLACEMENT),
+                other => internal(other),
+            })?;
+        let viewer = Viewer::of(grant.scope);
+        Ok(to_json(&self.visible_placement(&viewer, id).await?.for_viewer()))
+    }
+
+    /// `GET /placements/{placement_id}`.
+    pub async fn get_placement(&self, scope: &AccountScope, placement_id: i64) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        let viewer = Viewer::of(grant.scope);
+        Ok(to_json(&self.visible_placement(&viewer, placement_id).await?.for_viewer()))
+    }
+
+    /// `PATCH /placements/{placement_id}`: status (`archived` removes, any other status
+    /// restores), visibility (owners only), description (each change is also logged as a note
+    /// by the caller), score, outreach date, lender status. Status moves stamp the outreach,
+    /// first-response and last-communication dates (see `status_stamps`).
+    pub async fn update_placement(
+        &self,
+        scope: &AccountScope,
+        placement_id: i64,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsWrite)?;
+        let viewer = Viewer::of(grant.scope);
+        let current = self.visible_placement(&viewer, placement_id).await?;
+        let changes = parse_placement_changes(&parse_object(body)?)?;
+        let stored = &current.placement;
+        for (name, sent) in &changes.fixed {
+            let actual = match *name {
+                "deal_id" => Some(stored.deal_id),
+                "private_company_id" => stored.private_company_id,
+                _ => stored.contact_id,
+            };
+            // A masked view must not confirm or deny the hidden linkage either.
+            if *sent != actual || (current.masked() && *name != "deal_id") {
+                return Err(fixed_field(name));
+            }
+        }
+        if changes.visibility.is_some_and(|v| v != stored.visibility) && !current.viewer_owns {
+            return Err(ApiError::forbidden("Only an owner of the placement can change its visibility"));
+        }
+        if changes.is_empty() {
+            return Err(ApiError::bad_request(MSG_NO_FIELDS));
+        }
+        let now = now_rfc3339();
+        let text = |v: Option<String>| Cell::Text(v);
+        let mut sets: Vec<(&'static str, Cell)> = Vec::new();
+        if let Some(status) = changes.status {
+            sets.push(("status", text(Some(status.to_string()))));
+            let outreach_given = !changes.outreach_date.is_absent();
+            let stamps = status_stamps(
+                &stored.status,
+                status,
+                stored.outreach_date.is_some() || outreach_given,
+                stored.lender_first_response_date.is_some(),
+            );
+            if stamps.outreach_date {
+                sets.push(("outreach_date", text(Some(now.clone()))));
+            }
+            if stamps.lender_first_response_date {
+                sets.push(("lender_first_response_date", text(Some(now.clone()))));
+            }
+            if stamps.last_communication_date {
+                sets.push(("last_communication_date", text(Some(now.clone()))));
+            }
+        }
+        if let Some(v) = changes.visibility {
+            sets.push(("visibility", text(Some(v.to_string()))));
+        }
+        let mut note: Option<String> = None;
+        match &changes.description {
+            Patch::Absent => {}
+            Patch::Null => {
+                sets.push(("description", text(None)));
+                if stored.description.is_some() {
+                    note = Some("Description cleared.".to_string());
+                }
+            }
+            Patch::Value(d) => {
+                sets.push(("description", text(Some(d.clone()))));
+                if stored.description.as_deref() != Some(d.as_str()) {
+                    note = Some(if d.trim().is_empty() { "Description cleared.".to_string() } else { d.clone() });
+                }
+            }
+        }
+        match changes.score {
+            Patch::Absent => {}
+            Patch::Null => sets.push(("score", Cell::Real(None))),
+            Patch::Value(s) => sets.push(("score", Cell::Real(Some(s)))),
+        }
+        match &changes.outreach_date {
+            Patch::Absent => {}
+            Patch::Null => sets.push(("outreach_date", text(None))),
+            Patch::Value(d) => sets.push(("outreach_date", text(Some(d.clone())))),
+        }
+        match changes.lender_status {
+            Patch::Absent => {}
+            Patch::Null => sets.push(("lender_status", text(None))),
+            Patch::Value(s) => sets.push(("lender_status", text(Some(s.to_string())))),
+        }
+        let note = note.as_deref().map(|n| (n, grant.user_id()));
+        let done =
+            self.store.update_placement(grant.account_id(), placement_id, &sets, note, &now).await.map_err(internal)?;
+        if !done {
+            return Err(placement_not_found());
+        }
+        Ok(to_json(&self.visible_placement(&viewer, placement_id).await?.for_viewer()))
+    }
+
+    /// Placement notes: checks the scope of the operation, then that the placement is one the
+    /// caller may see; the notes themselves go through the shared notes service.
+    pub async fn placement_for_notes(
+        &self,
+        scope: &AccountScope,
+        placement_id: i64,
+        write: bool,
+    ) -> Result<(), ApiError> {
+        Self::note_scope(scope, NoteParent::Placement, write)?;
+        self.visible_placement(&Viewer::of(scope), placement_id).await.map(|_| ())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Term sheets
+
+    /// `GET /deals/{deal_id}/term-sheets`: the deal's live term sheets (soft-deleted ones are
+    /// left out of lists and stay readable by id).
+    pub async fn list_term_sheets(
+        &self,
+        scope: &AccountScope,
+        deal_id: i64,
+        raw_query: Option<&str>,
+    ) -> Result<Page, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        self.require_deal(grant.account_id(), deal_id).await?;
+        let q = ListQuery::parse(raw_query, &CURSOR_LIST)?;
+        let viewer = Viewer::of(grant.scope);
+        let (after, raw) = cursor_of(&q);
+        let (mut rows, total) =
+            self.store.list_term_sheets(&viewer, deal_id, after, q.limit).await.map_err(internal)?;
+        let has_more = rows.len() > q.limit as usize;
+        rows.truncate(q.limit as usize);
+        let next = if has_more { rows.last().map(|t| encode_cursor(t.term_sheet.id)) } else { None };
+        Ok(Page {
+            items: rows.iter().map(|t| to_json(&t.for_viewer())).collect(),
+            pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next),
+        })
+    }
+
+    /// `POST /deals/{deal_id}/term-sheets`: a quote against a live placement of the deal.
+    pub async fn create_term_sheet(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsWrite)?;
+        let account_id = grant.account_id();
+        self.require_deal(account_id, deal_id).await?;
+        let input = parse_new_term_sheet(&parse_object(body)?)?;
+        let viewer = Viewer::of(grant.scope);
+        let placement = self.visible_placement(&viewer, input.placement_id).await?;
+        if placement.placement.deal_id != deal_id {
+            return Err(placement_not_found());
+        }
+        if placement.placement.status == ARCHIVED {
+            return Err(ApiError::invalid_field(
+                "placement_id",
+                "refers to an archived placement; restore it with PATCH /placements/{placement_id} first",
+            ));
+        }
+        let base_rate = self.base_rate_setting(&input.base_rate).await?.unwrap_or(BaseRateSetting::Fixed);
+        let id = self
+            .store
+            .insert_term_sheet(account_id, deal_id, grant.user_id(), &input, &base_rate, &now_rfc3339())
+            .await
+            .map_err(internal)?;
+        let stored =
+            self.store.term_sheet(&viewer, deal_id, id).await.map_err(internal)?.ok_or_else(term_sheet_not_found)?;
+        Ok(to_json(&stored.for_viewer()))
+    }
+
+    /// `GET /deals/{deal_id}/term-sheets/{term_sheet_id}`, soft-deleted ones included (D24).
+    pub async fn get_term_sheet(
+        &self,
+        scope: &AccountScope,
+        deal_id: i64,
+        term_sheet_id: i64,
+    ) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        let viewer = Viewer::of(grant.scope);
+        let stored = self
+            .store
+            .term_sheet(&viewer, deal_id, term_sheet_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(term_sheet_not_found)?;
+        Ok(to_json(&stored.for_viewer()))
+    }
+
+    /// `PATCH /deals/{deal_id}/term-sheets/{term_sheet_id}`. `total_rate` is read against the
+    /// benchmark the quote has after the change; naming a benchmark takes a fresh snapshot of
+    /// its value. A soft-deleted term sheet can no longer be changed (404).
+    pub async fn update_term_sheet(
+        &self,
+        scope: &AccountScope,
+        deal_id: i64,
+        term_sheet_id: i64,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsWrite)?;
+        let viewer = Viewer::of(grant.scope);
+        let current = self
+            .store
+            .term_sheet(&viewer, deal_id, term_sheet_id)
+            .await
+            .map_err(internal)?
+            .filter(|t| t.term_sheet.deleted_at.is_none())
+            .ok_or_else(term_sheet_not_found)?;
+        let changes = parse_term_sheet_changes(&parse_object(body)?)?;
+        for (name, sent) in &changes.fixed {
+            let actual = match *name {
+                "deal_id" => current.term_sheet.deal_id,
+                _ => current.term_sheet.placement_id,
+            };
+            if *sent != Some(actual) {
+                return Err(fixed_field(name));
+            }
+        }
+        if changes.is_empty() {
+            return Err(ApiError::bad_request(MSG_NO_FIELDS));
+        }
+        let base_rate = self.base_rate_setting(&changes.base_rate).await?;
+        let done = self
+            .store
+            .update_term_sheet(grant.account_id(), deal_id, term_sheet_id, &changes, base_rate.as_ref(), &now_rfc3339())
+            .await
+            .map_err(internal)?;
+        if !done {
+            return Err(term_sheet_not_found());
+        }
+        let stored = self
+            .store
+            .term_sheet(&viewer, deal_id, term_sheet_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(term_sheet_not_found)?;
+        Ok(to_json(&stored.for_viewer()))
+    }
+
+    /// `DELETE /deals/{deal_id}/term-sheets/{term_sheet_id}`: soft delete; repeating it answers
+    /// the same (D24).
+    pub async fn delete_term_sheet(
+        &self,
+        scope: &AccountScope,
+        deal_id: i64,
+        term_sheet_id: i64,
+    ) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsWrite)?;
+        let viewer = Viewer::of(grant.scope);
+        self.store
+            .term_sheet(&viewer, deal_id, term_sheet_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(term_sheet_not_found)?;
+        let done = self
+            .store
+            .delete_term_sheet(grant.account_id(), deal_id, term_sheet_id, &now_rfc3339())
+            .await
+            .map_err(internal)?;
+        if !done {
+            return Err(term_sheet_not_found());
+        }
+        Ok(json!({ "deleted": true }))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Pipelines
+
+    /// `GET /pipelines`: the account's pipelines with their statuses, in display order; offset
+    /// paging (`limit`, `offset`).
+    pub async fn list_pipelines(&self, scope: &AccountScope, raw_query: Option<&str>) -> Result<Page, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
+        let offset = offset_of(&q);
+        let (rows, total) = self.store.list_pipelines(grant.account_id(), q.limit, offset).await.map_err(internal)?;
+        let has_more = offset.saturating_add(rows.len() as u64) < u64::try_from(total).unwrap_or(0);
+        Ok(Page {
+            items: rows.iter().map(to_json).collect(),
+            pagination: offset_pagination(total, q.limit, offset, has_more),
+        })
+    }
+
+    /// `GET /pipelines/{pipeline_id}`.
+    pub async fn get_pipeline(&self, scope: &AccountScope, pipeline_id: i64) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        let p = self
+            .store
+            .pipeline_by_id(grant.account_id(), pipeline_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::not_found(MSG_PIPELINE_NOT_FOUND))?;
+        Ok(to_json(&p))
+    }
+
+    /// `POST /deals/{deal_id}/pipeline`: puts the deal at a stage of one of the account's
+    /// pipelines (its first stage by default). Other pipelines the deal is in are untouched.
+    pub async fn move_deal_to_pipeline(
+        &self,
+        scope: &AccountScope,
+        deal_id: i64,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let grant = scope.require(Scope::DealsWrite)?;
+        let account_id = grant.account_id();
+        self.require_deal(account_id, deal_id).await?;
+        let input = parse_pipeline_move(&parse_object(body)?)?;
+        let pipeline = self
+            .store
+            .pipeline_by_id(account_id, input.pipeline_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::bad_request(MSG_PIPELINE_NOT_FOUND))?;
+        let status = match input.pipeline_status_id {
+            Some(id) => pipeline
+                .statuses
+                .iter()
+                .find(|s| s.id == id)
+                .ok_or_else(|| ApiError::bad_request(MSG_PIPELINE_STATUS_NOT_FOUND))?,
+            None => pipeline
+                .statuses
+                .first()
+                .ok_or_else(|| ApiError::invalid_field("pipeline_id", "names a pipeline that has no statuses"))?,
+        };
+        let stage =
+            self.store.move_deal_to_stage(deal_id, pipeline.id, status.id, &now_rfc3339()).await.map_err(internal)?;
+        Ok(to_json(&stage))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Deal sub-resources
+
+    /// `GET /deals/{deal_id}/properties`, in id order; `limit`/`offset` page it.
+    pub async fn deal_properties(
+        &self,
+        scope: &AccountScope,
+        deal_id: i64,
+        raw_query: Option<&str>,
+    ) -> Result<Page, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        self.require_deal(grant.account_id(), deal_id).await?;
+        let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
+        let rows = self.store.properties_of(&[deal_id]).await.map_err(internal)?;
+        Ok(offset_page(&rows, &q))
+    }
+
+    /// `GET /deals/{deal_id}/team`, in assignment order; `limit`/`offset` page it.
+    pub async fn deal_team(
+        &self,
+        scope: &AccountScope,
+        deal_id: i64,
+        raw_query: Option<&str>,
+    ) -> Result<Page, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        self.require_deal(grant.account_id(), deal_id).await?;
+        let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
+        let rows = self.store.team_of(&[deal_id]).await.map_err(internal)?;
+        Ok(offset_page(&rows, &q))
+    }
+}

@@ -27,6 +27,8 @@ pub struct DemoContext {
     pub deal_ids: Vec<i64>,
     /// The broker's "Financing" pipeline.
     pub pipeline_id: i64,
+    /// Where document files go (`--data-dir`).
+    pub data_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -78,7 +80,7 @@ async fn user(store: &Store, email: &str, first: &str, last: &str, subject: &str
 }
 
 /// Creates the demo data set unless the database already holds accounts.
-pub async fn seed_if_empty(store: &Store) -> Result<Option<DemoSummary>, String> {
+pub async fn seed_if_empty(store: &Store, data_dir: &std::path::Path) -> Result<Option<DemoSummary>, String> {
     let err = |e: levd_store::StoreError| e.to_string();
     if store.count_accounts().await.map_err(err)? > 0 {
         tracing::info!("--demo: the database already holds data; nothing seeded");
@@ -214,6 +216,7 @@ pub async fn seed_if_empty(store: &Store) -> Result<Option<DemoSummary>, String>
         dev,
         deal_ids,
         pipeline_id: financing,
+        data_dir: data_dir.to_path_buf(),
     };
     directory::seed(store, &ctx).await?;
     crm::seed(store, &ctx).await?;
