@@ -104,7 +104,7 @@ pub const COMPANY_LIST: ListSpec = ListSpec {
 // Records as shown
 
 /// A phone number of a contact (`Phone`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Phone {
     pub id: Option<String>,
     #[serde(rename = "type")]
@@ -117,7 +117,7 @@ pub struct Phone {
 
 /// A contact (`Contact`). `company_id` and `locked` are kept for the service and never shown:
 /// the reference schema does not echo the company, and a locked contact shows as masked.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Contact {
     pub id: i64,
     pub contact_type: Option<String>,
@@ -193,7 +193,7 @@ pub fn split_contact_types(stored: &str) -> Vec<String> {
 
 /// A CRM company (`Company`). `company_type` is accepted on create but, as in the reference,
 /// not shown.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Company {
     pub id: i64,
     pub name: Option<String>,
@@ -214,7 +214,7 @@ pub struct Company {
 
 /// `Credits`: `enabled: false` with `balance: null` is an account without credit billing;
 /// `enabled: true` with `0` is a provisioned but empty pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Credits {
     pub enabled: bool,
     pub balance: Option<i64>,
@@ -247,7 +247,7 @@ pub fn default_credit_grant(tier: Tier) -> Option<i64> {
 }
 
 /// `Subscription`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Subscription {
     #[serde(rename = "type")]
     pub subscription_type: Option<String>,
@@ -275,7 +275,7 @@ impl Subscription {
 }
 
 /// `BillingSummary`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BillingSummary {
     pub subscription: Subscription,
     pub credits: Credits,

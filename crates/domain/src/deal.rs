@@ -50,7 +50,7 @@ pub const DEAL_LIST: ListSpec = ListSpec {
 };
 
 /// A deal as stored and shown (embedded sub-resources are added by the service on request).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Deal {
     pub id: i64,
     pub title: String,

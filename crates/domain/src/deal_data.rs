@@ -87,7 +87,7 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 // ---------------------------------------------------------------------------------------------
 
 /// Compact vault reference: `VaultTag`, `DocumentVaultRef` and `ChecklistVaultRef` share it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct VaultRef {
     pub id: i64,
     #[serde(rename = "type")]
@@ -96,7 +96,7 @@ pub struct VaultRef {
 }
 
 /// `Vault`, as listed for a deal.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Vault {
     pub id: i64,
     #[serde(rename = "type")]
@@ -114,7 +114,7 @@ impl Vault {
 
 /// `DealDocument`. The content id (the file's name in the data directory) never leaves the
 /// server.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealDocument {
     pub id: i64,
     pub file_name: Option<String>,
@@ -135,7 +135,7 @@ pub const DOCUMENT_FIELDS: &[&str] =
     &["id", "file_name", "extension", "size_bytes", "folder_path", "uploaded_at", "vault"];
 
 /// `DealDocumentDownload`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealDocumentDownload {
     pub file_name: Option<String>,
     pub download_url: String,
@@ -234,7 +234,7 @@ pub fn content_disposition(file_name: &str) -> String {
 // Checklists
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealChecklist {
     pub id: i64,
     pub vault: VaultRef,
@@ -242,7 +242,7 @@ pub struct DealChecklist {
     pub tasks: Vec<ChecklistTask>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChecklistSection {
     pub id: i64,
     pub name: String,
@@ -254,7 +254,7 @@ pub struct ChecklistSection {
     pub checklist_id: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChecklistTask {
     pub id: i64,
     pub title: String,
@@ -269,6 +269,7 @@ pub struct ChecklistTask {
     pub collaborators: Vec<ChecklistCollaborator>,
     pub document_types: Vec<ChecklistDocumentType>,
     pub files: Vec<ChecklistTaskFile>,
+    #[schema(no_recursion)]
     pub subtasks: Vec<ChecklistTask>,
     #[serde(skip)]
     pub checklist_id: i64,
@@ -278,7 +279,7 @@ pub struct ChecklistTask {
     pub parent_task_id: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChecklistAssignee {
     pub id: i64,
     pub first_name: Option<String>,
@@ -286,7 +287,7 @@ pub struct ChecklistAssignee {
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChecklistAssignedTeam {
     pub id: i64,
     #[serde(rename = "type")]
@@ -294,19 +295,19 @@ pub struct ChecklistAssignedTeam {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChecklistCollaborator {
     pub id: Option<i64>,
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChecklistDocumentType {
     pub id: i64,
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChecklistTaskFile {
     pub vault_resource_id: i64,
     pub document_id: Option<i64>,
@@ -539,14 +540,14 @@ pub fn parse_task_changes(body: &Map<String, Value>) -> Result<TaskChanges, ApiE
 // Memos
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MemoAuthor {
     pub id: Option<i64>,
     pub name: Option<String>,
 }
 
 /// `DealMemo`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealMemo {
     pub uuid: Option<String>,
     pub title: Option<String>,
@@ -561,7 +562,7 @@ pub struct DealMemo {
     pub vaults: Vec<VaultRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MemoPdfVersion {
     pub quality: Option<String>,
     pub status: Option<String>,
@@ -569,7 +570,7 @@ pub struct MemoPdfVersion {
 }
 
 /// `DealMemoDetail`: every `DealMemo` member plus the PDF links.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealMemoDetail {
     #[serde(flatten)]
     pub memo: DealMemo,
@@ -907,7 +908,7 @@ pub struct MetricDefinition {
 }
 
 /// `DealIndexMetricDefinition`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealIndexMetricDefinition {
     pub id: Option<i64>,
     pub metric_key: Option<String>,
@@ -939,7 +940,7 @@ pub struct SourceDocument {
 }
 
 /// `DealIndexSearchSource` (also the `source` of observations).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealIndexSource {
     #[serde(rename = "type")]
     pub source_type: Option<String>,
@@ -979,7 +980,7 @@ pub struct FactRecord {
 }
 
 /// `DealIndexFact`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealIndexFact {
     pub id: Option<String>,
     pub sot_id: Option<i64>,
@@ -1003,7 +1004,7 @@ pub struct DealIndexFact {
 }
 
 /// `DealIndexSearchResult`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealIndexSearchResult {
     pub id: Option<String>,
     pub sot_id: Option<i64>,
@@ -1123,7 +1124,7 @@ pub struct ObservationRecord {
 }
 
 /// `DealIndexObservation`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealIndexObservation {
     pub id: Option<i64>,
     pub metric_key: Option<String>,
@@ -1182,7 +1183,7 @@ impl ObservationRecord {
 }
 
 /// `DealIndexEntity`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealIndexEntity {
     pub entity_ref: Option<String>,
     pub entity_type: Option<String>,
@@ -1191,7 +1192,7 @@ pub struct DealIndexEntity {
     pub identifying_metrics: Vec<IdentifyingMetric>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct IdentifyingMetric {
     pub metric_key: Option<String>,
     pub metric_label: Option<String>,
@@ -1247,7 +1248,7 @@ pub fn pages_from_text(text: Option<&str>) -> Vec<i64> {
 }
 
 /// One entry of `results` of a fact insert.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FactInsertResult {
     pub index: Option<i64>,
     pub metric_id: Option<i64>,
@@ -1257,7 +1258,7 @@ pub struct FactInsertResult {
 }
 
 /// `DealIndexFactInsertResponse`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealIndexFactInsertResponse {
     pub success: Option<bool>,
     pub error: Option<String>,

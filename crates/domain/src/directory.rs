@@ -19,8 +19,9 @@ use crate::time_fmt::{parse_date, parse_timestamp};
 // ---------------------------------------------------------------------------------------------
 // Records as the API shows them
 
-/// A lender in `GET /lenders/directory`: the list omits the detail-only members.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A lender in `GET /lenders/directory`: every member but the programs, which
+/// `GET /lenders/{org_id}` and `/programs` carry.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LenderSummary {
     pub id: i64,
     pub name: String,
@@ -33,12 +34,18 @@ pub struct LenderSummary {
     pub about: Option<String>,
     pub lender_type: Option<Vec<String>>,
     pub category: Option<String>,
+    pub linkedin_url: Option<String>,
+    pub aliases: Option<Vec<String>>,
+    pub domains: Option<Vec<String>>,
+    pub square_logo_url: Option<String>,
+    /// Programs of the lender (also at `GET /lenders/{org_id}/programs`).
+    pub programs: Vec<LenderProgram>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 /// A lender in `GET /lenders/{org_id}`: every member, with its programs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LenderDetail {
     pub id: i64,
     pub name: String,
@@ -61,7 +68,7 @@ pub struct LenderDetail {
 }
 
 /// A lending program (`LenderProgram`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LenderProgram {
     pub id: i64,
     pub title: Option<String>,
@@ -78,7 +85,7 @@ pub struct LenderProgram {
 /// One benchmark rate (`BaseRates`). `code` is the display label term sheets quote (as the
 /// reference describes it); `key` (the internal name term-sheet writes also accept) and
 /// `as_of` (the date the value was observed) are levd additions.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BaseRate {
     pub code: String,
     pub name: String,
@@ -91,7 +98,7 @@ pub struct BaseRate {
 
 /// One asset type (`AssetTypes`); `DealProperty.asset_type_id` refers to `id`. The reference
 /// types `property_sub_types` as a string: a comma-separated list of sub-type names.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AssetType {
     pub id: i64,
     pub description: Option<String>,
@@ -114,6 +121,11 @@ pub const LENDER_LIST_FIELDS: &[&str] = &[
     "about",
     "lender_type",
     "category",
+    "linkedin_url",
+    "aliases",
+    "domains",
+    "square_logo_url",
+    "programs",
     "created_at",
     "updated_at",
 ];

@@ -141,7 +141,7 @@ pub fn lender_label(rank: i64) -> String {
 // Placements
 
 /// A placement as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Placement {
     pub id: i64,
     pub deal_id: i64,
@@ -547,7 +547,7 @@ pub fn status_stamps(from: &str, to: &str, has_outreach: bool, has_first_respons
 // Term sheets
 
 /// A term sheet as the API shows it (`deleted_at` is set on soft-deleted ones, D24).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TermSheet {
     pub id: i64,
     pub deal_id: i64,
@@ -920,7 +920,7 @@ fn is_null_cell(c: &Cell) -> bool {
 // Pipelines
 
 /// One stage of a pipeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PipelineStatus {
     pub id: i64,
     /// Key of the stage (`new`, `quoting`, …).
@@ -932,7 +932,7 @@ pub struct PipelineStatus {
     pub icon: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Pipeline {
     pub id: i64,
     pub pipeline_type: Option<String>,
@@ -944,7 +944,7 @@ pub struct Pipeline {
 }
 
 /// Result of `POST /deals/{deal_id}/pipeline`: the deal's row in that pipeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealPipelineStage {
     pub deal_id: i64,
     pub pipeline_id: i64,

@@ -4,6 +4,7 @@
 
 pub mod envelope;
 pub mod middleware;
+pub mod openapi;
 pub mod ratelimit;
 mod routes;
 
@@ -66,6 +67,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
         .nest(PREFIX, api.clone())
         .nest(BUILD_PREFIX, api)
+        .route("/docs", axum::routing::get(routes::docs::docs_page))
         .fallback(routes::not_found)
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_| {

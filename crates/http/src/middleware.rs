@@ -101,6 +101,7 @@ pub fn policy_for(method: &Method, template: &str) -> Policy {
         ("GET", "/health") => Policy::Public { per_ip: PublicLimit::Health, origin: false },
         ("POST", "/auth/validate-api-key") => Policy::Public { per_ip: PublicLimit::ValidateKey, origin: true },
         ("GET", "/files/{token}") => Policy::Public { per_ip: PublicLimit::Files, origin: false },
+        ("GET", "/openapi.json") => Policy::Public { per_ip: PublicLimit::Health, origin: false },
         ("GET", "/me") => Policy::AccountOptional,
         ("GET", "/me/accounts") | ("PATCH", "/me/active-account") => Policy::UserOnly,
         _ => Policy::Account,

@@ -50,7 +50,7 @@ impl From<DealRow> for Deal {
     }
 }
 
-#[derive(Debug, Clone, FromRow, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct DealPropertyRow {
     #[serde(skip)]
     pub deal_id: i64,
@@ -66,7 +66,7 @@ pub struct DealPropertyRow {
     pub year_built: Option<i64>,
 }
 
-#[derive(Debug, Clone, FromRow, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct DealTeamRow {
     #[serde(skip)]
     pub deal_id: i64,
@@ -77,12 +77,13 @@ pub struct DealTeamRow {
     pub email: Option<String>,
     pub deal_role: Option<String>,
     #[serde(serialize_with = "flag")]
+    #[schema(value_type = bool)]
     pub is_primary: i64,
     pub permission: Option<String>,
     pub photo_url: Option<String>,
 }
 
-#[derive(Debug, Clone, FromRow, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct DealPipelineRow {
     #[serde(skip)]
     pub deal_id: i64,

@@ -103,6 +103,11 @@ impl From<LenderRow> for LenderSummary {
             about: r.about,
             lender_type: list(r.lender_type),
             category: r.category,
+            linkedin_url: r.linkedin_url,
+            aliases: list(r.aliases),
+            domains: list(r.domains),
+            square_logo_url: r.square_logo_url,
+            programs: Vec::new(),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -612,6 +617,21 @@ impl Store {
 
     /// One page (by id) of a lender's programs, and how many it has. One row more than `limit`
     /// when a further page exists.
+    /// Programs of several lenders at once (a directory page), by lender.
+    pub async fn programs_of(&self, lender_ids: &[i64]) -> Result<std::collections::HashMap<i64, Vec<LenderProgram>>> {
+        let mut out: std::collections::HashMap<i64, Vec<LenderProgram>> = std::collections::HashMap::new();
+        if lender_ids.is_empty() {
+            return Ok(out);
+        }
+        let mut q = Sql::new(format!("SELECT {PROGRAM_COLUMNS} FROM directory_programs WHERE lender_id IN ("));
+        q.push_ids(lender_ids).push(") ORDER BY lender_id, id");
+        let rows: Vec<ProgramRow> = q.build_query_as().fetch_all(self.pool()).await?;
+        for r in rows {
+            out.entry(r.lender_id).or_default().push(LenderProgram::from(r));
+        }
+        Ok(out)
+    }
+
     pub async fn lender_programs(
         &self,
         lender_id: i64,

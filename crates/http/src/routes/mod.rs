@@ -5,6 +5,7 @@ mod crm;
 mod deal_data;
 mod deals;
 mod directory;
+pub mod docs;
 mod health;
 mod placements;
 
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .merge(placements::router())
         .merge(deal_data::router())
         .merge(directory::router())
+        .merge(docs::router())
 }
 
 pub async fn not_found() -> Response {

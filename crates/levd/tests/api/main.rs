@@ -15,6 +15,7 @@ mod directory;
 mod fuzz;
 mod idempotency;
 mod jwt;
+mod openapi;
 mod placements;
 mod platform;
 mod rate_limits;

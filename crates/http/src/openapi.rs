@@ -1,0 +1,943 @@
+//! levd's own OpenAPI 3.1 document, built from the code: response schemas come from the
+//! `ToSchema` derives on the records the services return, list parameters from the `ListSpec`
+//! grammars the parsers use, path parameters from the route templates, and the request path's
+//! rules (credentials, headers, envelopes, errors) from one place below. Served at
+//! `/api/external/v2/openapi.json`; `/docs` renders it.
+use std::sync::LazyLock;
+
+use levd_domain::crm::{BillingSummary, Company, Contact, Credits};
+use levd_domain::deal::{DEAL_LIST, Deal, FINANCIAL_FIELDS, FinancialKind};
+use levd_domain::deal_data::{
+    ChecklistTask, DealChecklist, DealDocument, DealDocumentDownload, DealIndexEntity, DealIndexFact,
+    DealIndexFactInsertResponse, DealIndexMetricDefinition, DealIndexObservation, DealIndexSearchResult, DealMemo,
+    DealMemoDetail, Vault,
+};
+use levd_domain::directory::{AssetType, BaseRate, DIRECTORY_LIST, LenderDetail, LenderProgram, LenderSummary};
+use levd_domain::placements::{DealPipelineStage, PLACEMENT_LIST, Pipeline, Placement, TermSheet};
+use levd_domain::query::{FilterKind, ListSpec};
+use levd_store::{DealPropertyRow, DealTeamRow};
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+
+use crate::middleware::PREFIX;
+
+/// How an operation answers on success.
+#[derive(Clone, Copy)]
+enum Answer {
+    One(&'static str),
+    List(&'static str),
+    Created(&'static str),
+    Deleted,
+}
+
+/// What a request may carry.
+#[derive(Clone, Copy, PartialEq)]
+enum Access {
+    /// Bearer credential required (`scope` names the scope that gates it, when one does).
+    Bearer(Option<&'static str>),
+    /// No credential (`origin`: whether `X-Origin-App` is still required).
+    Public { origin: bool },
+}
+
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+    access: Access,
+    answer: Answer,
+    /// Query parameters: a list grammar, extra names, or both.
+    list: Option<&'static ListSpec>,
+    query: &'static [(&'static str, &'static str)],
+    body: bool,
+    errors: &'static [u16],
+}
+
+const fn op(method: &'static str, path: &'static str, id: &'static str, summary: &'static str) -> Op {
+    Op {
+        method,
+        path,
+        id,
+        summary,
+        access: Access::Bearer(None),
+        answer: Answer::One("Object"),
+        list: None,
+        query: &[],
+        body: false,
+        errors: &[],
+    }
+}
+
+impl Op {
+    const fn scope(mut self, s: &'static str) -> Op {
+        self.access = Access::Bearer(Some(s));
+        self
+    }
+    const fn public(mut self, origin: bool) -> Op {
+        self.access = Access::Public { origin };
+        self
+    }
+    const fn one(mut self, s: &'static str) -> Op {
+        self.answer = Answer::One(s);
+        self
+    }
+    const fn list(mut self, s: &'static str) -> Op {
+        self.answer = Answer::List(s);
+        self
+    }
+    const fn created(mut self, s: &'static str) -> Op {
+        self.answer = Answer::Created(s);
+        self.body = true;
+        self
+    }
+    const fn deleted(mut self) -> Op {
+        self.answer = Answer::Deleted;
+        self
+    }
+    const fn spec(mut self, s: &'static ListSpec) -> Op {
+        self.list = Some(s);
+        self
+    }
+    const fn query(mut self, q: &'static [(&'static str, &'static str)]) -> Op {
+        self.query = q;
+        self
+    }
+    const fn body(mut self) -> Op {
+        self.body = true;
+        self
+    }
+    const fn errors(mut self, e: &'static [u16]) -> Op {
+        self.errors = e;
+        self
+    }
+}
+
+const CURSOR: &[(&str, &str)] = &[("limit", "integer"), ("cursor", "string")];
+const OFFSET: &[(&str, &str)] = &[("limit", "integer"), ("offset", "integer")];
+
+/// Every operation levd serves (paths after `/api/external/v2`).
+fn operations() -> Vec<Op> {
+    vec![
+        // Platform.
+        op("get", "/health", "getHealth", "Liveness and database check").public(false).one("Health"),
+        op("post", "/auth/validate-api-key", "postAuthValidateApiKey", "Check an API key")
+            .public(true)
+            .body()
+            .one("ApiKeyValidation"),
+        op("get", "/me", "getMe", "The caller, its account and platform limits").one("Me"),
+        op("get", "/me/accounts", "getMeAccounts", "Accounts of the caller").one("MyAccounts"),
+        op("patch", "/me/active-account", "patchMeActiveAccount", "Save the default account")
+            .body()
+            .one("ActiveAccount"),
+        op("get", "/account/team", "getAccountTeam", "Members of the account").query(OFFSET).list("AccountTeamMember"),
+        op("post", "/api-keys", "postApiKeys", "Create an API key (admins)").created("ApiKey"),
+        op("get", "/api-keys", "getApiKeys", "API keys of the caller")
+            .query(&[("limit", "integer"), ("offset", "integer"), ("scope", "string")])
+            .list("ApiKey"),
+        op("delete", "/api-keys/{key_id}", "deleteApiKeysKeyId", "Revoke an API key").deleted(),
+        // Billing.
+        op("get", "/billing/summary", "getBillingSummary", "Subscription and credits")
+            .scope("billing:read")
+            .one("BillingSummary"),
+        op("get", "/billing/credits/balance", "getBillingCreditsBalance", "Credit balance")
+            .scope("billing:read")
+            .one("Credits"),
+        // CRM.
+        op("get", "/companies", "getCompanies", "List companies")
+            .scope("companies:read")
+            .spec(&levd_domain::crm::COMPANY_LIST)
+            .list("Company"),
+        op("post", "/companies", "postCompanies", "Create a company").scope("companies:write").created("Company"),
+        op("get", "/companies/{company_id}", "getCompaniesCompanyId", "Get a company")
+            .scope("companies:read")
+            .one("Company"),
+        op("patch", "/companies/{company_id}", "patchCompaniesCompanyId", "Update a company")
+            .scope("companies:write")
+            .body()
+            .one("Company"),
+        op("get", "/companies/{company_id}/notes", "getCompaniesCompanyIdNotes", "Company notes")
+            .scope("companies:read")
+            .query(CURSOR)
+            .list("Note"),
+        op("post", "/companies/{company_id}/notes", "postCompaniesCompanyIdNotes", "Add a company note")
+            .scope("companies:write")
+            .created("Note"),
+        op(
+            "patch",
+            "/companies/{company_id}/notes/{note_id}",
+            "patchCompaniesCompanyIdNotesNoteId",
+            "Edit a company note",
+        )
+        .scope("companies:write")
+        .body()
+        .one("Note"),
+        op(
+            "delete",
+            "/companies/{company_id}/notes/{note_id}",
+            "deleteCompaniesCompanyIdNotesNoteId",
+            "Delete a company note",
+        )
+        .scope("companies:write")
+        .deleted(),
+        op("get", "/contacts", "getContacts", "List contacts")
+            .scope("contacts:read")
+            .spec(&levd_domain::crm::CONTACT_LIST)
+            .list("Contact"),
+        op("post", "/contacts", "postContacts", "Create a contact").scope("contacts:write").created("Contact"),
+        op("get", "/contacts/{contact_id}", "getContactsContactId", "Get a contact")
+            .scope("contacts:read")
+            .one("Contact"),
+        op("patch", "/contacts/{contact_id}", "patchContactsContactId", "Update a contact")
+            .scope("contacts:write")
+            .body()
+            .one("Contact"),
+        op("post", "/contacts/{contact_id}/actions/unlock", "postContactsContactIdActionsUnlock", "Unlock a contact")
+            .scope("ai:actions")
+            .body()
+            .one("Contact")
+            .errors(&[402]),
+        op("get", "/contacts/{contact_id}/notes", "getContactsContactIdNotes", "Contact notes")
+            .scope("contacts:read")
+            .query(CURSOR)
+            .list("Note"),
+        op("post", "/contacts/{contact_id}/notes", "postContactsContactIdNotes", "Add a contact note")
+            .scope("contacts:write")
+            .created("Note"),
+        op(
+            "patch",
+            "/contacts/{contact_id}/notes/{note_id}",
+            "patchContactsContactIdNotesNoteId",
+            "Edit a contact note",
+        )
+        .scope("contacts:write")
+        .body()
+        .one("Note"),
+        op(
+            "delete",
+            "/contacts/{contact_id}/notes/{note_id}",
+            "deleteContactsContactIdNotesNoteId",
+            "Delete a contact note",
+        )
+        .scope("contacts:write")
+        .deleted(),
+        // Deals.
+        op("get", "/deals", "getDeals", "List deals").scope("deals:read").spec(&DEAL_LIST).list("DealRecord"),
+        op("post", "/deals", "postDeals", "Create a deal").scope("deals:write").created("DealRecord"),
+        op("get", "/deals/{deal_id}", "getDealsDealId", "Get a deal")
+            .scope("deals:read")
+            .query(&[("include", "string"), ("fields", "string")])
+            .one("DealRecord"),
+        op("patch", "/deals/{deal_id}", "patchDealsDealId", "Update a deal")
+            .scope("deals:write")
+            .body()
+            .one("DealRecord"),
+        op("delete", "/deals/{deal_id}", "deleteDealsDealId", "Archive a deal").scope("deals:write").deleted(),
+        op("get", "/deals/{deal_id}/financials", "getDealsDealIdFinancials", "Financials of a deal")
+            .scope("deals:read")
+            .one("DealFinancials"),
+        op("get", "/deals/{deal_id}/properties", "getDealsDealIdProperties", "Properties of a deal")
+            .scope("deals:read")
+            .query(OFFSET)
+            .list("DealPropertyRow"),
+        op("get", "/deals/{deal_id}/team", "getDealsDealIdTeam", "Team of a deal")
+            .scope("deals:read")
+            .query(OFFSET)
+            .list("DealTeamRow"),
+        op("post", "/deals/{deal_id}/pipeline", "postDealsDealIdPipeline", "Move a deal to a pipeline stage")
+            .scope("deals:write")
+            .body()
+            .one("DealPipelineStage"),
+        op("get", "/deals/{deal_id}/notes", "getDealsDealIdNotes", "Deal notes")
+            .scope("deals:read")
+            .query(CURSOR)
+            .list("Note"),
+        op("post", "/deals/{deal_id}/notes", "postDealsDealIdNotes", "Add a deal note")
+            .scope("deals:write")
+            .created("Note"),
+        op("patch", "/deals/{deal_id}/notes/{note_id}", "patchDealsDealIdNotesNoteId", "Edit a deal note")
+            .scope("deals:write")
+            .body()
+            .one("Note"),
+        op("delete", "/deals/{deal_id}/notes/{note_id}", "deleteDealsDealIdNotesNoteId", "Delete a deal note")
+            .scope("deals:write")
+            .deleted(),
+        // Deal index.
+        op("post", "/deals/{deal_id}/index/search", "postDealsDealIdIndexSearch", "Search the deal index")
+            .scope("deals:read")
+            .body()
+            .one("DealIndexSearchResult")
+            .errors(&[503]),
+        op("post", "/deals/{deal_id}/index/observations", "postDealsDealIdIndexObservations", "Observations of facts")
+            .scope("deals:read")
+            .body()
+            .list("DealIndexObservation")
+            .errors(&[503]),
+        op("patch", "/deals/{deal_id}/index/facts", "patchDealsDealIdIndexFacts", "Set the value of a fact")
+            .scope("deals:write")
+            .body()
+            .one("DealIndexFact")
+            .errors(&[503]),
+        op("post", "/deals/{deal_id}/index/facts", "postDealsDealIdIndexFacts", "Record facts")
+            .scope("deals:write")
+            .body()
+            .one("DealIndexFactInsertResponse")
+            .errors(&[503]),
+        op(
+            "get",
+            "/deals/{deal_id}/index/metric-definitions",
+            "getDealsDealIdIndexMetricDefinitions",
+            "Metric definitions",
+        )
+        .scope("deals:read")
+        .query(&[("metric_label", "string"), ("category_id", "integer"), ("page", "integer"), ("limit", "integer")])
+        .list("DealIndexMetricDefinition")
+        .errors(&[503]),
+        op("get", "/deals/{deal_id}/index/entities", "getDealsDealIdIndexEntities", "Entities of the deal index")
+            .scope("deals:read")
+            .list("DealIndexEntity")
+            .errors(&[503]),
+        // Vaults, documents, checklists, memos.
+        op("get", "/deals/{deal_id}/vaults", "getDealsDealIdVaults", "Vaults of a deal")
+            .scope("documents:read")
+            .list("Vault"),
+        op("get", "/deals/{deal_id}/documents", "getDealsDealIdDocuments", "Documents of a deal")
+            .scope("documents:read")
+            .query(&[
+                ("limit", "integer"),
+                ("cursor", "string"),
+                ("search", "string"),
+                ("extension", "string"),
+                ("folder_id", "integer"),
+                ("vault_id", "integer"),
+                ("fields", "string"),
+            ])
+            .list("DealDocument"),
+        op("get", "/deals/{deal_id}/documents/{document_id}", "getDealsDealIdDocumentsDocumentId", "Get a document")
+            .scope("documents:read")
+            .query(&[("fields", "string")])
+            .one("DealDocument"),
+        op(
+            "get",
+            "/deals/{deal_id}/documents/{document_id}/download",
+            "getDealsDealIdDocumentsDocumentIdDownload",
+            "A signed, short-lived download link",
+        )
+        .scope("documents:read")
+        .one("DealDocumentDownload"),
+        op("get", "/deals/{deal_id}/checklists", "getDealsDealIdChecklists", "Checklists of a deal")
+            .scope("checklists:read")
+            .query(&[("vault_id", "integer")])
+            .list("DealChecklist"),
+        op("get", "/deals/{deal_id}/memos", "getDealsDealIdMemos", "Memos of a deal")
+            .scope("deals:read")
+            .query(&[
+                ("limit", "integer"),
+                ("offset", "integer"),
+                ("search", "string"),
+                ("filter[title]", "string"),
+                ("filter[status]", "string"),
+                ("filter[memo_type]", "string"),
+                ("filter[pdf_ready]", "boolean"),
+                ("vault_id", "integer"),
+            ])
+            .list("DealMemo"),
+        op("get", "/deals/{deal_id}/memos/{memo_uuid}", "getDealsDealIdMemosMemoUuid", "A memo with its PDF link")
+            .scope("deals:read")
+            .query(&[("quality", "string")])
+            .one("DealMemoDetail"),
+        op("post", "/checklist-tasks", "postChecklistTasks", "Create a checklist task")
+            .scope("checklists:write")
+            .created("ChecklistTask"),
+        op("patch", "/checklist-tasks/{task_id}", "patchChecklistTasksTaskId", "Update a checklist task")
+            .scope("checklists:write")
+            .body()
+            .one("ChecklistTask"),
+        op(
+            "post",
+            "/checklist-tasks/{task_id}/complete",
+            "postChecklistTasksTaskIdComplete",
+            "Complete a checklist task",
+        )
+        .scope("checklists:write")
+        .body()
+        .one("ChecklistTask"),
+        op("get", "/checklist-tasks/{task_id}/notes", "getChecklistTasksTaskIdNotes", "Task notes")
+            .scope("deals:read")
+            .query(CURSOR)
+            .list("Note"),
+        op("post", "/checklist-tasks/{task_id}/notes", "postChecklistTasksTaskIdNotes", "Add a task note")
+            .scope("deals:write")
+            .created("Note"),
+        op(
+            "patch",
+            "/checklist-tasks/{task_id}/notes/{note_id}",
+            "patchChecklistTasksTaskIdNotesNoteId",
+            "Edit a task note",
+        )
+        .scope("deals:write")
+        .body()
+        .one("Note"),
+        op(
+            "delete",
+            "/checklist-tasks/{task_id}/notes/{note_id}",
+            "deleteChecklistTasksTaskIdNotesNoteId",
+            "Delete a task note",
+        )
+        .scope("deals:write")
+        .deleted(),
+        op("get", "/files/{token}", "getFilesToken", "Download through a signed link (levd extension)")
+            .public(false)
+            .one("Object"),
+        // Lender directory and market data.
+        op("get", "/lenders/directory", "getLendersDirectory", "The lender directory")
+            .scope("lenders:read")
+            .spec(&DIRECTORY_LIST)
+            .query(&[("name", "string")])
+            .list("LenderSummary"),
+        op("get", "/lenders/{org_id}", "getLendersOrgId", "A lender").scope("lenders:read").one("LenderDetail"),
+        op("get", "/lenders/{org_id}/programs", "getLendersOrgIdPrograms", "Programs of a lender")
+            .scope("lenders:read")
+            .query(CURSOR)
+            .list("LenderProgram"),
+        op("get", "/market/base-rates", "getMarketBaseRates", "Benchmark rates").scope("lenders:read").list("BaseRate"),
+        op("get", "/market/asset-types", "getMarketAssetTypes", "Asset types").scope("lenders:read").list("AssetType"),
+        // Pipelines, placements, term sheets.
+        op("get", "/pipelines", "getPipelines", "Pipelines of the account")
+            .scope("deals:read")
+            .query(OFFSET)
+            .list("Pipeline"),
+        op("get", "/pipelines/{pipeline_id}", "getPipelinesPipelineId", "A pipeline")
+            .scope("deals:read")
+            .one("Pipeline"),
+        op("get", "/placements", "getPlacements", "List placements")
+            .scope("deals:read")
+            .spec(&PLACEMENT_LIST)
+            .list("Placement"),
+        op("post", "/placements", "postPlacements", "Create a placement").scope("deals:write").created("Placement"),
+        op("get", "/placements/{placement_id}", "getPlacementsPlacementId", "Get a placement")
+            .scope("deals:read")
+            .one("Placement"),
+        op("patch", "/placements/{placement_id}", "patchPlacementsPlacementId", "Update or archive a placement")
+            .scope("deals:write")
+            .body()
+            .one("Placement"),
+        op("get", "/placements/{placement_id}/notes", "getPlacementsPlacementIdNotes", "Placement notes")
+            .scope("deals:read")
+            .query(CURSOR)
+            .list("Note"),
+        op("post", "/placements/{placement_id}/notes", "postPlacementsPlacementIdNotes", "Add a placement note")
+            .scope("deals:write")
+            .created("Note"),
+        op(
+            "patch",
+            "/placements/{placement_id}/notes/{note_id}",
+            "patchPlacementsPlacementIdNotesNoteId",
+            "Edit a placement note",
+        )
+        .scope("deals:write")
+        .body()
+        .one("Note"),
+        op(
+            "delete",
+            "/placements/{placement_id}/notes/{note_id}",
+            "deletePlacementsPlacementIdNotesNoteId",
+            "Delete a placement note",
+        )
+        .scope("deals:write")
+        .deleted(),
+        op("get", "/deals/{deal_id}/term-sheets", "getDealsDealIdTermSheets", "Term sheets of a deal")
+            .scope("deals:read")
+            .query(CURSOR)
+            .list("TermSheet"),
+        op("post", "/deals/{deal_id}/term-sheets", "postDealsDealIdTermSheets", "Add a term sheet")
+            .scope("deals:write")
+            .created("TermSheet"),
+        op(
+            "get",
+            "/deals/{deal_id}/term-sheets/{term_sheet_id}",
+            "getDealsDealIdTermSheetsTermSheetId",
+            "Get a term sheet",
+        )
+        .scope("deals:read")
+        .one("TermSheet"),
+        op(
+            "patch",
+            "/deals/{deal_id}/term-sheets/{term_sheet_id}",
+            "patchDealsDealIdTermSheetsTermSheetId",
+            "Update a term sheet",
+        )
+        .scope("deals:write")
+        .body()
+        .one("TermSheet"),
+        op(
+            "delete",
+            "/deals/{deal_id}/term-sheets/{term_sheet_id}",
+            "deleteDealsDealIdTermSheetsTermSheetId",
+            "Delete a term sheet (soft)",
+        )
+        .scope("deals:write")
+        .deleted(),
+    ]
+}
+
+fn string() -> Value {
+    json!({ "type": "string" })
+}
+
+fn nullable(t: &str) -> Value {
+    json!({ "type": [t, "null"] })
+}
+
+/// Schemas of the records whose JSON the services assemble themselves.
+fn assembled_schemas() -> Vec<(&'static str, Value)> {
+    let obj = |props: Value| json!({ "type": "object", "properties": props });
+    let mut financials = Map::new();
+    financials.insert("id".into(), nullable("integer"));
+    financials.insert("deal_id".into(), json!({ "type": "integer" }));
+    for (name, kind) in FINANCIAL_FIELDS {
+        let t = match kind {
+            FinancialKind::Number => nullable("number"),
+            FinancialKind::Integer => nullable("integer"),
+            FinancialKind::Date => json!({ "type": ["string", "null"], "format": "date" }),
+            FinancialKind::Flag => nullable("boolean"),
+        };
+        financials.insert((*name).into(), t);
+    }
+    financials.insert("updated_at".into(), json!({ "type": ["string", "null"], "format": "date-time" }));
+    let user = obj(json!({
+        "id": {"type": "integer"}, "uuid": string(), "email": string(), "first_name": nullable("string"),
+        "last_name": nullable("string"), "full_name": string(), "role": nullable("string"),
+        "photo_url": nullable("string"), "last_login_at": nullable("string"),
+    }));
+    let account = obj(json!({
+        "id": {"type": "integer"}, "name": string(), "slug": string(), "account_type": nullable("string"),
+    }));
+    let membership = obj(json!({
+        "id": {"type": "integer"}, "name": string(), "slug": string(), "account_type": nullable("string"), "role": string(),
+    }));
+    vec![
+        ("Object", json!({ "type": "object" })),
+        (
+            "DealRecord",
+            json!({ "allOf": [
+                { "$ref": "#/components/schemas/Deal" },
+                { "type": "object", "description": "Present only when named in `include`.", "properties": {
+                    "financials": { "type": ["object", "null"] },
+                    "properties": { "type": "array", "items": { "$ref": "#/components/schemas/DealPropertyRow" } },
+                    "team": { "type": "array", "items": { "$ref": "#/components/schemas/DealTeamRow" } },
+                    "pipelines": { "type": "array", "items": { "type": "object", "properties": {
+                        "pipeline_id": {"type": "integer"}, "status_name": string(), "updated_at": string() } } },
+                } }
+            ] }),
+        ),
+        ("DealFinancials", json!({ "type": "object", "properties": financials })),
+        (
+            "Note",
+            obj(json!({
+                "id": {"type": "integer"}, "text": string(),
+                "created_by": { "type": ["object", "null"], "properties": { "id": {"type": "integer"}, "name": nullable("string") } },
+                "created_at": string(), "updated_at": string(),
+            })),
+        ),
+        (
+            "ApiKey",
+            obj(json!({
+                "id": {"type": "integer"}, "label": string(), "key_prefix": string(), "permission": string(),
+                "api_key": { "type": "string", "description": "The secret: only in the creation response." },
+                "created_at": string(), "last_used_at": nullable("string"),
+            })),
+        ),
+        (
+            "ApiKeyValidation",
+            obj(json!({
+                "valid": {"type": "boolean"}, "user_id": {"type": "integer"}, "account_id": {"type": "integer"},
+                "scopes": {"type": "array", "items": string()}, "tier": string(),
+            })),
+        ),
+        ("Health", obj(json!({ "status": string(), "version": string(), "database": string() }))),
+        (
+            "Me",
+            obj(json!({
+                "user": user, "account": account, "profile": {"type": "object"}, "subscription": {"type": "object"},
+                "platform": obj(json!({
+                    "api_tier": string(), "rate_limits": {"type": "object"},
+                    "api_keys": obj(json!({"current_count": {"type": "integer"}, "max_allowed": {"type": "integer"}})),
+                    "granted_scopes": {"type": "array", "items": string()},
+                })),
+                "available_accounts": {"type": "array", "items": membership.clone(),
+                    "description": "Only for a multi-account user who named no account."},
+            })),
+        ),
+        (
+            "MyAccounts",
+            obj(json!({
+                "accounts": {"type": "array", "items": membership.clone()},
+                "active_account": nullable("string"), "saved_active_account": nullable("string"),
+            })),
+        ),
+        ("ActiveAccount", obj(json!({ "active_account": membership }))),
+        (
+            "AccountTeamMember",
+            obj(json!({
+                "id": {"type": "integer"}, "user_id": {"type": "integer"}, "first_name": nullable("string"),
+                "last_name": nullable("string"), "email": string(), "role": string(), "photo_url": nullable("string"),
+                "title": nullable("string"),
+            })),
+        ),
+        ("BooleanDeleteResult", obj(json!({ "deleted": {"type": "boolean"} }))),
+        (
+            "Pagination",
+            obj(json!({
+                "total": {"type": "integer"}, "limit": {"type": "integer"}, "has_more": {"type": "boolean"},
+                "cursor": nullable("string"), "next_cursor": nullable("string"), "offset": {"type": "integer"},
+            })),
+        ),
+        (
+            "ApiError",
+            obj(json!({
+                "code": string(), "type": string(), "status": {"type": "integer"}, "message": string(),
+                "details": {"type": "object"}, "prerequisites": {"type": "array", "items": string()},
+                "upgrade_url": string(), "limit_type": string(), "retry_after_seconds": {"type": "integer"},
+            })),
+        ),
+        (
+            "ApiErrorEnvelope",
+            obj(json!({
+                "request_id": string(), "timestamp": string(), "error": {"$ref": "#/components/schemas/ApiError"},
+            })),
+        ),
+    ]
+}
+
+/// Adds `T` and everything it refers to.
+fn add<T: ToSchema>(schemas: &mut Map<String, Value>) {
+    let mut deps = Vec::new();
+    T::schemas(&mut deps);
+    deps.push((T::name().into_owned(), T::schema()));
+    for (name, schema) in deps {
+        if let Ok(v) = serde_json::to_value(schema) {
+            schemas.insert(name, v);
+        }
+    }
+}
+
+fn derived_schemas() -> Map<String, Value> {
+    let mut s = Map::new();
+    add::<Deal>(&mut s);
+    add::<DealPropertyRow>(&mut s);
+    add::<DealTeamRow>(&mut s);
+    add::<DealPipelineStage>(&mut s);
+    add::<Company>(&mut s);
+    add::<Contact>(&mut s);
+    add::<Credits>(&mut s);
+    add::<BillingSummary>(&mut s);
+    add::<Vault>(&mut s);
+    add::<DealDocument>(&mut s);
+    add::<DealDocumentDownload>(&mut s);
+    add::<DealChecklist>(&mut s);
+    add::<ChecklistTask>(&mut s);
+    add::<DealMemo>(&mut s);
+    add::<DealMemoDetail>(&mut s);
+    add::<DealIndexSearchResult>(&mut s);
+    add::<DealIndexObservation>(&mut s);
+    add::<DealIndexFact>(&mut s);
+    add::<DealIndexFactInsertResponse>(&mut s);
+    add::<DealIndexMetricDefinition>(&mut s);
+    add::<DealIndexEntity>(&mut s);
+    add::<LenderSummary>(&mut s);
+    add::<LenderDetail>(&mut s);
+    add::<LenderProgram>(&mut s);
+    add::<BaseRate>(&mut s);
+    add::<AssetType>(&mut s);
+    add::<Pipeline>(&mut s);
+    add::<Placement>(&mut s);
+    add::<TermSheet>(&mut s);
+    s
+}
+
+fn param(name: &str, location: &str, required: bool, schema: Value, description: &str) -> Value {
+    json!({ "name": name, "in": location, "required": required, "schema": schema, "description": description })
+}
+
+fn query_type(t: &str) -> Value {
+    match t {
+        "integer" => json!({ "type": "integer" }),
+        "boolean" => json!({ "type": "boolean" }),
+        _ => string(),
+    }
+}
+
+/// Query parameters of a list grammar.
+fn list_params(spec: &ListSpec) -> Vec<Value> {
+    let mut out = vec![param(
+        "limit",
+        "query",
+        false,
+        json!({"type": "integer", "minimum": 1, "maximum": 200}),
+        "Page size (default 50).",
+    )];
+    if spec.cursor {
+        out.push(param(
+            "cursor",
+            "query",
+            false,
+            string(),
+            "Opaque cursor from `pagination.next_cursor`; not with `sort`.",
+        ));
+    }
+    if spec.offset {
+        out.push(param("offset", "query", false, json!({"type": "integer", "minimum": 0}), "Offset (offset paging)."));
+    }
+    if !spec.sorts.is_empty() {
+        let d = format!("Comma-separated keys, `-` for descending: {}.", spec.sorts.join(", "));
+        out.push(param("sort", "query", false, string(), &d));
+    }
+    if !spec.fields.is_empty() {
+        out.push(param("fields", "query", false, string(), "Comma-separated fields to return (`id` always)."));
+    }
+    if !spec.includes.is_empty() {
+        let d = format!("Sub-resources to embed: {}.", spec.includes.join(", "));
+        out.push(param("include", "query", false, string(), &d));
+    }
+    if spec.search {
+        out.push(param("search", "query", false, string(), "Case-insensitive text search."));
+    }
+    for f in spec.filters {
+        let (eq, ranges, schema) = match f.kind {
+            FilterKind::Enum(values) => (true, false, json!({ "type": "string", "enum": values })),
+            FilterKind::Bool => (true, false, json!({ "type": "boolean" })),
+            FilterKind::Text => (true, false, string()),
+            FilterKind::Number => (true, true, json!({ "type": "number" })),
+            FilterKind::DateTime => (false, true, json!({ "type": "string", "format": "date-time" })),
+        };
+        if eq {
+            out.push(param(&format!("filter[{}]", f.name), "query", false, schema.clone(), "Equals."));
+        }
+        if ranges {
+            for op in ["gte", "lte", "gt", "lt"] {
+                out.push(param(&format!("filter[{}][{op}]", f.name), "query", false, schema.clone(), "Range bound."));
+            }
+        }
+    }
+    out
+}
+
+fn error_response(status: u16) -> Value {
+    let description = match status {
+        400 => "Malformed request",
+        401 => "Missing, invalid or expired credential",
+        402 => "Not enough credits",
+        403 => "Credential lacks the scope or role",
+        404 => "Not found (or not visible to the caller)",
+        405 => "Method not allowed",
+        409 => "Conflict (idempotency key reuse, or a rule of the resource)",
+        413 => "Body over 1 MiB",
+        415 => "Body is not application/json",
+        422 => "Validation failed; `error.details.fields` names each field",
+        429 => "Rate limited",
+        503 => "Temporarily unavailable",
+        _ => "Unexpected error",
+    };
+    json!({ "description": description, "content": { "application/json": {
+        "schema": { "$ref": "#/components/schemas/ApiErrorEnvelope" } } } })
+}
+
+fn envelope(data: Value, list: bool) -> Value {
+    let mut props = json!({
+        "request_id": { "type": "string", "format": "uuid" },
+        "timestamp": { "type": "string", "format": "date-time" },
+        "data": data,
+    });
+    if list && let Some(m) = props.as_object_mut() {
+        m.insert("pagination".into(), json!({ "$ref": "#/components/schemas/Pagination" }));
+    }
+    json!({ "type": "object", "properties": props })
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn operation(o: &Op) -> Value {
+    let mut params = Vec::new();
+    for seg in o.path.split('/').filter(|s| s.starts_with('{')) {
+        let name = seg.trim_matches(|c| c == '{' || c == '}');
+        let schema = match name {
+            "memo_uuid" => json!({ "type": "string", "format": "uuid" }),
+            "token" => string(),
+            _ => json!({ "type": "integer", "minimum": 1 }),
+        };
+        params.push(param(name, "path", true, schema, "Identifier."));
+    }
+    if let Some(spec) = o.list {
+        params.extend(list_params(spec));
+    }
+    for (name, t) in o.query {
+        if !params.iter().any(|p| p["name"] == *name && p["in"] == "query") {
+            params.push(param(name, "query", false, query_type(t), ""));
+        }
+    }
+    let origin_required = !matches!(o.access, Access::Public { origin: false });
+    if origin_required {
+        params.push(param(
+            "X-Origin-App",
+            "header",
+            true,
+            json!({ "type": "string", "pattern": "^[!-~]{1,128}$" }),
+            "Name of the calling application.",
+        ));
+    }
+    if let Access::Bearer(_) = o.access {
+        params.push(param(
+            "X-Active-Account",
+            "header",
+            false,
+            string(),
+            "Account slug, for JWT users with several accounts (ignored for API keys).",
+        ));
+    }
+    if matches!(o.method, "post" | "patch" | "delete") {
+        params.push(param(
+            "Idempotency-Key",
+            "header",
+            false,
+            json!({ "type": "string", "pattern": "^[!-~]{1,255}$" }),
+            "Replays the first response for 24 h.",
+        ));
+    }
+    let (status, data, list) = match o.answer {
+        Answer::One(s) => ("200", schema_ref(s), false),
+        Answer::Created(s) => ("201", schema_ref(s), false),
+        Answer::List(s) => ("200", json!({ "type": "array", "items": schema_ref(s) }), true),
+        Answer::Deleted => ("200", schema_ref("BooleanDeleteResult"), false),
+    };
+    let mut responses = Map::new();
+    responses.insert(
+        status.into(),
+        json!({ "description": "Success", "content": { "application/json": { "schema": envelope(data, list) } } }),
+    );
+    let mut errors: Vec<u16> = vec![400, 405, 429, 500];
+    if let Access::Bearer(_) = o.access {
+        errors.extend([401, 403]);
+    }
+    if o.path.contains('{') {
+        errors.push(404);
+    }
+    if o.body || o.method == "patch" {
+        errors.extend([409, 413, 415, 422]);
+    }
+    errors.extend(o.errors);
+    errors.sort_unstable();
+    errors.dedup();
+    for e in errors {
+        responses.insert(e.to_string(), error_response(e));
+    }
+    let mut op = json!({
+        "operationId": o.id,
+        "summary": o.summary,
+        "tags": [o.path.trim_start_matches('/').split('/').next().unwrap_or("")],
+        "parameters": params,
+        "responses": responses,
+    });
+    if let Some(m) = op.as_object_mut() {
+        match o.access {
+            Access::Public { .. } => {
+                m.insert("security".into(), json!([]));
+            }
+            Access::Bearer(Some(scope)) => {
+                m.insert("description".into(), Value::from(format!("Requires the `{scope}` scope.")));
+            }
+            Access::Bearer(None) => {}
+        }
+        if o.body || matches!(o.method, "post" | "patch") {
+            m.insert(
+                "requestBody".into(),
+                json!({ "required": o.method != "post" || o.body, "content": { "application/json": {
+                    "schema": { "type": "object" } } } }),
+            );
+        }
+    }
+    op
+}
+
+fn build() -> Value {
+    let mut paths = Map::new();
+    for o in operations() {
+        let path = format!("{PREFIX}{}", o.path);
+        let entry = paths.entry(path).or_insert_with(|| json!({}));
+        if let Some(m) = entry.as_object_mut() {
+            m.insert(o.method.into(), operation(&o));
+        }
+    }
+    let mut schemas = derived_schemas();
+    for (name, v) in assembled_schemas() {
+        schemas.insert(name.into(), v);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "levd — Lev External API v2",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "levd's own description of the API it serves, generated from its code. \
+                Every path is also served under /api/external/v2/build/…",
+        },
+        "servers": [{ "url": "/" }],
+        "security": [{ "bearerAuth": [] }],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "API key (lev_sk_…) or RS256 JWT" }
+            },
+            "schemas": schemas,
+        },
+    })
+}
+
+/// The document, built once.
+pub fn document() -> &'static Value {
+    // The literal schema trees are deep; unoptimised builds need more stack to assemble them
+    // than a runtime worker thread has, so the one-time build runs on a thread of its own.
+    static DOC: LazyLock<Value> = LazyLock::new(|| {
+        std::thread::Builder::new()
+            .stack_size(32 * 1024 * 1024)
+            .spawn(build)
+            .ok()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_else(
+                || json!({ "openapi": "3.1.0", "info": { "title": "levd", "version": "unavailable" }, "paths": {} }),
+            )
+    });
+    &DOC
+}
+
+/// The number of operations described (for tests).
+pub fn operation_count() -> usize {
+    operations().len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_referenced_schema_exists() {
+        let doc = document();
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("#/components/schemas/") {
+            rest = &rest[i + "#/components/schemas/".len()..];
+            let name: String = rest.chars().take_while(|c| *c != '"').collect();
+            assert!(schemas.contains_key(&name), "missing schema {name}");
+        }
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let mut ids: Vec<&str> = operations().iter().map(|o| o.id).collect();
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+    }
+}
