@@ -15,7 +15,7 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// Database: `sqlite://PATH` (created and migrated on start) or a file path.
+    /// Database: `sqlite://PATH` or a file path (created if missing), or `postgres://…`.
     #[arg(long, env = "LEV_DATABASE_URL", global = true, default_value = levd_store::DEFAULT_DATABASE_URL)]
     pub database_url: String,
 }
