@@ -34,8 +34,14 @@ pub const BUILD_PREFIX: &str = "/api/external/v2/build";
 pub const MAX_BODY: usize = 1024 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
-/// A claim still running after this long belongs to a request whose server died.
+/// A recoverable claim still running after this long belongs to a request whose server died
+/// before its write committed (its write would have recorded the answer): it is taken over.
 const IDEMPOTENCY_ABANDONED: Duration = Duration::from_secs(120);
+
+/// Writes that record their idempotent answer inside their own transaction.
+fn recoverable(method: &Method, template: &str) -> bool {
+    method == Method::POST && template == "/deals"
+}
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_ORIGIN_APP: HeaderName = HeaderName::from_static("x-origin-app");
@@ -352,6 +358,7 @@ async fn run_pipeline(
                 &now_rfc3339(),
                 &ts(IDEMPOTENCY_TTL),
                 &ts(IDEMPOTENCY_ABANDONED),
+                recoverable(&method, template),
             )
             .await;
         match claim {
@@ -391,7 +398,8 @@ async fn run_pipeline(
     // their own task: a client that hangs up must not leave a claim behind that a retry would
     // find abandoned and execute a second time.
     let store = state.service.store.clone();
-    let task = tokio::spawn(async move {
+    let claim = levd_store::ClaimContext { account_id, user_id, key: key.clone(), request_id: request_id.to_string() };
+    let task = tokio::spawn(levd_store::CURRENT_CLAIM.scope(claim, async move {
         let resp = finalize(next.run(req).await, &request_id);
         let status = resp.status().as_u16();
         // 5xx is never stored, nor 429 (D16); the key may be retried.
@@ -407,7 +415,7 @@ async fn run_pipeline(
             let _ = store.release_idempotency_key(account_id, user_id, &key).await;
         }
         Response::from_parts(parts, Body::from(bytes))
-    });
+    }));
     let resp = match task.await {
         Ok(r) => r,
         Err(e) => {

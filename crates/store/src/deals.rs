@@ -229,8 +229,11 @@ impl Store {
         if let Some(f) = &d.financials {
             write_financials(&mut tx, row.id, f, now).await?;
         }
+        let deal = Deal::from(row);
+        // The answer is recorded with the write: a retry after a crash replays it.
+        crate::idempotency::complete_claim_in(&mut tx, 201, &deal).await?;
         tx.commit().await?;
-        Ok(row.into())
+        Ok(deal)
     }
 
     /// Applies a partial update; `None` when the deal is not the account's.

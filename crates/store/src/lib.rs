@@ -26,7 +26,7 @@ use sqlx::{Any, AnyPool, Arguments, Encode, Executor, Type};
 
 pub use accounts::{AccountRow, MembershipRow, TeamMemberRow, UserRow};
 pub use deals::{DealPipelineRow, DealPropertyRow, DealTeamRow};
-pub use idempotency::Claim;
+pub use idempotency::{CURRENT_CLAIM, Claim, ClaimContext};
 pub use keys::{KeyAuthRow, KeyRow, NewKey};
 pub use notes::NoteRow;
 pub use rate::RateLease;
