@@ -1997,7 +1997,7 @@ mod tests {
         assert_eq!(parse_directory_query(Some("name=")).unwrap().name, None);
         assert_eq!(parse_directory_query(Some("sort=name&cursor=eyJpZCI6MTB9")).unwrap_err().status(), 400);
         assert_eq!(parse_directory_query(Some("sort=city")).unwrap_err().status(), 422);
-        assert_eq!(parse_directory_query(Some("fields=linkedin_url")).unwrap_err().status(), 422);
+        assert_eq!(parse_directory_query(Some("fields=linkedin")).unwrap_err().status(), 422);
         assert_eq!(parse_directory_query(Some("filter[city]=Boston")).unwrap_err().status(), 422);
     }
 
