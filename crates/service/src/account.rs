@@ -36,13 +36,9 @@ fn membership_json(m: &MembershipRow) -> Value {
     json!({ "id": m.account_id, "name": m.name, "slug": m.slug, "account_type": m.account_type, "role": m.role })
 }
 
+/// The subscription follows the API tier; billing reports the same record.
 fn subscription_json(tier: Tier) -> Value {
-    let (plan, cycle) = match tier {
-        Tier::Free => ("free", Value::Null),
-        Tier::Standard => ("standard", Value::from("monthly")),
-        Tier::Enterprise => ("enterprise", Value::from("annual")),
-    };
-    json!({ "type": plan, "status": "active", "billing_cycle": cycle, "end_date": null })
+    serde_json::to_value(levd_domain::crm::Subscription::for_tier(tier)).unwrap_or(Value::Null)
 }
 
 impl Service {
