@@ -30,6 +30,36 @@ pub struct AppInner {
     pub auth: Arc<Authenticator>,
     pub limiter: Arc<ratelimit::Limiter>,
     pub limits: Arc<RateLimitConfig>,
+    pub site: Site,
+}
+
+/// Where this server is reached from outside, and which browsers and hosts may talk to `/mcp`.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Public base URL without a trailing slash, e.g. `https://lev.example.com`: the issuer of
+    /// the built-in authorization server and the root of every URL levd publishes.
+    pub public_url: String,
+    /// `Host` values `/mcp` accepts (DNS-rebinding protection).
+    pub mcp_allowed_hosts: Vec<String>,
+    /// `Origin` values `/mcp` accepts from browsers; a request without `Origin` is not a
+    /// browser's and passes.
+    pub mcp_allowed_origins: Vec<String>,
+}
+
+impl Site {
+    /// A site reached at `public_url` only: that host, and that origin.
+    pub fn at(public_url: &str) -> Site {
+        let public_url = public_url.trim_end_matches('/').to_string();
+        let host = public_url.split_once("://").map_or(public_url.as_str(), |(_, rest)| rest);
+        let host = host.split('/').next().unwrap_or_default().to_string();
+        let mut hosts = vec![host.clone()];
+        if let Some((name, _port)) = host.rsplit_once(':')
+            && !name.ends_with(']')
+        {
+            hosts.push(name.to_string());
+        }
+        Site { mcp_allowed_origins: vec![public_url.clone()], public_url, mcp_allowed_hosts: hosts }
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -40,7 +70,7 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(service: Service, auth: Arc<Authenticator>, limits: Arc<RateLimitConfig>) -> AppState {
+    pub fn new(service: Service, auth: Arc<Authenticator>, limits: Arc<RateLimitConfig>, site: Site) -> AppState {
         // Several nodes share one PostgreSQL: their buckets must be shared too. SQLite serves one
         // node, whose buckets can live in memory.
         let limiter = match service.store.backend() {
@@ -49,7 +79,7 @@ impl AppState {
             }
             levd_store::Backend::Sqlite => ratelimit::Limiter::Local(ratelimit::LocalLimiter::default()),
         };
-        AppState(Arc::new(AppInner { service, auth, limiter: Arc::new(limiter), limits }))
+        AppState(Arc::new(AppInner { service, auth, limiter: Arc::new(limiter), limits, site }))
     }
 }
 

@@ -76,6 +76,16 @@ pub struct ServeArgs {
     /// nodes with this flag). The schema must already be current.
     #[arg(long, env = "LEV_NO_MIGRATE")]
     pub no_migrate: bool,
+    /// Public base URL clients reach this server at (issuer of the built-in authorization
+    /// server, root of the OAuth and MCP URLs). Default: `http://<bound address>`.
+    #[arg(long, env = "LEV_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Extra `Host` values accepted on `/mcp`, comma-separated (the public URL's host always is).
+    #[arg(long, env = "LEV_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub mcp_allowed_hosts: Vec<String>,
+    /// Extra browser origins accepted on `/mcp`, comma-separated (the public URL's always is).
+    #[arg(long, env = "LEV_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use levd_auth::{Authenticator, IssuerConfig, JwksSource, JwtVerifier};
 use levd_domain::limits::RateLimitConfig;
 use levd_domain::time_fmt::rfc3339_before_now;
-use levd_http::AppState;
+use levd_http::{AppState, Site};
 use levd_service::Service;
 use levd_store::Store;
 use tokio::sync::oneshot;
@@ -26,6 +26,12 @@ pub struct ServerConfig {
     pub no_migrate: bool,
     /// Where document files live (`--data-dir`).
     pub data_dir: std::path::PathBuf,
+    /// Public base URL (`--public-url`); `http://<bound address>` when unset.
+    pub public_url: Option<String>,
+    /// Extra `Host` values `/mcp` accepts beside the public URL's.
+    pub mcp_allowed_hosts: Vec<String>,
+    /// Extra browser origins `/mcp` accepts beside the public URL's.
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 /// A started server.
@@ -54,7 +60,7 @@ impl Running {
 }
 
 pub fn build_state(store: Store, issuers: Vec<IssuerConfig>, limits: RateLimitConfig) -> AppState {
-    build_state_in(store, issuers, limits, None)
+    build_state_in(store, issuers, limits, None, Site::at("http://127.0.0.1"))
 }
 
 /// Like `build_state`, with the directory for document files.
@@ -63,6 +69,7 @@ pub fn build_state_in(
     issuers: Vec<IssuerConfig>,
     limits: RateLimitConfig,
     data_dir: Option<std::path::PathBuf>,
+    site: Site,
 ) -> AppState {
     let auth = Arc::new(Authenticator::new(store.clone(), JwtVerifier::new(issuers)));
     let limits = Arc::new(limits);
@@ -71,7 +78,7 @@ pub fn build_state_in(
     if let Some(dir) = data_dir {
         service = service.with_data_dir(dir);
     }
-    AppState::new(service, auth, limits)
+    AppState::new(service, auth, limits, site)
 }
 
 /// Opens the database, seeds demo data when asked, binds and serves in the background.
@@ -86,16 +93,19 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", cfg.data_dir.display()))?;
     let demo = if cfg.demo { crate::demo::seed_if_empty(&store, &cfg.data_dir).await? } else { None };
-    let state = build_state_in(store.clone(), cfg.issuers, cfg.rate_limits, Some(cfg.data_dir.clone()));
+    let listener =
+        tokio::net::TcpListener::bind(&cfg.bind).await.map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut site = Site::at(cfg.public_url.as_deref().unwrap_or(&format!("http://{addr}")));
+    site.mcp_allowed_hosts.extend(cfg.mcp_allowed_hosts.iter().cloned());
+    site.mcp_allowed_origins.extend(cfg.mcp_allowed_origins.iter().cloned());
+    let state = build_state_in(store.clone(), cfg.issuers, cfg.rate_limits, Some(cfg.data_dir.clone()), site);
     if state.auth.jwt().is_enabled()
         && let Err(e) = state.auth.jwt().preload().await
     {
         tracing::warn!(error = %e, "JWKS not loaded yet; it will be fetched on first use");
     }
     state.auth.sync_epoch().await.map_err(|e| format!("database not usable: {e}"))?;
-    let listener =
-        tokio::net::TcpListener::bind(&cfg.bind).await.map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
 
     let mut background = Vec::new();
     // Revocations and role changes made by other processes (levd admin, other nodes) reach
@@ -175,6 +185,9 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
         demo: args.demo,
         no_migrate: args.no_migrate,
         data_dir: args.data_dir.clone(),
+        public_url: args.public_url.clone(),
+        mcp_allowed_hosts: args.mcp_allowed_hosts.clone(),
+        mcp_allowed_origins: args.mcp_allowed_origins.clone(),
     };
     let running = start(cfg).await?;
     println!("levd {} listening on http://{}", env!("CARGO_PKG_VERSION"), running.addr);

@@ -141,6 +141,9 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         demo: false,
         no_migrate: false,
         data_dir: dir.path().join("data"),
+        public_url: None,
+        mcp_allowed_hosts: Vec::new(),
+        mcp_allowed_origins: Vec::new(),
     })
     .await
     .unwrap();
@@ -250,6 +253,9 @@ impl TestApp {
             demo: false,
             no_migrate: true,
             data_dir: self._dir.path().join("data"),
+            public_url: None,
+            mcp_allowed_hosts: Vec::new(),
+            mcp_allowed_origins: Vec::new(),
         })
         .await
         .unwrap();
