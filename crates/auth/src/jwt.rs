@@ -56,6 +56,24 @@ pub enum JwksSource {
     File(PathBuf),
     /// An HTTP(S) URL, re-fetched when a token names an unknown key.
     Url(String),
+    /// Supplied by the application (the built-in authorization server keeps its keys in the
+    /// database); asked again whenever a token names an unknown key.
+    Loader(SharedLoader),
+}
+
+/// Produces a JWKS document on demand.
+pub trait JwksLoader: Send + Sync + 'static {
+    fn load(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, String>> + Send + '_>>;
+}
+
+/// A [`JwksLoader`] that can sit in a cloned configuration.
+#[derive(Clone)]
+pub struct SharedLoader(pub Arc<dyn JwksLoader>);
+
+impl fmt::Debug for SharedLoader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedLoader")
+    }
 }
 
 /// One trusted token issuer.
@@ -63,8 +81,8 @@ pub enum JwksSource {
 pub struct IssuerConfig {
     /// Exact value expected in the `iss` claim.
     pub issuer: String,
-    /// Value the `aud` claim (string or array) must contain.
-    pub audience: String,
+    /// Values of which the `aud` claim (string or array) must contain at least one.
+    pub audiences: Vec<String>,
     /// Where this issuer's signing keys are published.
     pub jwks: JwksSource,
 }
@@ -81,6 +99,11 @@ pub struct VerifiedToken {
     /// `true` when this verifier had not seen this exact token before (full signature check),
     /// `false` when it was answered from the verified-token cache.
     pub first_seen: bool,
+    /// The `aud` claim, as a list.
+    pub audiences: Vec<String>,
+    /// The `sid` claim when present: for tokens of the built-in authorization server, the
+    /// grant the token was issued from (its revocation ends the token).
+    pub session: Option<String>,
 }
 
 /// Why a token was refused. Every variant means "401" to the HTTP layer except, arguably,
@@ -205,6 +228,9 @@ impl JwtVerifier {
                         );
                         result = Err(JwtError::JwksUnavailable);
                     }
+                    JwksSource::Loader(_) => {
+                        tracing::warn!(issuer = %state.config.issuer, %reason, "cannot load signing keys");
+                    }
                     JwksSource::Url(url) => {
                         tracing::warn!(
                             issuer = %state.config.issuer,
@@ -264,7 +290,20 @@ impl JwtVerifier {
         };
         let expires_at = claims.get("exp").and_then(numeric_date).ok_or(JwtError::MissingClaim("exp"))?;
 
-        let verified = VerifiedToken { issuer: state.config.issuer.clone(), subject, expires_at, first_seen: true };
+        let audiences = match claims.get("aud") {
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(list)) => list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            _ => Vec::new(),
+        };
+        let session = claims.get("sid").and_then(Value::as_str).map(str::to_owned);
+        let verified = VerifiedToken {
+            issuer: state.config.issuer.clone(),
+            subject,
+            expires_at,
+            first_seen: true,
+            audiences,
+            session,
+        };
         let first_seen = self.verified.lock().insert(digest, &verified, unix_now());
         Ok(VerifiedToken { first_seen, ..verified })
     }
@@ -280,7 +319,14 @@ impl JwtVerifier {
         if let Some(key) = state.select(kid) {
             return Ok(key);
         }
-        if !state.reload_due(self.refetch_interval) {
+        let interval = match state.config.jwks {
+            // A read of a small local table, not a request to a third party: done whenever a
+            // token names a key not seen yet (a key made or rotated moments ago, possibly by
+            // another node). Loads are serialised by the lock above.
+            JwksSource::Loader(_) => Duration::ZERO,
+            _ => self.refetch_interval,
+        };
+        if !state.reload_due(interval) {
             return Err(state.missing_key_error());
         }
         if let Err(reason) = self.load(state).await {
@@ -297,6 +343,7 @@ impl JwtVerifier {
         let bytes = match &state.config.jwks {
             JwksSource::File(path) => read_jwks_file(path).await?,
             JwksSource::Url(url) => self.fetch_jwks(url).await?,
+            JwksSource::Loader(loader) => loader.0.load().await?,
         };
         let keys = parse_jwks(&bytes)?;
         if keys.all.is_empty() {
@@ -380,7 +427,7 @@ impl IssuerState {
         validation.validate_aud = true;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.set_issuer(&[config.issuer.as_str()]);
-        validation.set_audience(&[config.audience.as_str()]);
+        validation.set_audience(&config.audiences);
         IssuerState {
             config,
             validation,
@@ -631,15 +678,13 @@ fn unix_now() -> i64 {
 
 /// A verified token, remembered by digest.
 struct CachedToken {
-    issuer: String,
-    subject: String,
-    expires_at: i64,
+    token: VerifiedToken,
 }
 
 impl CachedToken {
     /// Served only while a fresh verification would still accept the token (exp + leeway).
     fn is_live(&self, now: i64) -> bool {
-        now <= self.expires_at.saturating_add(LEEWAY_SECS_I64)
+        now <= self.token.expires_at.saturating_add(LEEWAY_SECS_I64)
     }
 }
 
@@ -660,12 +705,7 @@ impl VerifiedCache {
             self.entries.remove(digest);
             return None;
         }
-        Some(VerifiedToken {
-            issuer: entry.issuer.clone(),
-            subject: entry.subject.clone(),
-            expires_at: entry.expires_at,
-            first_seen: false,
-        })
+        Some(VerifiedToken { first_seen: false, ..entry.token.clone() })
     }
 
     /// Remembers a freshly verified token. Returns whether this is its first sighting: `false`
@@ -682,10 +722,7 @@ impl VerifiedCache {
                 self.entries.clear();
             }
         }
-        self.entries.insert(
-            digest,
-            CachedToken { issuer: token.issuer.clone(), subject: token.subject.clone(), expires_at: token.expires_at },
-        );
+        self.entries.insert(digest, CachedToken { token: token.clone() });
         true
     }
 }
@@ -697,7 +734,14 @@ mod tests {
     use super::*;
 
     fn token(subject: &str, expires_at: i64) -> VerifiedToken {
-        VerifiedToken { issuer: "iss".to_owned(), subject: subject.to_owned(), expires_at, first_seen: true }
+        VerifiedToken {
+            issuer: "iss".to_owned(),
+            subject: subject.to_owned(),
+            expires_at,
+            first_seen: true,
+            audiences: Vec::new(),
+            session: None,
+        }
     }
 
     fn digest(i: u32) -> [u8; 32] {

@@ -17,7 +17,7 @@ use levd_domain::{ApiError, time_fmt};
 use levd_store::{MembershipRow, Store, UserRow};
 use parking_lot::Mutex;
 
-pub use jwt::{IssuerConfig, JwksSource, JwtVerifier};
+pub use jwt::{IssuerConfig, JwksLoader, JwksSource, JwtVerifier, SharedLoader, VerifiedToken};
 
 pub const MSG_AUTH_REQUIRED: &str = "Authentication required";
 pub const MSG_INVALID_TOKEN: &str = "Invalid or expired authentication token";
@@ -81,6 +81,11 @@ pub struct Authenticator {
     /// not fill the cache, so a revoked key cannot slip back in.
     generation: AtomicU64,
     epoch: AtomicI64,
+    /// Issuer of the built-in authorization server: its tokens name their grant (`sid`), and
+    /// a revoked grant ends them.
+    own_issuer: Option<String>,
+    /// Whether each grant seen is still active (cleared with the other caches).
+    grants: Mutex<HashMap<String, bool>>,
 }
 
 impl Authenticator {
@@ -93,7 +98,17 @@ impl Authenticator {
             users: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             epoch: AtomicI64::new(i64::MIN),
+            own_issuer: None,
+            grants: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Names the built-in authorization server's issuer, whose tokens are checked against
+    /// their grant on every request.
+    #[must_use]
+    pub fn with_own_issuer(mut self, issuer: String) -> Authenticator {
+        self.own_issuer = Some(issuer);
+        self
     }
 
     pub fn jwt(&self) -> &JwtVerifier {
@@ -105,6 +120,7 @@ impl Authenticator {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.keys.lock().clear();
         self.users.lock().clear();
+        self.grants.lock().clear();
     }
 
     /// Compares the database epoch with the last one seen and clears the caches when it moved
@@ -119,11 +135,34 @@ impl Authenticator {
 
     /// Authenticates a bearer token.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, ApiError> {
+        self.authenticate_with_claims(token).await.map(|(p, _)| p)
+    }
+
+    /// Like [`authenticate`](Self::authenticate), also returning the verified claims of a JWT.
+    pub async fn authenticate_with_claims(&self, token: &str) -> Result<(Principal, Option<VerifiedToken>), ApiError> {
         if is_api_key_token(token) {
-            self.authenticate_key(token).await.map(Principal::ApiKey)
+            self.authenticate_key(token).await.map(|k| (Principal::ApiKey(k), None))
         } else {
-            self.authenticate_jwt(token).await.map(Principal::Jwt)
+            self.authenticate_jwt(token).await.map(|(u, v)| (Principal::Jwt(u), Some(v)))
         }
+    }
+
+    /// Whether a grant of the built-in authorization server is still active.
+    async fn grant_active(&self, grant_id: &str) -> Result<bool, ApiError> {
+        if let Some(active) = self.grants.lock().get(grant_id) {
+            return Ok(*active);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let grant = self.store.grant(grant_id).await.map_err(store_error)?;
+        let active = grant.is_some_and(|g| g.revoked_at.is_none());
+        let mut grants = self.grants.lock();
+        if self.generation.load(Ordering::SeqCst) == generation {
+            if grants.len() > 100_000 {
+                grants.clear();
+            }
+            grants.insert(grant_id.to_owned(), active);
+        }
+        Ok(active)
     }
 
     async fn authenticate_key(&self, token: &str) -> Result<Arc<KeyPrincipal>, ApiError> {
@@ -159,11 +198,18 @@ impl Authenticator {
         Ok(p)
     }
 
-    async fn authenticate_jwt(&self, token: &str) -> Result<Arc<UserPrincipal>, ApiError> {
+    async fn authenticate_jwt(&self, token: &str) -> Result<(Arc<UserPrincipal>, VerifiedToken), ApiError> {
         let verified = self.jwt.verify(token).await.map_err(|e| {
             tracing::debug!(reason = %e, "jwt rejected");
             invalid_token()
         })?;
+        if self.own_issuer.as_deref() == Some(verified.issuer.as_str()) {
+            let grant = verified.session.as_deref().ok_or_else(invalid_token)?;
+            if !self.grant_active(grant).await? {
+                tracing::debug!("token of a revoked grant");
+                return Err(invalid_token());
+            }
+        }
         let cache_key = format!("{}\u{0}{}", verified.issuer, verified.subject);
         let cached = self.users.lock().get(&cache_key).cloned();
         let principal = match cached {
@@ -193,7 +239,7 @@ impl Authenticator {
                 }
             });
         }
-        Ok(principal)
+        Ok((principal, verified))
     }
 
     /// Records a use of a key (`last_used_at`, origin app), writing at most once a minute per

@@ -104,7 +104,7 @@ fn file_fixture(jwks_json: &str, refetch: Duration) -> FileFixture {
     write_file(&path, jwks_json);
     let verifier = JwtVerifier::new(vec![IssuerConfig {
         issuer: ISS.to_owned(),
-        audience: AUD.to_owned(),
+        audiences: vec![AUD.to_owned()],
         jwks: JwksSource::File(path.clone()),
     }])
     .with_refetch_interval(refetch);
@@ -132,6 +132,8 @@ async fn valid_token_is_accepted_then_served_from_cache() {
             subject: "auth0|user-1".to_owned(),
             expires_at: claims["exp"].as_i64().unwrap(),
             first_seen: true,
+            audiences: vec![AUD.to_owned()],
+            session: None,
         }
     );
     let second = f.verifier.verify(&token).await.unwrap();
@@ -449,7 +451,7 @@ async fn missing_jwks_file_fails_preload_and_verification() {
     let dir = tempfile::tempdir().unwrap();
     let verifier = JwtVerifier::new(vec![IssuerConfig {
         issuer: ISS.to_owned(),
-        audience: AUD.to_owned(),
+        audiences: vec![AUD.to_owned()],
         jwks: JwksSource::File(dir.path().join("absent.json")),
     }]);
     assert_eq!(verifier.preload().await, Err(JwtError::JwksUnavailable));
@@ -473,8 +475,12 @@ async fn two_issuers_each_verify_their_own_tokens() {
     write_file(&path_b, &jwks(&[jwk(key_b(), "shared-kid")]));
     let iss_b = "https://levd.example.test";
     let verifier = JwtVerifier::new(vec![
-        IssuerConfig { issuer: ISS.to_owned(), audience: AUD.to_owned(), jwks: JwksSource::File(path_a) },
-        IssuerConfig { issuer: iss_b.to_owned(), audience: "levd-api".to_owned(), jwks: JwksSource::File(path_b) },
+        IssuerConfig { issuer: ISS.to_owned(), audiences: vec![AUD.to_owned()], jwks: JwksSource::File(path_a) },
+        IssuerConfig {
+            issuer: iss_b.to_owned(),
+            audiences: vec!["levd-api".to_owned()],
+            jwks: JwksSource::File(path_b),
+        },
     ]);
     verifier.preload().await.unwrap();
 
@@ -542,7 +548,7 @@ fn url_verifier(url: &str, refetch: Duration) -> Arc<JwtVerifier> {
     Arc::new(
         JwtVerifier::new(vec![IssuerConfig {
             issuer: ISS.to_owned(),
-            audience: AUD.to_owned(),
+            audiences: vec![AUD.to_owned()],
             jwks: JwksSource::Url(url.to_owned()),
         }])
         .with_refetch_interval(refetch),

@@ -31,6 +31,8 @@ pub struct AppInner {
     pub limiter: Arc<ratelimit::Limiter>,
     pub limits: Arc<RateLimitConfig>,
     pub site: Site,
+    /// The built-in authorization server, unless turned off.
+    pub oauth: Option<Arc<levd_oauth::AuthServer>>,
 }
 
 /// Where this server is reached from outside, and which browsers and hosts may talk to `/mcp`.
@@ -70,7 +72,13 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(service: Service, auth: Arc<Authenticator>, limits: Arc<RateLimitConfig>, site: Site) -> AppState {
+    pub fn new(
+        service: Service,
+        auth: Arc<Authenticator>,
+        limits: Arc<RateLimitConfig>,
+        site: Site,
+        oauth: Option<Arc<levd_oauth::AuthServer>>,
+    ) -> AppState {
         // Several nodes share one PostgreSQL: their buckets must be shared too. SQLite serves one
         // node, whose buckets can live in memory.
         let limiter = match service.store.backend() {
@@ -79,7 +87,7 @@ impl AppState {
             }
             levd_store::Backend::Sqlite => ratelimit::Limiter::Local(ratelimit::LocalLimiter::default()),
         };
-        AppState(Arc::new(AppInner { service, auth, limiter: Arc::new(limiter), limits, site }))
+        AppState(Arc::new(AppInner { service, auth, limiter: Arc::new(limiter), limits, site, oauth }))
     }
 }
 
@@ -94,17 +102,28 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let api = routes::router()
         .merge(extra)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::pipeline));
-    Router::new()
+    let oauth = state.oauth.clone();
+    let mut root = Router::new()
         .nest(PREFIX, api.clone())
         .nest(BUILD_PREFIX, api)
         .route("/docs", axum::routing::get(routes::docs::docs_page))
         .fallback(routes::not_found)
-        .with_state(state)
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("handler panicked");
-            envelope::error_response(ApiError::internal())
-        }))
-        .layer(axum::middleware::from_fn(middleware::outer))
+        .with_state(state);
+    if let Some(server) = oauth {
+        // The authorization server answers in its own formats (OAuth JSON errors, HTML pages),
+        // which the envelope layer must leave alone.
+        root = root.merge(levd_oauth::router(server).layer(axum::middleware::map_response(
+            |mut r: axum::response::Response| async move {
+                r.extensions_mut().insert(envelope::Rendered);
+                r
+            },
+        )));
+    }
+    root.layer(CatchPanicLayer::custom(|_| {
+        tracing::error!("handler panicked");
+        envelope::error_response(ApiError::internal())
+    }))
+    .layer(axum::middleware::from_fn(middleware::outer))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains open requests.

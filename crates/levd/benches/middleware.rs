@@ -122,7 +122,7 @@ fn fixture() -> Fixture {
         store.upsert_membership(user.id, account.id, Role::Admin).await.expect("membership");
         let issuers = vec![IssuerConfig {
             issuer: ISSUER.to_owned(),
-            audience: AUDIENCE.to_owned(),
+            audiences: vec![AUDIENCE.to_owned()],
             jwks: JwksSource::File(jwks_path.clone()),
         }];
         let state = levd::server::build_state(store, issuers, limits());

@@ -12,7 +12,8 @@ use levd_store::{Store, StoreError};
 use serde_json::{Value, json};
 
 use crate::config::{
-    AccountCommand, AccountType, AdminCommand, Global, KeyCommand, MemberCommand, RoleArg, TierArg, UserCommand,
+    AccountCommand, AccountType, AdminCommand, Global, JwtCommand, KeyCommand, MemberCommand, RoleArg, TierArg,
+    UserCommand,
 };
 
 pub async fn run(cmd: AdminCommand, global: &Global) -> ExitCode {
@@ -35,6 +36,29 @@ pub async fn run(cmd: AdminCommand, global: &Global) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The first line of standard input, without its line ending. Passwords never travel as
+/// arguments (they would show in the process list and shell history).
+fn read_password_line() -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("Password (input is shown; pipe it in to avoid that): ");
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        return Err("no password on standard input".into());
+    }
+    Ok(password)
 }
 
 fn tier(t: TierArg) -> Tier {
@@ -129,6 +153,39 @@ pub async fn execute(store: &Store, cmd: AdminCommand) -> Result<Value, String> 
             Ok(
                 json!({ "id": u.id, "uuid": u.uuid, "email": u.email, "first_name": u.first_name, "last_name": u.last_name, "subject": u.subject, "created_at": u.created_at }),
             )
+        }
+        AdminCommand::User(UserCommand::SetPassword { email }) => {
+            let user = store
+                .user_by_email(&email.to_lowercase())
+                .await
+                .map_err(store_err)?
+                .ok_or(format!("no user with email {email}"))?;
+            let password = read_password_line()?;
+            let hash = tokio::task::spawn_blocking(move || levd_oauth::password::hash(&password))
+                .await
+                .map_err(|e| e.to_string())??;
+            let subject = format!("levd|{}", user.uuid);
+            store.set_password(user.id, &hash, &subject).await.map_err(store_err)?;
+            let user = store.user_by_id(user.id).await.map_err(store_err)?.ok_or("the user disappeared")?;
+            Ok(json!({ "id": user.id, "email": user.email, "subject": user.subject, "password": "set" }))
+        }
+        AdminCommand::Jwt(JwtCommand::Rotate { access_token_ttl }) => {
+            let keep = i64::try_from(access_token_ttl).unwrap_or(86_400) + 120;
+            let ring = levd_oauth::KeyRing::new(store.clone(), keep);
+            let now = unix_now();
+            let key = ring.rotate(now).await?;
+            let published = ring.jwks(now).await?;
+            let kids: Vec<Value> =
+                published["keys"].as_array().map(|k| k.iter().map(|k| k["kid"].clone()).collect()).unwrap_or_default();
+            Ok(json!({ "signing_kid": key.kid, "published_kids": kids }))
+        }
+        AdminCommand::Jwt(JwtCommand::List) => {
+            let keys = store.signing_keys().await.map_err(store_err)?;
+            Ok(Value::Array(
+                keys.iter()
+                    .map(|k| json!({ "kid": k.kid, "created_at": k.created_at, "retired_at": k.retired_at, "signing": k.retired_at.is_none() }))
+                    .collect(),
+            ))
         }
         AdminCommand::Member(MemberCommand::Add { email, account: slug, role: r }) => {
             let uid = user_id(store, &email).await?;

@@ -86,6 +86,16 @@ pub struct ServeArgs {
     /// Extra browser origins accepted on `/mcp`, comma-separated (the public URL's always is).
     #[arg(long, env = "LEV_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub mcp_allowed_origins: Vec<String>,
+    /// The built-in OAuth 2.1 authorization server (sign-in for MCP clients).
+    #[arg(long, env = "LEV_AUTH_SERVER", value_enum, default_value = "on")]
+    pub auth_server: Switch,
+    /// Lifetime of its access tokens, in seconds.
+    #[arg(long, env = "LEV_ACCESS_TOKEN_TTL", default_value_t = 900, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub access_token_ttl: u64,
+    /// Let client-ID metadata documents be fetched from private or loopback addresses (and
+    /// over plain http on loopback). For development only.
+    #[arg(long, env = "LEV_ALLOW_PRIVATE_CLIENT_METADATA")]
+    pub allow_private_client_metadata: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -130,6 +140,22 @@ pub enum AdminCommand {
     /// The global lender directory and market data.
     #[command(subcommand)]
     Directory(crate::admin_directory::Command),
+    /// Signing keys of the built-in authorization server.
+    #[command(subcommand)]
+    Jwt(JwtCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JwtCommand {
+    /// Add a new signing key; the previous keys stop signing but stay in the JWKS until the
+    /// tokens they signed have expired.
+    Rotate {
+        /// Longest access-token lifetime in use (seconds), to know how long old keys stay.
+        #[arg(long, default_value_t = 900)]
+        access_token_ttl: u64,
+    },
+    /// List the signing keys (public parts only).
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +186,13 @@ pub enum UserCommand {
         /// The JWT `sub` that identifies this user.
         #[arg(long)]
         subject: Option<String>,
+    },
+    /// Set the password used on the sign-in page of the built-in authorization server
+    /// (read from standard input, first line; at least 10 characters). A user without a
+    /// subject gets one, which tokens of the built-in server carry as `sub`.
+    SetPassword {
+        #[arg(long)]
+        email: String,
     },
 }
 

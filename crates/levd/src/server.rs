@@ -7,6 +7,7 @@ use levd_auth::{Authenticator, IssuerConfig, JwksSource, JwtVerifier};
 use levd_domain::limits::RateLimitConfig;
 use levd_domain::time_fmt::rfc3339_before_now;
 use levd_http::{AppState, Site};
+use levd_oauth::OAuthSettings;
 use levd_service::Service;
 use levd_store::Store;
 use tokio::sync::oneshot;
@@ -32,6 +33,8 @@ pub struct ServerConfig {
     pub mcp_allowed_hosts: Vec<String>,
     /// Extra browser origins `/mcp` accepts beside the public URL's.
     pub mcp_allowed_origins: Vec<String>,
+    /// The built-in authorization server, or `None` when it is turned off.
+    pub oauth: Option<OAuthSettings>,
 }
 
 /// A started server.
@@ -60,7 +63,7 @@ impl Running {
 }
 
 pub fn build_state(store: Store, issuers: Vec<IssuerConfig>, limits: RateLimitConfig) -> AppState {
-    build_state_in(store, issuers, limits, None, Site::at("http://127.0.0.1"))
+    build_state_in(store, issuers, limits, None, Site::at("http://127.0.0.1"), None)
 }
 
 /// Like `build_state`, with the directory for document files.
@@ -70,15 +73,36 @@ pub fn build_state_in(
     limits: RateLimitConfig,
     data_dir: Option<std::path::PathBuf>,
     site: Site,
+    oauth: Option<OAuthSettings>,
 ) -> AppState {
-    let auth = Arc::new(Authenticator::new(store.clone(), JwtVerifier::new(issuers)));
+    let mut issuers = issuers;
+    // The built-in authorization server's tokens are verified like any trusted issuer's,
+    // with its keys read from the database.
+    let own = oauth.map(|settings| {
+        let keys = Arc::new(levd_oauth::KeyRing::for_settings(store.clone(), &settings));
+        let issuer = levd_oauth::issuer_config(&site.public_url, keys.clone());
+        if issuers.iter().any(|i| i.issuer == issuer.issuer) {
+            tracing::warn!(issuer = %issuer.issuer, "an external issuer has the built-in server's issuer; the built-in one wins");
+            issuers.retain(|i| i.issuer != issuer.issuer);
+        }
+        issuers.push(issuer.clone());
+        (settings, keys, issuer.issuer)
+    });
+    let mut authenticator = Authenticator::new(store.clone(), JwtVerifier::new(issuers));
+    if let Some((_, _, issuer)) = &own {
+        authenticator = authenticator.with_own_issuer(issuer.clone());
+    }
+    let auth = Arc::new(authenticator);
+    let oauth = own.map(|(settings, keys, _)| {
+        Arc::new(levd_oauth::AuthServer::new(store.clone(), auth.clone(), &site.public_url, settings, keys))
+    });
     let limits = Arc::new(limits);
     let hook_auth = auth.clone();
     let mut service = Service::new(store, limits.clone(), Arc::new(move || hook_auth.invalidate()));
     if let Some(dir) = data_dir {
         service = service.with_data_dir(dir);
     }
-    AppState::new(service, auth, limits, site)
+    AppState::new(service, auth, limits, site, oauth)
 }
 
 /// Opens the database, seeds demo data when asked, binds and serves in the background.
@@ -99,7 +123,14 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let mut site = Site::at(cfg.public_url.as_deref().unwrap_or(&format!("http://{addr}")));
     site.mcp_allowed_hosts.extend(cfg.mcp_allowed_hosts.iter().cloned());
     site.mcp_allowed_origins.extend(cfg.mcp_allowed_origins.iter().cloned());
-    let state = build_state_in(store.clone(), cfg.issuers, cfg.rate_limits, Some(cfg.data_dir.clone()), site);
+    let state = build_state_in(
+        store.clone(),
+        cfg.issuers,
+        cfg.rate_limits,
+        Some(cfg.data_dir.clone()),
+        site,
+        cfg.oauth.clone(),
+    );
     if state.auth.jwt().is_enabled()
         && let Err(e) = state.auth.jwt().preload().await
     {
@@ -136,6 +167,10 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
             if let Err(e) = purge_store.purge_rate_buckets(hour_ago).await {
                 tracing::warn!(error = %e, "rate bucket purge failed");
             }
+            #[allow(clippy::cast_possible_truncation)]
+            if let Err(e) = purge_store.purge_oauth(hour_ago as i64 + 3600).await {
+                tracing::warn!(error = %e, "purge of expired sign-ins, codes and refresh tokens failed");
+            }
         }
     }));
 
@@ -145,6 +180,12 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         let _ = rx.await;
     }));
     Ok(Running { addr, store, demo, shutdown: Some(tx), handle, background })
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn init_tracing(format: LogFormat) {
@@ -170,7 +211,7 @@ pub fn issuers_from(args: &ServeArgs) -> Result<Vec<IssuerConfig>, String> {
         (None, Some(f)) => JwksSource::File(f.clone()),
         _ => return Err("--jwt-issuer needs exactly one of --jwks-url or --jwks-file".into()),
     };
-    Ok(vec![IssuerConfig { issuer, audience, jwks }])
+    Ok(vec![IssuerConfig { issuer, audiences: vec![audience], jwks }])
 }
 
 pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
@@ -188,9 +229,27 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
         public_url: args.public_url.clone(),
         mcp_allowed_hosts: args.mcp_allowed_hosts.clone(),
         mcp_allowed_origins: args.mcp_allowed_origins.clone(),
+        oauth: (args.auth_server == Switch::On).then(|| OAuthSettings {
+            access_token_ttl: Duration::from_secs(args.access_token_ttl),
+            allow_private_client_metadata: args.allow_private_client_metadata,
+            ..OAuthSettings::default()
+        }),
     };
+    let auth_server_on = cfg.oauth.is_some();
+    let public_url = cfg.public_url.clone();
     let running = start(cfg).await?;
+    if auth_server_on {
+        // The signing key is made on the first start, not on the first sign-in.
+        levd_oauth::KeyRing::new(running.store.clone(), 0).ensure(unix_now()).await?;
+    }
+    let base = public_url.unwrap_or_else(|| format!("http://{}", running.addr));
     println!("levd {} listening on http://{}", env!("CARGO_PKG_VERSION"), running.addr);
+    if auth_server_on {
+        println!(
+            "MCP endpoint: {}/mcp (sign-in through the built-in authorization server)",
+            base.trim_end_matches('/')
+        );
+    }
     if let Some(d) = &running.demo {
         println!();
         println!("Demo data created: account '{}' with {} deals.", d.account_slug, d.deal_count);
@@ -200,6 +259,9 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
             "  curl -s 'http://{}/api/external/v2/deals?limit=5' -H 'Authorization: Bearer {}' -H 'X-Origin-App: curl'",
             running.addr, d.api_key
         );
+        if auth_server_on {
+            println!("Demo sign-in for MCP clients (shown once): {} / {}", d.sign_in.0, d.sign_in.1);
+        }
         println!();
     }
     shutdown_signal().await;

@@ -16,6 +16,7 @@ mod directory;
 mod idempotency;
 mod keys;
 mod notes;
+mod oauth;
 mod placements;
 mod rate;
 
@@ -29,6 +30,7 @@ pub use deals::{DealPipelineRow, DealPropertyRow, DealTeamRow};
 pub use idempotency::{CURRENT_CLAIM, Claim, ClaimContext};
 pub use keys::{KeyAuthRow, KeyRow, NewKey};
 pub use notes::NoteRow;
+pub use oauth::{ClientRow, CodeRow, GrantRow, InteractionRow, Redemption, RefreshRow, SigningKeyRow};
 pub use rate::RateLease;
 
 pub(crate) type Db = Any;

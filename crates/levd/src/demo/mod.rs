@@ -36,6 +36,8 @@ pub struct DemoSummary {
     pub account_slug: String,
     pub deal_count: usize,
     pub api_key: String,
+    /// E-mail address and password of the demo admin on the sign-in page.
+    pub sign_in: (String, String),
 }
 
 const PROPERTIES: &[(&str, &str, &str, &str, &str)] = &[
@@ -111,6 +113,10 @@ pub async fn seed_if_empty(store: &Store, data_dir: &std::path::Path) -> Result<
     let ben = user(store, "ben.okafor@harborcap.example", "Ben", "Okafor", "demo|ben").await?;
     let chloe = user(store, "chloe.martin@harborcap.example", "Chloe", "Martin", "demo|chloe").await?;
     let dev = user(store, "dev.patel@summitlending.example", "Dev", "Patel", "demo|dev").await?;
+    // A password for the sign-in page of the built-in authorization server (MCP clients).
+    let password = format!("demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let hash = levd_oauth::password::hash(&password)?;
+    store.set_password(ana, &hash, "demo|ana").await.map_err(err)?;
     store.upsert_membership(ana, broker.id, Role::Admin).await.map_err(err)?;
     store.upsert_membership(ben, broker.id, Role::Member).await.map_err(err)?;
     store.upsert_membership(chloe, broker.id, Role::Viewer).await.map_err(err)?;
@@ -231,5 +237,10 @@ pub async fn seed_if_empty(store: &Store, data_dir: &std::path::Path) -> Result<
         .issue_key(ana, broker.id, broker.tier(), "Demo key", KeyPermission::FullAccess)
         .await
         .map_err(|e| e.message)?;
-    Ok(Some(DemoSummary { account_slug: broker.slug, deal_count: count, api_key: key.secret.expose().to_string() }))
+    Ok(Some(DemoSummary {
+        account_slug: broker.slug,
+        deal_count: count,
+        api_key: key.secret.expose().to_string(),
+        sign_in: ("ana.ruiz@harborcap.example".to_owned(), password),
+    }))
 }

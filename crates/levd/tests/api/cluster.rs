@@ -54,7 +54,7 @@ async fn rate_limit_buckets_are_shared_across_nodes_on_postgres() {
         // One SQLite file serves one node; its buckets live in memory.
         return;
     }
-    let limited = || Options { rate_limits: RateLimitConfig::default(), jwt: false };
+    let limited = || Options { rate_limits: RateLimitConfig::default(), jwt: false, ..Options::default() };
     let a = spawn_with(limited()).await;
     let b = a.second_node(limited()).await;
     let t = a.tenant_with("small", Tier::Free, Role::Admin).await;

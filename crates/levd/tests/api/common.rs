@@ -75,11 +75,17 @@ pub fn jwt_for(sub: &str) -> String {
 pub struct Options {
     pub rate_limits: RateLimitConfig,
     pub jwt: bool,
+    /// The built-in authorization server (on, with loopback client metadata allowed).
+    pub oauth: Option<levd_oauth::OAuthSettings>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { rate_limits: RateLimitConfig { enabled: false, ..RateLimitConfig::default() }, jwt: true }
+        Options {
+            rate_limits: RateLimitConfig { enabled: false, ..RateLimitConfig::default() },
+            jwt: true,
+            oauth: Some(levd_oauth::OAuthSettings { allow_private_client_metadata: true, ..Default::default() }),
+        }
     }
 }
 
@@ -131,7 +137,11 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         let jwks = json!({"keys": [{"kty": "RSA", "kid": KID, "alg": "RS256", "use": "sig", "n": k.n, "e": k.e}]});
         let path = dir.path().join("jwks.json");
         std::fs::write(&path, jwks.to_string()).unwrap();
-        issuers.push(IssuerConfig { issuer: ISSUER.into(), audience: AUDIENCE.into(), jwks: JwksSource::File(path) });
+        issuers.push(IssuerConfig {
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into()],
+            jwks: JwksSource::File(path),
+        });
     }
     let running = start(ServerConfig {
         database_url: db_url.clone(),
@@ -144,6 +154,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         public_url: None,
         mcp_allowed_hosts: Vec::new(),
         mcp_allowed_origins: Vec::new(),
+        oauth: opts.oauth,
     })
     .await
     .unwrap();
@@ -253,9 +264,11 @@ impl TestApp {
             demo: false,
             no_migrate: true,
             data_dir: self._dir.path().join("data"),
-            public_url: None,
+            // Behind one load balancer: one public URL, so one issuer for every node.
+            public_url: Some(self.base.clone()),
             mcp_allowed_hosts: Vec::new(),
             mcp_allowed_origins: Vec::new(),
+            oauth: opts.oauth,
         })
         .await
         .unwrap();

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::common::*;
 
 fn limited() -> Options {
-    Options { rate_limits: RateLimitConfig::default(), jwt: true }
+    Options { rate_limits: RateLimitConfig::default(), jwt: true, ..Options::default() }
 }
 
 #[tokio::test]
@@ -41,7 +41,7 @@ async fn the_account_bucket_spans_endpoints() {
         free: TierLimits { account_per_minute: 5, endpoint_per_minute: 100 },
         ..RateLimitConfig::default()
     };
-    let app = spawn_with(Options { rate_limits: cfg, jwt: true }).await;
+    let app = spawn_with(Options { rate_limits: cfg, jwt: true, ..Options::default() }).await;
     let t = app.tenant_with("small", Tier::Free, Role::Admin).await;
     let paths = ["/deals", "/me", "/api-keys", "/account/team", "/me/accounts"];
     for p in paths {

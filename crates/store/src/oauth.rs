@@ -1,0 +1,410 @@
+//! Tables of the built-in OAuth 2.1 authorization server. Codes, refresh tokens, interaction
+//! handles and client secrets arrive here as SHA-256 digests (hex); nothing stored can be
+//! replayed. Times are epoch seconds.
+use sqlx::FromRow;
+
+use crate::{BUMP_EPOCH, Result, Store, StoreError};
+
+/// One signing key pair of the authorization server.
+#[derive(Debug, Clone, FromRow)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub private_pem: String,
+    /// The public half as a JWK (JSON text).
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+/// A registered client (dynamic registration). Clients identified by a metadata-document URL
+/// are not stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub secret_digest: Option<String>,
+    pub auth_method: String,
+    pub client_name: Option<String>,
+    /// JSON array of strings.
+    pub redirect_uris: String,
+    /// The registration response (JSON), returned again on reads.
+    pub metadata: String,
+    pub created_at: i64,
+}
+
+/// A sign-in and consent in progress.
+#[derive(Debug, Clone, FromRow)]
+pub struct InteractionRow {
+    pub csrf_digest: String,
+    /// The validated authorization request (JSON).
+    pub request: String,
+    /// Set once the user has signed in.
+    pub user_id: Option<i64>,
+    pub expires_at: i64,
+}
+
+/// A consent: the family of every code and token issued from it.
+#[derive(Debug, Clone, FromRow)]
+pub struct GrantRow {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: i64,
+    pub scope: String,
+    pub audience: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// What redeeming a code or a refresh token found.
+#[derive(Debug, Clone)]
+pub enum Redemption<T> {
+    /// First use: the row, now marked used.
+    Fresh(T),
+    /// Known but already used: a replay. The grant has been revoked.
+    Replayed,
+    /// Unknown.
+    Unknown,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct CodeRow {
+    pub grant_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct RefreshRow {
+    pub grant_id: String,
+    pub expires_at: i64,
+}
+
+const KEY_COLUMNS: &str = "kid, private_pem, public_jwk, created_at, retired_at";
+const CLIENT_COLUMNS: &str = "client_id, secret_digest, auth_method, client_name, redirect_uris, metadata, created_at";
+const GRANT_COLUMNS: &str = "id, client_id, user_id, scope, audience, created_at, revoked_at";
+
+impl Store {
+    // -----------------------------------------------------------------------------------------
+    // Passwords
+    // -----------------------------------------------------------------------------------------
+
+    /// Sets a user's password hash (PHC string), and gives the user a subject when it has none
+    /// yet, so tokens of the built-in server can name it (D15).
+    pub async fn set_password(&self, user_id: i64, password_hash: &str, default_subject: &str) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let n = sqlx::query("UPDATE users SET password_hash = $1, subject = COALESCE(subject, $2) WHERE id = $3")
+            .bind(password_hash)
+            .bind(default_subject)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        sqlx::query(BUMP_EPOCH).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The password hash of a user, if one was set.
+    pub async fn password_hash(&self, user_id: i64) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar::<_, Option<String>>("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(self.pool())
+            .await?
+            .flatten())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Signing keys
+    // -----------------------------------------------------------------------------------------
+
+    /// Every key, newest first.
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>> {
+        Ok(sqlx::query_as::<_, SigningKeyRow>(sqlf!(
+            "SELECT {KEY_COLUMNS} FROM oauth_signing_keys ORDER BY created_at DESC, kid DESC"
+        ))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Adds a key; with `retire_others`, every older key stops signing (it stays published
+    /// until the tokens it signed have expired).
+    pub async fn add_signing_key(&self, key: &SigningKeyRow, retire_others: bool) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        if retire_others {
+            sqlx::query("UPDATE oauth_signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                .bind(key.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO oauth_signing_keys (kid, private_pem, public_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, NULL)",
+        )
+        .bind(&key.kid)
+        .bind(&key.private_pem)
+        .bind(&key.public_jwk)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(BUMP_EPOCH).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes keys retired before `before`.
+    pub async fn purge_signing_keys(&self, before: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM oauth_signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Clients
+    // -----------------------------------------------------------------------------------------
+
+    pub async fn insert_client(&self, c: &ClientRow) -> Result<()> {
+        sqlx::query(sqlf!("INSERT INTO oauth_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+            .bind(&c.client_id)
+            .bind(c.secret_digest.as_deref())
+            .bind(&c.auth_method)
+            .bind(c.client_name.as_deref())
+            .bind(&c.redirect_uris)
+            .bind(&c.metadata)
+            .bind(c.created_at)
+            .execute(self.pool())
+            .await
+            .map_err(|e| StoreError::on_unique(e, "client"))?;
+        Ok(())
+    }
+
+    pub async fn client(&self, client_id: &str) -> Result<Option<ClientRow>> {
+        Ok(sqlx::query_as::<_, ClientRow>(sqlf!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE client_id = $1"))
+            .bind(client_id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Interactions (sign-in and consent in progress)
+    // -----------------------------------------------------------------------------------------
+
+    pub async fn insert_interaction(&self, id_digest: &str, row: &InteractionRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oauth_interactions (id_digest, csrf_digest, request, user_id, expires_at) VALUES ($1, $2, $3, NULL, $4)",
+        )
+        .bind(id_digest)
+        .bind(&row.csrf_digest)
+        .bind(&row.request)
+        .bind(row.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn interaction(&self, id_digest: &str) -> Result<Option<InteractionRow>> {
+        Ok(sqlx::query_as::<_, InteractionRow>(
+            "SELECT csrf_digest, request, user_id, expires_at FROM oauth_interactions WHERE id_digest = $1",
+        )
+        .bind(id_digest)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn set_interaction_user(&self, id_digest: &str, user_id: i64) -> Result<()> {
+        sqlx::query("UPDATE oauth_interactions SET user_id = $1 WHERE id_digest = $2")
+            .bind(user_id)
+            .bind(id_digest)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Ends an interaction; `true` for the one caller that ended it (a double submit gets
+    /// `false`).
+    pub async fn take_interaction(&self, id_digest: &str) -> Result<bool> {
+        Ok(sqlx::query("DELETE FROM oauth_interactions WHERE id_digest = $1")
+            .bind(id_digest)
+            .execute(self.pool())
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Grants, codes, refresh tokens
+    // -----------------------------------------------------------------------------------------
+
+    /// Records a consent and its authorization code in one transaction.
+    pub async fn insert_grant_with_code(&self, grant: &GrantRow, code_digest: &str, code: &CodeRow) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(sqlf!("INSERT INTO oauth_grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL)"))
+            .bind(&grant.id)
+            .bind(&grant.client_id)
+            .bind(grant.user_id)
+            .bind(&grant.scope)
+            .bind(&grant.audience)
+            .bind(grant.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO oauth_codes (code_digest, grant_id, redirect_uri, code_challenge, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(code_digest)
+        .bind(&code.grant_id)
+        .bind(&code.redirect_uri)
+        .bind(&code.code_challenge)
+        .bind(code.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn grant(&self, id: &str) -> Result<Option<GrantRow>> {
+        Ok(sqlx::query_as::<_, GrantRow>(sqlf!("SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Revokes a grant: every token issued from it stops working (on this node at once, on
+    /// the others at their next epoch check). `true` when it was active.
+    pub async fn revoke_grant(&self, id: &str, now: i64) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let n = sqlx::query("UPDATE oauth_grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            sqlx::query(BUMP_EPOCH).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Marks a code used; a second redemption revokes its grant.
+    pub async fn redeem_code(&self, code_digest: &str, now: i64) -> Result<Redemption<CodeRow>> {
+        let claimed = sqlx::query("UPDATE oauth_codes SET used_at = $1 WHERE code_digest = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(code_digest)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        let row = sqlx::query_as::<_, CodeRow>(
+            "SELECT grant_id, redirect_uri, code_challenge, expires_at FROM oauth_codes WHERE code_digest = $1",
+        )
+        .bind(code_digest)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match (claimed, row) {
+            (1, Some(row)) => Redemption::Fresh(row),
+            (_, Some(row)) => {
+                self.revoke_grant(&row.grant_id, now).await?;
+                Redemption::Replayed
+            }
+            (_, None) => Redemption::Unknown,
+        })
+    }
+
+    pub async fn insert_refresh_token(&self, digest: &str, grant_id: &str, expires_at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oauth_refresh_tokens (token_digest, grant_id, expires_at, used_at) VALUES ($1, $2, $3, NULL)",
+        )
+        .bind(digest)
+        .bind(grant_id)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a refresh token used (rotation); reuse of a used one revokes its grant.
+    pub async fn redeem_refresh_token(&self, digest: &str, now: i64) -> Result<Redemption<RefreshRow>> {
+        let claimed =
+            sqlx::query("UPDATE oauth_refresh_tokens SET used_at = $1 WHERE token_digest = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(digest)
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+        let row = sqlx::query_as::<_, RefreshRow>(
+            "SELECT grant_id, expires_at FROM oauth_refresh_tokens WHERE token_digest = $1",
+        )
+        .bind(digest)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match (claimed, row) {
+            (1, Some(row)) => Redemption::Fresh(row),
+            (_, Some(row)) => {
+                self.revoke_grant(&row.grant_id, now).await?;
+                Redemption::Replayed
+            }
+            (_, None) => Redemption::Unknown,
+        })
+    }
+
+    /// The grant a refresh token belongs to, without using the token (revocation).
+    pub async fn refresh_token_grant(&self, digest: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT grant_id FROM oauth_refresh_tokens WHERE token_digest = $1")
+            .bind(digest)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Drops expired interactions, codes and refresh tokens.
+    pub async fn purge_oauth(&self, now: i64) -> Result<u64> {
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM oauth_interactions WHERE expires_at < $1",
+            "DELETE FROM oauth_codes WHERE expires_at < $1",
+            "DELETE FROM oauth_refresh_tokens WHERE expires_at < $1",
+            "DELETE FROM oauth_signin_failures WHERE window_start < $1 - 86400",
+        ] {
+            n += sqlx::query(sql).bind(now).execute(self.pool()).await?.rows_affected();
+        }
+        Ok(n)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Failed sign-ins
+    // -----------------------------------------------------------------------------------------
+
+    /// Failures recorded for `bucket` in the window that started at or after `window_start`.
+    pub async fn signin_failures(&self, bucket: &str, window_start: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT failures FROM oauth_signin_failures WHERE bucket = $1 AND window_start >= $2",
+        )
+        .bind(bucket)
+        .bind(window_start)
+        .fetch_optional(self.pool())
+        .await?
+        .unwrap_or(0))
+    }
+
+    /// Counts one failure; a window older than `window_start` starts over at `now`.
+    pub async fn record_signin_failure(&self, bucket: &str, window_start: i64, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oauth_signin_failures (bucket, window_start, failures) VALUES ($1, $2, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+               failures = CASE WHEN oauth_signin_failures.window_start < $3 THEN 1 ELSE oauth_signin_failures.failures + 1 END, \
+               window_start = CASE WHEN oauth_signin_failures.window_start < $3 THEN $2 ELSE oauth_signin_failures.window_start END",
+        )
+        .bind(bucket)
+        .bind(now)
+        .bind(window_start)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn clear_signin_failures(&self, bucket: &str) -> Result<()> {
+        sqlx::query("DELETE FROM oauth_signin_failures WHERE bucket = $1").bind(bucket).execute(self.pool()).await?;
+        Ok(())
+    }
+}
