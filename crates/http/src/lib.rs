@@ -3,6 +3,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod envelope;
+pub mod mcp;
 pub mod middleware;
 pub mod openapi;
 pub mod ratelimit;
@@ -107,6 +108,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .nest(PREFIX, api.clone())
         .nest(BUILD_PREFIX, api)
         .route("/docs", axum::routing::get(routes::docs::docs_page))
+        .route_service("/mcp", mcp::service(&state))
         .fallback(routes::not_found)
         .with_state(state);
     if let Some(server) = oauth {

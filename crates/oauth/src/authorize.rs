@@ -419,9 +419,9 @@ pub async fn consent(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body:
         expires_at: now + CODE_TTL_SECS,
     };
     if let Err(e) = s.store.insert_grant_with_code(&grant, &digest(&code), &code_row).await {
-        tracing::error!(error = %e, "cannot store the authorization code");
+        tracing::error!(error = %e, "cannot store the issued code");
         return s.redirect_error(&target, "server_error", "the authorization could not be recorded");
     }
-    tracing::info!(client_id = %request.client_id, user_id, account = %account.slug, "authorization granted");
+    tracing::info!(client_id = %request.client_id, user_id, account = %account.slug, "consent given, code issued");
     s.redirect(&target, &[("code", &code)])
 }

@@ -76,7 +76,7 @@ impl KeyRing {
         }
         let row = tokio::task::spawn_blocking(move || generate(now)).await.map_err(|e| e.to_string())??;
         self.store.add_signing_key(&row, false).await.map_err(|e| e.to_string())?;
-        tracing::info!(kid = %row.kid, "signing key of the authorization server created");
+        tracing::info!(kid = %row.kid, "token signing key created");
         Ok(row)
     }
 

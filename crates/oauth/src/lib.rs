@@ -266,7 +266,7 @@ impl IntoResponse for OAuthError {
 }
 
 fn store_failure(e: levd_store::StoreError) -> OAuthError {
-    tracing::error!(error = %e, "store failure in the authorization server");
+    tracing::error!(error = %e, "store failure while issuing or checking OAuth credentials");
     OAuthError::server()
 }
 

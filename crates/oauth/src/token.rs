@@ -75,7 +75,7 @@ async fn exchange_code(s: &AuthServer, client: &Client, form: &HashMap<String, S
         Redemption::Fresh(row) => row,
         Redemption::Replayed => {
             // RFC 6749 §4.1.2: a code used twice revokes what it issued.
-            tracing::warn!(client_id = %client.client_id, "authorization code replayed; its grant is revoked");
+            tracing::warn!(client_id = %client.client_id, "code replayed; its grant is revoked");
             s.auth.invalidate();
             return Err(OAuthError::invalid_grant("the authorization code was already used"));
         }

@@ -15,6 +15,7 @@ mod directory;
 mod fuzz;
 mod idempotency;
 mod jwt;
+mod mcp;
 mod oauth;
 mod openapi;
 mod placements;

@@ -260,10 +260,10 @@ async fn full_flow_token_works_on_the_rest_api_and_refresh_rotates() {
 
     let (status, body) = me(&app, access).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["id"].as_i64().or(body["data"]["user"]["id"].as_i64()).is_some(), true);
+    assert_eq!(body["data"]["user"]["email"], email.as_str());
+    assert_eq!(body["data"]["account"]["slug"], t.account.slug.as_str(), "the consented account is active");
     let (status, deals) = parts(app.get("/deals", access).send().await.unwrap()).await;
     assert_eq!(status, 200, "{deals}");
-    let _ = t;
 
     // Refresh: a new pair; the old refresh token is spent.
     let old_refresh = tokens["refresh_token"].as_str().unwrap().to_string();
@@ -799,5 +799,136 @@ async fn form_post_response_mode_posts_the_code() {
     assert!(html.contains("action=\"http://127.0.0.1:9/callback\""), "{html}");
     assert!(!hidden(&html, "code").is_empty());
     assert_eq!(hidden(&html, "state"), "st-123");
+    app.stop().await;
+}
+
+/// One MCP request (`initialize`, revision 2025-11-25) with a bearer token.
+async fn mcp_initialize(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/mcp", app.base))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "levd-tests", "version": "0"}}}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn mcp_accepts_tokens_minted_for_it_and_refuses_other_audiences_and_missing_scopes() {
+    let app = spawn().await;
+    let (_t, email) = signin_tenant(&app, "oauth-mcp").await;
+    let flow = Flow::public(&app, &email).await;
+    let metadata = format!("resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"", app.base);
+
+    // Minted for /mcp: accepted there and on REST.
+    let mcp_resource = format!("{}/mcp", app.base);
+    let (code, v) = flow.code(&[("resource", &mcp_resource)]).await;
+    let (_, tokens) = flow.exchange(&code, &v).await;
+    let for_mcp = tokens["access_token"].as_str().unwrap().to_string();
+    assert_eq!(mcp_initialize(&app, &for_mcp).await.status(), 200);
+    assert_eq!(me(&app, &for_mcp).await.0, 200);
+
+    // Minted for the REST API only: fine on REST, refused on /mcp as a token for another audience.
+    let rest = format!("{}/api/external/v2", app.base);
+    let (code, v) = flow.code(&[("resource", &rest)]).await;
+    let (_, tokens) = flow.exchange(&code, &v).await;
+    let for_rest = tokens["access_token"].as_str().unwrap().to_string();
+    assert_eq!(me(&app, &for_rest).await.0, 200);
+    let r = mcp_initialize(&app, &for_rest).await;
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+    assert!(challenge.contains("error=\"invalid_token\"") && challenge.contains(&metadata), "{challenge}");
+
+    // A refresh narrowed to `email` drops `openid`: 403 insufficient_scope with a challenge.
+    let (status, narrowed) = flow
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("scope", "email"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{narrowed}");
+    let (code, v) = flow.code(&[("resource", &mcp_resource)]).await;
+    let (_, tokens) = flow.exchange(&code, &v).await;
+    let (_, narrowed) = flow
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("scope", "email"),
+        ])
+        .await;
+    let r = mcp_initialize(&app, narrowed["access_token"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 403);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"") && challenge.contains("scope=\"openid\""),
+        "{challenge}"
+    );
+
+    // A JWT from an issuer nobody trusts, and no token at all.
+    let forged = sign(
+        rogue_key(),
+        Some("k"),
+        &json!({"iss": format!("{}/", app.base), "aud": mcp_resource, "sub": "x", "exp": now() + 600}),
+    );
+    assert_eq!(mcp_initialize(&app, &forged).await.status(), 401);
+    let r = app.client.post(format!("{}/mcp", app.base)).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains(&metadata));
+    app.stop().await;
+}
+
+fn levd_admin(db_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_levd"))
+        .arg("admin")
+        .args(args)
+        .args(["--database-url", db_url])
+        .env_remove("LEV_DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn admin_sets_passwords_from_stdin_and_rotates_signing_keys() {
+    let app = spawn().await;
+    let t = app.tenant("oauth-admin").await;
+    let email = app.store.user_by_id(t.user_id).await.unwrap().unwrap().email;
+
+    let short = levd_admin(&app.db_url, &["user", "set-password", "--email", &email], "short\n");
+    assert!(!short.status.success(), "a short password is refused");
+    let out = levd_admin(&app.db_url, &["user", "set-password", "--email", &email], &format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(!printed.contains(PASSWORD), "the password is never echoed");
+    let stored = app.store.password_hash(t.user_id).await.unwrap().unwrap();
+    assert!(stored.starts_with("$argon2id$") && !stored.contains(PASSWORD));
+
+    // The password works on the sign-in page.
+    let flow = Flow::public(&app, &email).await;
+    let tokens = flow.tokens().await;
+    assert_eq!(me(&app, tokens["access_token"].as_str().unwrap()).await.0, 200);
+
+    // Rotation from the command line: the new key signs, the old one stays published.
+    let old_kid = app.store.signing_keys().await.unwrap()[0].kid.clone();
+    let out = levd_admin(&app.db_url, &["jwt", "rotate"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(v["signing_kid"], old_kid.as_str());
+    let published: Vec<String> =
+        v["published_kids"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect();
+    assert!(published.contains(&old_kid));
+    assert_eq!(me(&app, tokens["access_token"].as_str().unwrap()).await.0, 200, "tokens of the old key live on");
+    let fresh = flow.tokens().await;
+    let header = jsonwebtoken::decode_header(fresh["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(header.kid.as_deref(), v["signing_kid"].as_str());
     app.stop().await;
 }

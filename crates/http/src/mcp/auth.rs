@@ -1,0 +1,132 @@
+//! Bearer authentication in front of `/mcp`. Every MCP request carries its own credential (the
+//! transport is stateless): an RS256 JWT or, as a levd extension, a `lev_sk_…` API key. A request
+//! without a usable one is refused with `401` and a challenge naming the RFC 9728 metadata of
+//! the endpoint, so an MCP client can discover where to sign in.
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::StatusCode;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use levd_auth::{MSG_AUTH_REQUIRED, MSG_INVALID_TOKEN, Principal};
+use levd_domain::ApiError;
+use levd_domain::headers::parse_bearer;
+use serde_json::json;
+
+use crate::AppState;
+use crate::envelope::{Rendered, error_response};
+
+/// `X-Origin-App` of every call made through MCP (what REST callers send in the header).
+pub const ORIGIN_APP: &str = "mcp";
+
+/// The authenticated caller of one MCP request, in the request extensions (and so in the
+/// `http::request::Parts` that each tool call receives).
+#[derive(Debug, Clone)]
+pub struct McpCaller {
+    pub principal: Principal,
+    pub origin_app: &'static str,
+}
+
+/// The OAuth scope a token of the built-in authorization server needs on `/mcp`.
+pub const REQUIRED_SCOPE: &str = "openid";
+
+/// Message of the `403` for a token that lacks [`REQUIRED_SCOPE`].
+const MSG_INSUFFICIENT_SCOPE: &str = "The token lacks the openid scope this endpoint requires";
+
+/// Turns a bearer token into the caller it names. Tokens of levd's own authorization server
+/// must have been minted for this endpoint (audience: the server or its `/mcp` resource, RFC
+/// 8707) and carry the `openid` scope; a token minted for the REST API alone is refused here.
+pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let (principal, claims) = state.auth.authenticate_with_claims(token).await?;
+    if let (Some(server), Some(claims)) = (&state.oauth, &claims)
+        && claims.issuer == server.issuer()
+    {
+        let accepted = server.mcp_audiences();
+        if !claims.audiences.iter().any(|a| accepted.contains(a)) {
+            tracing::debug!("token minted for another resource refused on /mcp");
+            return Err(ApiError::unauthorized(MSG_INVALID_TOKEN));
+        }
+        if !token_scopes(token).iter().any(|s| s == REQUIRED_SCOPE) {
+            return Err(ApiError::forbidden(MSG_INSUFFICIENT_SCOPE));
+        }
+    }
+    Ok(principal)
+}
+
+/// The `scope` claim of a token whose signature has already been verified.
+fn token_scopes(token: &str) -> Vec<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return Vec::new();
+    };
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    claims["scope"].as_str().unwrap_or_default().split(' ').map(str::to_owned).collect()
+}
+
+/// Middleware: authenticates the request or answers `401` with the challenge.
+pub async fn require_bearer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(header) = req.headers().get(AUTHORIZATION) else {
+        return challenge(&state, None);
+    };
+    let Some(token) = parse_bearer(header.as_bytes()) else {
+        return challenge(&state, Some(MSG_INVALID_TOKEN));
+    };
+    match authenticate_bearer(&state, token).await {
+        Ok(principal) => {
+            if let Principal::ApiKey(key) = &principal {
+                state.auth.record_key_use(key, ORIGIN_APP);
+            }
+            req.extensions_mut().insert(McpCaller { principal, origin_app: ORIGIN_APP });
+            next.run(req).await
+        }
+        Err(e) if e.status() == 401 => challenge(&state, Some(&e.message)),
+        Err(e) if e.status() == 403 && e.message == MSG_INSUFFICIENT_SCOPE => insufficient_scope(&state),
+        // The credential could not be checked (database unavailable): not the caller's fault.
+        Err(e) => error_response(e),
+    }
+}
+
+/// Where the protected-resource metadata of `/mcp` lives.
+pub fn resource_metadata_url(state: &AppState) -> String {
+    format!("{}/.well-known/oauth-protected-resource/mcp", state.site.public_url)
+}
+
+/// `403` for a valid token without the scope `/mcp` needs (RFC 6750 §3.1): the client may
+/// ask the user again with that scope.
+fn insufficient_scope(state: &AppState) -> Response {
+    let value = format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{REQUIRED_SCOPE}\", resource_metadata=\"{}\"",
+        resource_metadata_url(state)
+    );
+    let body = json!({ "error": "insufficient_scope", "error_description": MSG_INSUFFICIENT_SCOPE });
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = StatusCode::FORBIDDEN;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        r.headers_mut().insert(WWW_AUTHENTICATE, v);
+    }
+    r.extensions_mut().insert(Rendered);
+    r
+}
+
+/// `401` with `WWW-Authenticate` (RFC 6750 §3, RFC 9728 §5.1) and a small OAuth-style body.
+/// `rejected` is the reason a sent credential was refused; `None` when none was sent.
+fn challenge(state: &AppState, rejected: Option<&str>) -> Response {
+    let mut value = format!("Bearer resource_metadata=\"{}\"", resource_metadata_url(state));
+    if rejected.is_some() {
+        value.push_str(", error=\"invalid_token\"");
+    }
+    let body = match rejected {
+        Some(reason) => json!({ "error": "invalid_token", "error_description": reason }),
+        None => json!({ "error": "unauthorized", "error_description": MSG_AUTH_REQUIRED }),
+    };
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = StatusCode::UNAUTHORIZED;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        r.headers_mut().insert(WWW_AUTHENTICATE, v);
+    }
+    r.extensions_mut().insert(Rendered);
+    r
+}

@@ -1,0 +1,1304 @@
+//! The tool catalogue of oauth-mcp.md §6.1 and the one dispatcher behind it. Each tool is one
+//! row: name, a short description, what it does to the account (read, add, change), the REST
+//! operation it mirrors, and its arguments. A call turns the arguments into what that REST
+//! operation would receive — path ids, the raw query string, the JSON body bytes — and calls the
+//! same service function, so validation, scope checks (D12), tenant isolation and messages are
+//! those of REST.
+//!
+//! Tools of the catalogue that levd leaves out, because its REST API has no operation for them:
+//! - `show_deal`: draws a deal as an MCP Apps widget; levd serves no widgets (`get_deal` returns
+//!   the record).
+//! - `summarize_deal`, `summarize_pipeline`, `summarize_term_sheets`: prose written by a language
+//!   model on Lev's side; there is no summary operation to wrap.
+//! - `browse_deal_vaults`: an interactive vault browser (MCP Apps); `list_deal_vaults` and
+//!   `list_deal_documents` return its data.
+//! - `recommend_lenders_for_deal`, `get_lender_recommendations`: lender matching is no operation
+//!   of the API levd serves.
+//! - `read_memo_pdf_bytes`, `read_deal_document_bytes`: feed file bytes to MCP Apps widgets; levd
+//!   hands out signed, expiring links instead (`get_deal_memo`, document downloads).
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use levd_auth::{MSG_ACTIVE_ACCOUNT_REQUIRED, Principal, Resolution};
+use levd_domain::crm::{
+    COMPANY_LIST, COMPANY_TEXT_FIELDS, COMPANY_TYPES, CONTACT_LIST, CONTACT_TEXT_FIELDS, CONTACT_TYPES, PHONE_TYPES,
+};
+use levd_domain::deal::{
+    BUSINESS_PLANS, DEAL_FIELDS, DEAL_INCLUDES, DEAL_LIST, FINANCIALS_WRITE_FIELDS, LOAN_TYPES, TRANSACTION_TYPES,
+};
+use levd_domain::deal_data::{DOCUMENT_FIELDS, MEMO_QUALITIES, MEMO_STATUSES, MEMO_TYPES, TASK_STATUSES};
+use levd_domain::placements::{
+    CURSOR_LIST, LENDER_STATUSES, OFFSET_LIST, PLACEMENT_LIST, PLACEMENT_STATUSES, TERM_FIELDS, TermKind, VISIBILITIES,
+};
+use levd_domain::query::{FilterKind, ListSpec, MAX_LIMIT};
+use levd_domain::scope::AccountScope;
+use levd_domain::{ApiError, ErrorKind};
+use levd_service::notes::NoteParent;
+use levd_service::{Page, Service};
+use rmcp::ErrorData;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, Tool, ToolAnnotations};
+use serde_json::{Map, Value, json};
+
+use super::auth::McpCaller;
+use crate::AppState;
+use crate::middleware::PREFIX;
+use crate::ratelimit::Bucket;
+
+// ---------------------------------------------------------------------------------------------
+// The catalogue
+
+/// What a tool does to the account: the R/W column, with writes split into those that only
+/// add records and those that change or remove existing ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    Read,
+    Add,
+    Change,
+}
+
+/// The service operation behind a tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    ListDeals,
+    GetDeal,
+    CreateDeal,
+    UpdateDeal,
+    ArchiveDeal,
+    MoveDeal,
+    SearchIndex,
+    IndexObservations,
+    UpdateFact,
+    MetricDefinitions,
+    RecordFacts,
+    ListMemos,
+    GetMemo,
+    ListVaults,
+    ListDocuments,
+    GetDocument,
+    ListChecklists,
+    CreateTask,
+    UpdateTask,
+    CompleteTask,
+    ListContacts,
+    GetContact,
+    CreateContact,
+    UpdateContact,
+    UnlockContact,
+    ListCompanies,
+    GetCompany,
+    CreateCompany,
+    UpdateCompany,
+    ListNotes,
+    CreateNote,
+    UpdateNote,
+    DeleteNote,
+    GetLender,
+    ListPlacements,
+    GetPlacement,
+    CreatePlacement,
+    UpdatePlacement,
+    ListPipelines,
+    ListTermSheets,
+    GetTermSheet,
+    CreateTermSheet,
+    UpdateTermSheet,
+    DeleteTermSheet,
+    BaseRates,
+    AssetTypes,
+    Me,
+    MyAccounts,
+    SwitchAccount,
+    Team,
+    BillingSummary,
+}
+
+impl Op {
+    /// Whether the operation needs a resolved account (REST's `Policy::Account`); the others
+    /// work for a user who has not picked one.
+    fn needs_account(self) -> bool {
+        !matches!(self, Op::Me | Op::MyAccounts | Op::SwitchAccount)
+    }
+}
+
+/// Where an argument goes in the REST request.
+#[derive(Debug, Clone, PartialEq)]
+enum To {
+    /// Names the resource (a path parameter, or the parent of a note): taken out of the body.
+    Path,
+    /// A query parameter under this key.
+    Query(String),
+    /// A body member, under another name when given.
+    Body(Option<&'static str>),
+}
+
+#[derive(Debug, Clone)]
+struct Arg {
+    name: String,
+    to: To,
+    required: bool,
+    schema: Value,
+}
+
+impl Arg {
+    fn required(mut self) -> Arg {
+        self.required = true;
+        self
+    }
+
+    /// Enumerated values are lower-case on the wire (§6.1): what a model sends is folded.
+    fn folds_case(&self) -> bool {
+        self.schema.get("enum").is_some() || self.schema.pointer("/items/enum").is_some()
+    }
+}
+
+struct Def {
+    name: &'static str,
+    about: &'static str,
+    effect: Effect,
+    op: Op,
+    /// The REST operation (`METHOD /template`) the tool mirrors; it names the per-endpoint
+    /// rate-limit bucket the call shares with REST. `{parent}` stands for a note's parent.
+    rest: &'static str,
+    args: Vec<Arg>,
+}
+
+impl Def {
+    fn arg(&self, name: &str) -> Option<&Arg> {
+        self.args.iter().find(|a| a.name == name)
+    }
+
+    fn tool(&self) -> Tool {
+        let mut properties = Map::new();
+        let mut required = Vec::new();
+        for a in &self.args {
+            properties.insert(a.name.clone(), a.schema.clone());
+            if a.required {
+                required.push(Value::from(a.name.clone()));
+            }
+        }
+        let mut schema = Map::new();
+        schema.insert("type".into(), Value::from("object"));
+        schema.insert("properties".into(), Value::Object(properties));
+        if !required.is_empty() {
+            schema.insert("required".into(), Value::Array(required));
+        }
+        let annotations = ToolAnnotations::new()
+            .read_only(self.effect == Effect::Read)
+            .destructive(self.effect == Effect::Change)
+            .idempotent(self.effect == Effect::Read)
+            .open_world(false);
+        Tool::new(self.name, self.about, schema).with_annotations(annotations)
+    }
+}
+
+struct Catalogue {
+    defs: Vec<Def>,
+    tools: Vec<Tool>,
+}
+
+static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
+    let defs = catalogue();
+    let tools = defs.iter().map(Def::tool).collect();
+    Catalogue { defs, tools }
+});
+
+/// Every tool, as `tools/list` shows them.
+pub fn tools() -> &'static [Tool] {
+    &CATALOGUE.tools
+}
+
+// --- schema pieces
+
+fn typed(t: &str, about: &str) -> Value {
+    json!({ "type": t, "description": about })
+}
+
+fn choice(values: &[&str], about: &str) -> Value {
+    json!({ "type": "string", "enum": values, "description": about })
+}
+
+fn many(values: &[&str], about: &str) -> Value {
+    json!({ "type": "array", "items": { "type": "string", "enum": values }, "description": about })
+}
+
+fn bounded(t: &str, min: impl Into<Value>, max: impl Into<Value>, about: &str) -> Value {
+    json!({ "type": t, "minimum": min.into(), "maximum": max.into(), "description": about })
+}
+
+fn date(about: &str) -> Value {
+    json!({ "type": "string", "format": "date", "description": about })
+}
+
+fn id_list(about: &str) -> Value {
+    json!({ "type": "array", "items": { "type": "integer", "minimum": 1 }, "description": about })
+}
+
+/// `deal_id` → "the deal"; `term_sheet_id` → "the term sheet".
+fn thing(name: &str) -> String {
+    format!("the {}", name.trim_end_matches("_id").replace('_', " "))
+}
+
+// --- argument builders
+
+fn path(name: &str) -> Arg {
+    let schema = json!({ "type": "integer", "minimum": 1, "description": format!("Id of {}.", thing(name)) });
+    Arg { name: name.into(), to: To::Path, required: true, schema }
+}
+
+fn path_text(name: &str, schema: Value) -> Arg {
+    Arg { name: name.into(), to: To::Path, required: true, schema }
+}
+
+fn query(name: &str, schema: Value) -> Arg {
+    query_as(name, name, schema)
+}
+
+fn query_as(name: &str, key: &str, schema: Value) -> Arg {
+    Arg { name: name.into(), to: To::Query(key.into()), required: false, schema }
+}
+
+fn field(name: &str, schema: Value) -> Arg {
+    Arg { name: name.into(), to: To::Body(None), required: false, schema }
+}
+
+fn field_as(name: &str, member: &'static str, schema: Value) -> Arg {
+    Arg { name: name.into(), to: To::Body(Some(member)), required: false, schema }
+}
+
+fn limit() -> Arg {
+    let about = format!("Page size, 1 to {MAX_LIMIT}.");
+    query("limit", json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "description": about }))
+}
+
+/// The arguments of a list grammar: paging, `sort`, `fields`, `include`, `search`, and one
+/// argument per filter. Id filters match exactly; other numbers take bounds (`min_loan_amount`
+/// → `filter[loan_amount][gte]`); timestamps take `…_after` / `…_before`.
+fn list(spec: &ListSpec) -> Vec<Arg> {
+    let mut out = vec![limit()];
+    if spec.cursor {
+        out.push(query("cursor", typed("string", "next_cursor of the previous page (not together with sort).")));
+    }
+    if spec.offset {
+        out.push(query("offset", json!({ "type": "integer", "minimum": 0, "description": "Records to skip." })));
+    }
+    if !spec.sorts.is_empty() {
+        let about = format!("Comma-separated sort keys, '-' first for descending: {}.", spec.sorts.join(", "));
+        out.push(query("sort", typed("string", &about)));
+    }
+    if !spec.fields.is_empty() {
+        out.push(query("fields", many(spec.fields, "Fields to return (id always comes).")));
+    }
+    if !spec.includes.is_empty() {
+        out.push(query("include", many(spec.includes, "Related records to embed.")));
+    }
+    if spec.search {
+        out.push(query("search", typed("string", "Case-insensitive text search.")));
+    }
+    for f in spec.filters {
+        let key = format!("filter[{}]", f.name);
+        let about = format!("Only records whose {} is this.", f.name.replace('_', " "));
+        match f.kind {
+            FilterKind::Enum(values) => out.push(query_as(f.name, &key, choice(values, &about))),
+            FilterKind::Bool => out.push(query_as(f.name, &key, typed("boolean", &about))),
+            FilterKind::Text => out.push(query_as(f.name, &key, typed("string", &about))),
+            FilterKind::Number if f.name.ends_with("_id") => out.push(query_as(f.name, &key, typed("integer", &about))),
+            FilterKind::Number => {
+                let words = f.name.replace('_', " ");
+                out.push(query_as(
+                    &format!("min_{}", f.name),
+                    &format!("{key}[gte]"),
+                    typed("number", &format!("Smallest {words}.")),
+                ));
+                out.push(query_as(
+                    &format!("max_{}", f.name),
+                    &format!("{key}[lte]"),
+                    typed("number", &format!("Largest {words}.")),
+                ));
+            }
+            FilterKind::DateTime => {
+                let stem = f.name.strip_suffix("_at").unwrap_or(f.name);
+                let words = f.name.replace('_', " ");
+                let stamp = |about: String| json!({ "type": "string", "format": "date-time", "description": about });
+                out.push(query_as(
+                    &format!("{stem}_after"),
+                    &format!("{key}[gte]"),
+                    stamp(format!("Earliest {words}.")),
+                ));
+                out.push(query_as(
+                    &format!("{stem}_before"),
+                    &format!("{key}[lte]"),
+                    stamp(format!("Latest {words}.")),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn with(mut first: Vec<Arg>, rest: Vec<Arg>) -> Vec<Arg> {
+    first.extend(rest);
+    first
+}
+
+fn deal_fields(create: bool) -> Vec<Arg> {
+    let title = field("title", typed("string", "Title of the deal (at most 255 characters)."));
+    let financials: Map<String, Value> = FINANCIALS_WRITE_FIELDS
+        .iter()
+        .map(|f| ((*f).to_string(), json!({ "type": ["number", "null"], "minimum": 0 })))
+        .collect();
+    let mut out = vec![
+        if create { title.required() } else { title },
+        field("loan_amount", json!({ "type": "number", "minimum": 0, "description": "Loan amount in dollars." })),
+        field("loan_type", choice(LOAN_TYPES, "Kind of loan.")),
+        field("transaction_type", choice(TRANSACTION_TYPES, "Kind of transaction.")),
+        field("business_plan", choice(BUSINESS_PLANS, "Business plan for the asset.")),
+        field("description", typed("string", "Free text.")),
+        field("estimated_close_date", date("Expected closing date (YYYY-MM-DD).")),
+        field(
+            "deal_financials",
+            json!({ "type": "object", "properties": financials, "description": "Headline financials in dollars." }),
+        ),
+    ];
+    if create {
+        out.push(field("pipeline_ids", id_list("Pipelines to place the deal in, at their first stage.")));
+    }
+    out
+}
+
+fn contact_fields(create: bool) -> Vec<Arg> {
+    let mut out = Vec::new();
+    if create {
+        out.push(field("contact_type", choice(CONTACT_TYPES, "Kind of contact.")).required());
+        out.push(field("company_id", typed("integer", "Company the contact works for.")).required());
+    }
+    out.push(field("email", json!({ "type": "string", "format": "email", "description": "Email address." })));
+    for (name, max) in CONTACT_TEXT_FIELDS {
+        out.push(field(name, typed("string", &format!("{} (at most {max} characters).", name.replace('_', " ")))));
+    }
+    out.push(field(
+        "phones",
+        json!({ "type": "array", "description": "Phone numbers (the whole list replaces the old one).", "items": {
+            "type": "object", "required": ["raw"], "properties": {
+                "type": { "type": "string", "enum": PHONE_TYPES },
+                "raw": { "type": "string", "description": "The number as written." },
+                "country": { "type": "string", "description": "2-letter region code for a national number." },
+                "extension": { "type": "string" },
+            } } }),
+    ));
+    out.push(field("is_primary", typed("boolean", "Primary contact of the company.")));
+    out
+}
+
+fn company_fields(create: bool) -> Vec<Arg> {
+    let name = field("name", typed("string", "Company name."));
+    let kind = field("company_type", choice(COMPANY_TYPES, "Lender or sponsor."));
+    let mut out = if create { vec![name.required(), kind.required()] } else { vec![name, kind] };
+    for (name, max) in COMPANY_TEXT_FIELDS {
+        out.push(field(name, typed("string", &format!("{} (at most {max} characters).", name.replace('_', " ")))));
+    }
+    out.push(field("org_id", typed("integer", "Lender directory organisation this company is.")));
+    out
+}
+
+fn placement_fields(create: bool) -> Vec<Arg> {
+    let mut out = Vec::new();
+    if create {
+        out.push(field("deal_id", typed("integer", "Deal being placed.")).required());
+        out.push(field("private_company_id", typed("integer", "Lender company (from list_companies).")).required());
+        out.push(field("contact_id", typed("integer", "Contact at the lender.")));
+    }
+    out.extend([
+        field("status", choice(PLACEMENT_STATUSES, "Outreach status; archived removes the placement from lists.")),
+        field("visibility", choice(VISIBILITIES, "Who sees the lender: hidden, masked (Lender A…) or shared.")),
+        field("description", typed("string", "Free text.")),
+        field("score", bounded("number", 0.0, 100.0, "Fit score, 0 to 100.")),
+        field(
+            "outreach_date",
+            json!({ "type": "string", "format": "date-time", "description": "When the lender was contacted." }),
+        ),
+        field("lender_status", choice(LENDER_STATUSES, "Where the deal is on the lender's side.")),
+    ]);
+    out
+}
+
+fn term_sheet_fields(create: bool) -> Vec<Arg> {
+    let mut out = Vec::new();
+    if create {
+        out.push(
+            field("placement_id", typed("integer", "Placement (lender outreach) the quote came from.")).required(),
+        );
+    }
+    for f in TERM_FIELDS {
+        let words = f.name.replace('_', " ");
+        let schema = match f.kind {
+            TermKind::Text(max) => typed("string", &format!("{words} (at most {max} characters).")),
+            TermKind::Enum(values) => choice(values, &format!("{words}.")),
+            TermKind::Ratio => bounded("number", 0.0, 1.0, &format!("{words}, a ratio (0.70 = 70%).")),
+            TermKind::Percent => bounded("number", 0.0, 100.0, &format!("{words}, in percent (5.85 = 5.85%).")),
+            TermKind::SignedPercent => {
+                bounded("number", -100.0, 100.0, &format!("{words}, in percent (5.85 = 5.85%)."))
+            }
+            TermKind::Multiple => bounded("number", 0.0, 10.0, &format!("{words}, a multiple (1.25).")),
+            TermKind::Months => bounded("integer", 0, 1200, &format!("{words}, in months.")),
+            TermKind::Dollars => {
+                json!({ "type": "integer", "minimum": 0, "description": format!("{words}, in dollars.") })
+            }
+            TermKind::Amount => {
+                json!({ "type": "number", "minimum": 0, "description": format!("{words}, in dollars.") })
+            }
+        };
+        let arg = field(f.name, schema);
+        out.push(if create && f.required { arg.required() } else { arg });
+    }
+    out.extend([
+        field(
+            "base_rate",
+            typed(
+                "string",
+                "Benchmark of a floating quote: a key such as sofr_m1 (see get_base_rates), or none-fixed.",
+            ),
+        ),
+        field("winning", typed("boolean", "The winning quote of the deal (at most one).")),
+        field("is_visible_to_borrower", typed("boolean", "Shown to the borrower.")),
+    ]);
+    out
+}
+
+fn task_fields(create: bool) -> Vec<Arg> {
+    let title = field("title", typed("string", "Task title."));
+    let mut out = if create {
+        vec![
+            field(
+                "section_id",
+                typed("integer", "Checklist section to add the task to (or checklist_id, or parent_task_id)."),
+            ),
+            field("checklist_id", typed("integer", "Checklist to add the task to.")),
+            field("parent_task_id", typed("integer", "Task to add a subtask to.")),
+            title.required(),
+        ]
+    } else {
+        vec![title]
+    };
+    out.extend([
+        field("description", typed("string", "Free text.")),
+        field("status", choice(TASK_STATUSES, "Task state.")),
+        field("due_date", date("Due date (YYYY-MM-DD).")),
+        field("assigned_user_id", typed("integer", "Team member responsible (see list_team_members).")),
+        field("document_type_ids", id_list("Document types the task asks for.")),
+    ]);
+    if !create {
+        out.push(field(
+            "is_completed",
+            typed("boolean", "false reopens a completed task (complete with complete_checklist_task)."),
+        ));
+    }
+    out
+}
+
+fn note_parent() -> Vec<Arg> {
+    let kinds: Vec<&str> = NOTE_PARENTS.iter().map(|(p, _)| p.type_name()).collect();
+    vec![
+        path_text("parent_type", choice(&kinds, "What the note belongs to.")),
+        path_text("parent_id", json!({ "type": "integer", "minimum": 1, "description": "Id of that record." })),
+    ]
+}
+
+fn index_paging() -> Vec<Arg> {
+    vec![
+        field("limit", bounded("integer", 1, MAX_LIMIT, "Results to return (default 20).")),
+        field("include_signed_urls", typed("boolean", "Add short-lived links to the source documents.")),
+    ]
+}
+
+/// Note parents with the path prefix of their REST routes.
+const NOTE_PARENTS: [(NoteParent, &str); 5] = [
+    (NoteParent::Deal, "/deals/{deal_id}"),
+    (NoteParent::Contact, "/contacts/{contact_id}"),
+    (NoteParent::Company, "/companies/{company_id}"),
+    (NoteParent::Placement, "/placements/{placement_id}"),
+    (NoteParent::ChecklistTask, "/checklist-tasks/{task_id}"),
+];
+
+fn def(name: &'static str, effect: Effect, op: Op, rest: &'static str, args: Vec<Arg>, about: &'static str) -> Def {
+    Def { name, about, effect, op, rest, args }
+}
+
+fn deal() -> Vec<Arg> {
+    vec![path("deal_id")]
+}
+
+fn on_deal(rest: Vec<Arg>) -> Vec<Arg> {
+    with(deal(), rest)
+}
+
+fn deal_read() -> Vec<Arg> {
+    on_deal(vec![
+        query("include", many(DEAL_INCLUDES, "Related records to embed.")),
+        query("fields", many(DEAL_FIELDS, "Fields to return.")),
+    ])
+}
+
+fn pipeline_move() -> Vec<Arg> {
+    on_deal(vec![
+        field("pipeline_id", typed("integer", "Pipeline (see list_pipelines).")).required(),
+        field("pipeline_status_id", typed("integer", "Stage of that pipeline.")),
+    ])
+}
+
+fn page_number() -> Value {
+    json!({ "type": "integer", "minimum": 1, "description": "Page number." })
+}
+
+fn index_search() -> Vec<Arg> {
+    on_deal(with(
+        vec![
+            field("context", typed("string", "What to look for, in plain words.")).required(),
+            field("min_score", bounded("number", 0.0, 1.0, "Lowest relevance to keep, 0 to 1 (default 0.3).")),
+        ],
+        index_paging(),
+    ))
+}
+
+fn index_observations() -> Vec<Arg> {
+    on_deal(with(
+        vec![
+            field("sot_id", typed("string", "Fact id such as d:5362 (or give metric_id).")),
+            field("metric_id", typed("integer", "Metric whose observations to list.")),
+            field("entity_ref", typed("string", "Only observations about this entity, e.g. property:690.")),
+            field("page", page_number()),
+        ],
+        index_paging(),
+    ))
+}
+
+fn fact_update() -> Vec<Arg> {
+    on_deal(vec![
+        field("sot_id", typed("string", "Fact id such as d:5362.")).required(),
+        field("value", typed("string", "New value (or give observation_id).")),
+        field("observation_id", typed("integer", "Observation whose value to adopt.")),
+    ])
+}
+
+fn fact_values() -> Vec<Arg> {
+    let item = json!({ "type": "object", "required": ["metric_id", "value"], "properties": {
+        "metric_id": { "type": "integer", "minimum": 1 },
+        "value": { "type": "string" },
+        "entity_ref": { "type": "string", "description": "Entity the value is about, e.g. property:690." },
+        "group_ref": { "type": "string" },
+    } });
+    let values = json!({ "type": "array", "minItems": 1, "items": item, "description": "Values to record." });
+    on_deal(vec![field("values", values).required()])
+}
+
+fn metric_query() -> Vec<Arg> {
+    on_deal(vec![
+        query("metric_label", typed("string", "Text the label contains.")),
+        query("category_id", typed("integer", "Only this category.")),
+        query("page", page_number()),
+        limit(),
+    ])
+}
+
+fn memo_query() -> Vec<Arg> {
+    on_deal(vec![
+        limit(),
+        query("offset", json!({ "type": "integer", "minimum": 0, "description": "Records to skip." })),
+        query("search", typed("string", "Text in the title or body.")),
+        query_as("title", "filter[title]", typed("string", "Exact title.")),
+        query_as("status", "filter[status]", choice(MEMO_STATUSES, "Only memos in this state.")),
+        query_as("memo_type", "filter[memo_type]", choice(MEMO_TYPES, "Only memos of this kind.")),
+        query_as("pdf_ready", "filter[pdf_ready]", typed("boolean", "Only memos whose PDF can be served.")),
+        query("vault_id", typed("integer", "Only memos filed in this vault.")),
+    ])
+}
+
+fn memo_read() -> Vec<Arg> {
+    on_deal(vec![
+        path_text("memo_uuid", json!({ "type": "string", "format": "uuid", "description": "Memo uuid." })),
+        query("quality", choice(MEMO_QUALITIES, "PDF image quality (default original).")),
+    ])
+}
+
+fn document_query() -> Vec<Arg> {
+    on_deal(vec![
+        limit(),
+        query("cursor", typed("string", "next_cursor of the previous page.")),
+        query("search", typed("string", "Text in the file name.")),
+        query("extension", typed("string", "File extension such as pdf or xlsx.")),
+        query("folder_id", typed("integer", "Only this folder.")),
+        query("vault_id", typed("integer", "Only this vault.")),
+        query("fields", many(DOCUMENT_FIELDS, "Fields to return.")),
+    ])
+}
+
+fn document_read() -> Vec<Arg> {
+    on_deal(vec![path("document_id"), query("fields", many(DOCUMENT_FIELDS, "Fields to return."))])
+}
+
+fn checklist_query() -> Vec<Arg> {
+    on_deal(vec![query("vault_id", typed("integer", "Only the checklist of this vault."))])
+}
+
+fn note_text(about: &str) -> Vec<Arg> {
+    vec![field("text", typed("string", about)).required()]
+}
+
+fn account_slug() -> Vec<Arg> {
+    let slug = typed("string", "Slug of the account (see list_available_accounts).");
+    vec![field_as("account_slug", "slug", slug).required()]
+}
+
+/// The catalogue, one row per tool: name, effect, operation, REST twin, arguments, description.
+#[rustfmt::skip]
+fn catalogue() -> Vec<Def> {
+    use Effect::{Add, Change, Read};
+    let id = |name: &str| vec![path(name)];
+    vec![
+        // Deals.
+        def("list_deals", Read, Op::ListDeals, "GET /deals", list(&DEAL_LIST),
+            "List the account's deals: filter, search, sort and page."),
+        def("get_deal", Read, Op::GetDeal, "GET /deals/{deal_id}", deal_read(),
+            "One deal, optionally with its financials, properties, team and pipelines."),
+        def("search_deal_index", Read, Op::SearchIndex, "POST /deals/{deal_id}/index/search", index_search(),
+            "Full-text search over the facts extracted from a deal's documents."),
+        def("list_deal_index_observations", Read, Op::IndexObservations, "POST /deals/{deal_id}/index/observations",
+            index_observations(), "Every observation behind a fact or metric of a deal's index."),
+        def("update_deal_index_fact", Change, Op::UpdateFact, "PATCH /deals/{deal_id}/index/facts", fact_update(),
+            "Set the value of a fact in a deal's index, directly or from one of its observations."),
+        def("list_deal_index_metric_definitions", Read, Op::MetricDefinitions,
+            "GET /deals/{deal_id}/index/metric-definitions", metric_query(),
+            "The metrics a deal's index knows, by label and category."),
+        def("record_deal_facts", Add, Op::RecordFacts, "POST /deals/{deal_id}/index/facts", fact_values(),
+            "Record metric values as facts of a deal."),
+        def("list_deal_memos", Read, Op::ListMemos, "GET /deals/{deal_id}/memos", memo_query(),
+            "Memos of a deal (offering memoranda, credit memos…)."),
+        def("get_deal_memo", Read, Op::GetMemo, "GET /deals/{deal_id}/memos/{memo_uuid}", memo_read(),
+            "One memo with a short-lived link to its PDF."),
+        def("create_deal", Add, Op::CreateDeal, "POST /deals", deal_fields(true),
+            "Create a deal."),
+        def("update_deal", Change, Op::UpdateDeal, "PATCH /deals/{deal_id}", on_deal(deal_fields(false)),
+            "Change fields of a deal; null clears a field."),
+        def("delete_deal", Change, Op::ArchiveDeal, "DELETE /deals/{deal_id}", deal(),
+            "Archive a deal (soft delete)."),
+        def("move_deal_to_pipeline_status", Change, Op::MoveDeal, "POST /deals/{deal_id}/pipeline", pipeline_move(),
+            "Put a deal in a pipeline stage (the first stage unless one is named)."),
+        // Documents, vaults and checklists.
+        def("list_deal_vaults", Read, Op::ListVaults, "GET /deals/{deal_id}/vaults", deal(),
+            "The vaults (resources, Deal Room) of a deal."),
+        def("list_deal_documents", Read, Op::ListDocuments, "GET /deals/{deal_id}/documents", document_query(),
+            "Documents filed for a deal."),
+        def("get_deal_document", Read, Op::GetDocument, "GET /deals/{deal_id}/documents/{document_id}",
+            document_read(), "One document of a deal."),
+        def("get_deal_checklist", Read, Op::ListChecklists, "GET /deals/{deal_id}/checklists", checklist_query(),
+            "The due-diligence checklists of a deal, with sections, tasks and subtasks."),
+        def("create_checklist_task", Add, Op::CreateTask, "POST /checklist-tasks", task_fields(true),
+            "Add a task to a checklist section or checklist, or a subtask to a task."),
+        def("update_checklist_task", Change, Op::UpdateTask, "PATCH /checklist-tasks/{task_id}",
+            with(id("task_id"), task_fields(false)), "Change a checklist task."),
+        def("complete_checklist_task", Change, Op::CompleteTask, "POST /checklist-tasks/{task_id}/complete",
+            id("task_id"), "Mark a checklist task complete."),
+        // Contacts and companies.
+        def("list_contacts", Read, Op::ListContacts, "GET /contacts", list(&CONTACT_LIST),
+            "Contacts of the account."),
+        def("get_contact", Read, Op::GetContact, "GET /contacts/{contact_id}", id("contact_id"),
+            "One contact."),
+        def("create_contact", Add, Op::CreateContact, "POST /contacts", contact_fields(true),
+            "Create a contact at a company."),
+        def("update_contact", Change, Op::UpdateContact, "PATCH /contacts/{contact_id}",
+            with(id("contact_id"), contact_fields(false)), "Change a contact; null clears a field."),
+        def("unlock_contact", Change, Op::UnlockContact, "POST /contacts/{contact_id}/actions/unlock",
+            id("contact_id"), "Reveal an AI-recommended contact; spends account credits once."),
+        def("list_companies", Read, Op::ListCompanies, "GET /companies", list(&COMPANY_LIST),
+            "Companies (lenders and sponsors) of the account."),
+        def("get_company", Read, Op::GetCompany, "GET /companies/{company_id}", id("company_id"),
+            "One company."),
+        def("create_company", Add, Op::CreateCompany, "POST /companies", company_fields(true),
+            "Create a company."),
+        def("update_company", Change, Op::UpdateCompany, "PATCH /companies/{company_id}",
+            with(id("company_id"), company_fields(false)), "Change a company; null clears a field."),
+        // Notes, on every kind of record that has them.
+        def("list_notes", Read, Op::ListNotes, "GET {parent}/notes", with(note_parent(), list(&CURSOR_LIST)),
+            "Notes on a deal, contact, company, placement or checklist task."),
+        def("create_note", Add, Op::CreateNote, "POST {parent}/notes", with(note_parent(), note_text("The note.")),
+            "Add a note to a deal, contact, company, placement or checklist task."),
+        def("update_note", Change, Op::UpdateNote, "PATCH {parent}/notes/{note_id}",
+            with(note_parent(), with(id("note_id"), note_text("The new text."))), "Rewrite a note."),
+        def("delete_note", Change, Op::DeleteNote, "DELETE {parent}/notes/{note_id}",
+            with(note_parent(), id("note_id")), "Delete a note for good."),
+        // Lenders.
+        def("get_lender", Read, Op::GetLender, "GET /lenders/{org_id}", id("org_id"),
+            "A lender of the directory with its programs."),
+        // Placements.
+        def("list_placements", Read, Op::ListPlacements, "GET /placements", list(&PLACEMENT_LIST),
+            "Lender outreach (placements) of the account's deals."),
+        def("get_placement", Read, Op::GetPlacement, "GET /placements/{placement_id}", id("placement_id"),
+            "One placement."),
+        def("create_placement", Add, Op::CreatePlacement, "POST /placements", placement_fields(true),
+            "Start outreach to a lender for a deal."),
+        def("update_placement", Change, Op::UpdatePlacement, "PATCH /placements/{placement_id}",
+            with(id("placement_id"), placement_fields(false)),
+            "Change a placement's status, visibility or details; status archived archives it."),
+        // Pipelines.
+        def("list_pipelines", Read, Op::ListPipelines, "GET /pipelines", list(&OFFSET_LIST),
+            "The account's pipelines with their ordered stages."),
+        // Term sheets.
+        def("list_term_sheets", Read, Op::ListTermSheets, "GET /deals/{deal_id}/term-sheets",
+            on_deal(list(&CURSOR_LIST)), "Lender quotes (term sheets) of a deal."),
+        def("get_term_sheet", Read, Op::GetTermSheet, "GET /deals/{deal_id}/term-sheets/{term_sheet_id}",
+            on_deal(id("term_sheet_id")), "One term sheet."),
+        def("create_term_sheet", Add, Op::CreateTermSheet, "POST /deals/{deal_id}/term-sheets",
+            on_deal(term_sheet_fields(true)), "Record a lender's quote for a deal."),
+        def("update_term_sheet", Change, Op::UpdateTermSheet, "PATCH /deals/{deal_id}/term-sheets/{term_sheet_id}",
+            on_deal(with(id("term_sheet_id"), term_sheet_fields(false))),
+            "Change a term sheet; null clears an optional field."),
+        def("delete_term_sheet", Change, Op::DeleteTermSheet, "DELETE /deals/{deal_id}/term-sheets/{term_sheet_id}",
+            on_deal(id("term_sheet_id")), "Delete a term sheet (soft delete)."),
+        // Market data.
+        def("get_base_rates", Read, Op::BaseRates, "GET /market/base-rates", vec![],
+            "Benchmark rates (SOFR, Treasuries…) with their values and dates."),
+        def("get_asset_types", Read, Op::AssetTypes, "GET /market/asset-types", vec![],
+            "The asset types deals and lenders are classified by."),
+        // Account and billing.
+        def("get_my_profile", Read, Op::Me, "GET /me", vec![],
+            "Who you are: user, active account, role, API tier, limits and granted scopes."),
+        def("list_team_members", Read, Op::Team, "GET /account/team", list(&OFFSET_LIST),
+            "Members of the active account."),
+        def("list_available_accounts", Read, Op::MyAccounts, "GET /me/accounts", vec![],
+            "The accounts you belong to, and which one is active."),
+        def("switch_account", Change, Op::SwitchAccount, "PATCH /me/active-account", account_slug(),
+            "Make another of your accounts the active one; the choice is saved for later sessions."),
+        def("get_my_billing_summary", Read, Op::BillingSummary, "GET /billing/summary", vec![],
+            "Subscription and credit balance of the active account."),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+/// One tool call, with its arguments turned into the pieces of a REST request.
+struct Call<'a> {
+    def: &'a Def,
+    args: &'a Map<String, Value>,
+    scope: Option<&'a AccountScope>,
+    user_id: i64,
+    /// Root of the signed links the services hand out.
+    api_base: String,
+}
+
+impl Call<'_> {
+    fn scope(&self) -> Result<&AccountScope, ApiError> {
+        self.scope.ok_or_else(|| ApiError::bad_request(MSG_ACTIVE_ACCOUNT_REQUIRED))
+    }
+
+    /// A numeric id. Anything that is not a positive integer names no resource and becomes 0,
+    /// which the service answers with its 404, as REST does for such a path.
+    fn id(&self, name: &str) -> Result<i64, ApiError> {
+        let id = match self.args.get(name) {
+            None | Some(Value::Null) => return Err(ApiError::invalid_field(name, "is required")),
+            Some(Value::Number(n)) => {
+                n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64))
+            }
+            Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+            Some(_) => None,
+        };
+        Ok(id.filter(|id| *id > 0).unwrap_or(0))
+    }
+
+    fn text(&self, name: &str) -> Result<&str, ApiError> {
+        match self.args.get(name) {
+            Some(Value::String(s)) => Ok(s.as_str()),
+            Some(Value::Null) | None => Err(ApiError::invalid_field(name, "is required")),
+            Some(_) => Err(ApiError::invalid_field(name, "must be a string")),
+        }
+    }
+
+    fn note_parent(&self) -> Result<(NoteParent, i64), ApiError> {
+        let kind = self.text("parent_type")?.trim().to_ascii_lowercase();
+        let parent = NOTE_PARENTS.iter().map(|(p, _)| *p).find(|p| p.type_name() == kind).ok_or_else(|| {
+            let kinds: Vec<&str> = NOTE_PARENTS.iter().map(|(p, _)| p.type_name()).collect();
+            ApiError::invalid_field("parent_type", format!("must be one of: {}", kinds.join(", ")))
+        })?;
+        Ok((parent, self.id("parent_id")?))
+    }
+
+    /// The REST operation, e.g. `GET /deals/{deal_id}/notes`.
+    fn endpoint(&self) -> String {
+        let rest = self.def.rest;
+        match self.note_parent() {
+            Ok((parent, _)) if rest.contains("{parent}") => {
+                let prefix = NOTE_PARENTS.iter().find(|(p, _)| *p == parent).map_or("", |(_, prefix)| prefix);
+                rest.replace("{parent}", prefix)
+            }
+            _ => rest.to_string(),
+        }
+    }
+
+    /// The raw query string REST would receive, built from the query arguments in catalogue order.
+    fn query(&self) -> Option<String> {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        let mut any = false;
+        for a in &self.def.args {
+            if let To::Query(key) = &a.to
+                && let Some(value) = self.args.get(&a.name).and_then(|v| query_value(v, a.folds_case()))
+            {
+                q.append_pair(key, &value);
+                any = true;
+            }
+        }
+        any.then(|| q.finish())
+    }
+
+    /// The JSON body REST would receive: every argument but those naming the resource or
+    /// going to the query, under its REST name. Unknown members pass through, and the
+    /// service ignores them as it does for REST.
+    fn body(&self) -> Vec<u8> {
+        let mut out = Map::new();
+        for (name, value) in self.args {
+            match self.def.arg(name) {
+                Some(Arg { to: To::Path | To::Query(_), .. }) => {}
+                Some(a @ Arg { to: To::Body(member), .. }) => {
+                    let value = if a.folds_case() { lowercase(value) } else { value.clone() };
+                    out.insert(member.map_or_else(|| name.clone(), str::to_string), value);
+                }
+                None => {
+                    out.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        serde_json::to_vec(&Value::Object(out)).unwrap_or_else(|_| b"{}".to_vec())
+    }
+}
+
+fn lowercase(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.to_lowercase()),
+        Value::Array(items) => Value::Array(items.iter().map(lowercase).collect()),
+        other => other.clone(),
+    }
+}
+
+/// An argument as a query-string value; arrays become comma-separated lists.
+fn query_value(v: &Value, fold: bool) -> Option<String> {
+    let text = match v {
+        Value::Null => return None,
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Array(items) => items.iter().filter_map(|i| query_value(i, false)).collect::<Vec<_>>().join(","),
+        Value::Object(_) => v.to_string(),
+    };
+    Some(if fold { text.to_lowercase() } else { text })
+}
+
+/// A service result.
+enum Output {
+    One(Value),
+    Page(Page),
+}
+
+/// The one dispatcher: each arm is the call the REST handler of the same operation makes.
+async fn run(svc: &Service, c: &Call<'_>) -> Result<Output, ApiError> {
+    use Output::{One, Page as List};
+    let q = c.query();
+    let q = q.as_deref();
+    let body = c.body();
+    let base = c.api_base.as_str();
+    let deal = || c.id("deal_id");
+    Ok(match c.def.op {
+        Op::ListDeals => List(svc.list_deals(c.scope()?, q).await?),
+        Op::GetDeal => One(svc.get_deal(c.scope()?, deal()?, q).await?),
+        Op::CreateDeal => One(svc.create_deal(c.scope()?, &body).await?),
+        Op::UpdateDeal => One(svc.update_deal(c.scope()?, deal()?, &body).await?),
+        Op::ArchiveDeal => One(svc.archive_deal(c.scope()?, deal()?).await?),
+        Op::MoveDeal => One(svc.move_deal_to_pipeline(c.scope()?, deal()?, &body).await?),
+        Op::SearchIndex => List(svc.search_index(c.scope()?, deal()?, &body, base).await?),
+        Op::IndexObservations => List(svc.list_observations(c.scope()?, deal()?, &body, base).await?),
+        Op::UpdateFact => One(svc.update_fact(c.scope()?, deal()?, &body).await?),
+        Op::MetricDefinitions => List(svc.metric_definitions(c.scope()?, deal()?, q).await?),
+        Op::RecordFacts => One(svc.record_facts(c.scope()?, deal()?, &body).await?),
+        Op::ListMemos => List(svc.list_memos(c.scope()?, deal()?, q, base).await?),
+        Op::GetMemo => One(svc.get_memo(c.scope()?, deal()?, c.text("memo_uuid")?, q, base).await?),
+        Op::ListVaults => List(svc.list_vaults(c.scope()?, deal()?).await?),
+        Op::ListDocuments => List(svc.list_documents(c.scope()?, deal()?, q).await?),
+        Op::GetDocument => One(svc.get_document(c.scope()?, deal()?, c.id("document_id")?, q).await?),
+        Op::ListChecklists => List(svc.list_checklists(c.scope()?, deal()?, q).await?),
+        Op::CreateTask => One(svc.create_task(c.scope()?, &body).await?),
+        Op::UpdateTask => One(svc.update_task(c.scope()?, c.id("task_id")?, &body).await?),
+        Op::CompleteTask => One(svc.complete_task(c.scope()?, c.id("task_id")?).await?),
+        Op::ListContacts => List(svc.list_contacts(c.scope()?, q).await?),
+        Op::GetContact => One(svc.get_contact(c.scope()?, c.id("contact_id")?).await?),
+        Op::CreateContact => One(svc.create_contact(c.scope()?, &body).await?),
+        Op::UpdateContact => One(svc.update_contact(c.scope()?, c.id("contact_id")?, &body).await?),
+        Op::UnlockContact => One(svc.unlock_contact(c.scope()?, c.id("contact_id")?).await?),
+        Op::ListCompanies => List(svc.list_companies(c.scope()?, q).await?),
+        Op::GetCompany => One(svc.get_company(c.scope()?, c.id("company_id")?).await?),
+        Op::CreateCompany => One(svc.create_company(c.scope()?, &body).await?),
+        Op::UpdateCompany => One(svc.update_company(c.scope()?, c.id("company_id")?, &body).await?),
+        Op::ListNotes => {
+            let (parent, id) = note_parent_checked(svc, c, false).await?;
+            List(svc.list_notes(c.scope()?, parent, id, q).await?)
+        }
+        Op::CreateNote => {
+            let (parent, id) = note_parent_checked(svc, c, true).await?;
+            One(svc.create_note(c.scope()?, parent, id, &body).await?)
+        }
+        Op::UpdateNote => {
+            let (parent, id) = note_parent_checked(svc, c, true).await?;
+            One(svc.update_note(c.scope()?, parent, id, c.id("note_id")?, &body).await?)
+        }
+        Op::DeleteNote => {
+            let (parent, id) = note_parent_checked(svc, c, true).await?;
+            One(svc.delete_note(c.scope()?, parent, id, c.id("note_id")?).await?)
+        }
+        Op::GetLender => One(svc.get_lender(c.scope()?, c.id("org_id")?).await?),
+        Op::ListPlacements => List(svc.list_placements(c.scope()?, q).await?),
+        Op::GetPlacement => One(svc.get_placement(c.scope()?, c.id("placement_id")?).await?),
+        Op::CreatePlacement => One(svc.create_placement(c.scope()?, &body).await?),
+        Op::UpdatePlacement => One(svc.update_placement(c.scope()?, c.id("placement_id")?, &body).await?),
+        Op::ListPipelines => List(svc.list_pipelines(c.scope()?, q).await?),
+        Op::ListTermSheets => List(svc.list_term_sheets(c.scope()?, deal()?, q).await?),
+        Op::GetTermSheet => One(svc.get_term_sheet(c.scope()?, deal()?, c.id("term_sheet_id")?).await?),
+        Op::CreateTermSheet => One(svc.create_term_sheet(c.scope()?, deal()?, &body).await?),
+        Op::UpdateTermSheet => One(svc.update_term_sheet(c.scope()?, deal()?, c.id("term_sheet_id")?, &body).await?),
+        Op::DeleteTermSheet => One(svc.delete_term_sheet(c.scope()?, deal()?, c.id("term_sheet_id")?).await?),
+        Op::BaseRates => One(svc.list_base_rates(c.scope()?).await?),
+        Op::AssetTypes => One(svc.list_asset_types(c.scope()?).await?),
+        Op::Me => One(svc.me(c.user_id, c.scope).await?),
+        Op::MyAccounts => One(svc.my_accounts(c.user_id, c.scope).await?),
+        Op::SwitchAccount => One(svc.set_active_account(c.user_id, &body).await?),
+        Op::Team => List(svc.team(c.scope()?, q).await?),
+        Op::BillingSummary => One(svc.billing_summary(c.scope()?).await?),
+    })
+}
+
+/// The parent of a note, after the check its REST routes make: the parent's scope, and that
+/// the parent exists in the account.
+async fn note_parent_checked(svc: &Service, c: &Call<'_>, write: bool) -> Result<(NoteParent, i64), ApiError> {
+    let (parent, id) = c.note_parent()?;
+    let scope = c.scope()?;
+    match parent {
+        NoteParent::Deal => svc.deal_for_notes(scope, id, write).await?,
+        NoteParent::Contact => svc.contact_for_notes(scope, id, write).await?,
+        NoteParent::Company => svc.company_for_notes(scope, id, write).await?,
+        NoteParent::Placement => svc.placement_for_notes(scope, id, write).await?,
+        NoteParent::ChecklistTask => svc.task_for_notes(scope, id, write).await?,
+    }
+    Ok((parent, id))
+}
+
+/// Runs `tools/call`. Failures of the operation are tool results with `isError` (the model
+/// reads them); only an unknown tool is a protocol error.
+pub async fn call(
+    state: &AppState,
+    caller: &McpCaller,
+    request: CallToolRequestParams,
+) -> Result<CallToolResult, ErrorData> {
+    let name = request.name.as_ref();
+    let Some(def) = CATALOGUE.defs.iter().find(|d| d.name == name) else {
+        return Err(ErrorData::invalid_params(format!("tool not found: {name}"), None));
+    };
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().hyphenated().to_string();
+    let args = request.arguments.unwrap_or_default();
+    let (account_id, result) = execute(state, caller, def, &args).await;
+    let latency_ms = format!("{:.2}", started.elapsed().as_secs_f64() * 1000.0);
+    match result {
+        Ok(value) => {
+            tracing::info!(
+                target: "levd::mcp",
+                request_id = %request_id,
+                tool = def.name,
+                account_id,
+                origin_app = caller.origin_app,
+                outcome = "ok",
+                latency_ms,
+                "tool call"
+            );
+            Ok(CallToolResult::structured(value))
+        }
+        Err(e) => {
+            tracing::info!(
+                target: "levd::mcp",
+                request_id = %request_id,
+                tool = def.name,
+                account_id,
+                origin_app = caller.origin_app,
+                outcome = "error",
+                status = e.status(),
+                latency_ms,
+                "tool call"
+            );
+            Ok(failure(&e, &request_id))
+        }
+    }
+}
+
+/// Resolves the account (D4, with no header: saved preference, else the only membership),
+/// charges the rate limits and runs the operation. Returns the account acted for.
+async fn execute(
+    state: &AppState,
+    caller: &McpCaller,
+    def: &Def,
+    args: &Map<String, Value>,
+) -> (Option<i64>, Result<Value, ApiError>) {
+    let principal = &caller.principal;
+    let scope = match state.auth.resolve(principal, None) {
+        Ok(Resolution::Scoped(s)) => Some(s),
+        Ok(Resolution::Unresolved) => None,
+        // A user with no membership may still read their profile and accounts.
+        Err(e) if !def.op.needs_account() && e.status() == 403 => None,
+        Err(e) => return (None, Err(e)),
+    };
+    let account_id = scope.as_ref().map(|s| s.account_id);
+    if def.op.needs_account() && scope.is_none() {
+        return (None, Err(account_required(principal)));
+    }
+    let call = Call {
+        def,
+        args,
+        scope: scope.as_ref(),
+        user_id: principal.user_id(),
+        api_base: format!("{}{PREFIX}", state.site.public_url),
+    };
+    if let Err(e) = charge(state, &call).await {
+        return (account_id, Err(e));
+    }
+    (account_id, run(&state.service, &call).await.map(present))
+}
+
+/// The per-minute buckets REST charges for the same operation (D18): the account's and the
+/// endpoint's, or the user's own when no account is resolved.
+async fn charge(state: &AppState, c: &Call<'_>) -> Result<(), ApiError> {
+    if !state.limits.enabled {
+        return Ok(());
+    }
+    let buckets = match c.scope {
+        Some(s) => {
+            let t = state.limits.for_tier(s.tier);
+            vec![
+                Bucket { key: format!("a:{}", s.account_id), per_minute: t.account_per_minute, limit_type: "account" },
+                Bucket {
+                    key: format!("e:{}:{}", s.account_id, c.endpoint()),
+                    per_minute: t.endpoint_per_minute,
+                    limit_type: "endpoint",
+                },
+            ]
+        }
+        None => vec![Bucket {
+            key: format!("u:{}", c.user_id),
+            per_minute: state.limits.free.account_per_minute,
+            limit_type: "account",
+        }],
+    };
+    state.limiter.check(&buckets).await.map(|_| ()).map_err(|rejection| {
+        ApiError::new(
+            ErrorKind::RateLimited,
+            "Per-minute API rate limit reached. Contact help@lev.com if you need a higher tier.",
+        )
+        .with_extra("limit_type", rejection.limit_type)
+        .with_extra("retry_after_seconds", rejection.retry_after_seconds)
+    })
+}
+
+/// A multi-account user with no saved choice: say how to choose.
+fn account_required(principal: &Principal) -> ApiError {
+    let mut e = ApiError::bad_request(
+        "You belong to several accounts and none is active. Call list_available_accounts to see them, then \
+         switch_account with the slug of the account to work in.",
+    )
+    .with_detail("action", "switch_account");
+    if let Principal::Jwt(user) = principal {
+        let slugs: Vec<String> = user.memberships.iter().map(|m| m.slug.clone()).collect();
+        e = e.with_detail("available_accounts", slugs);
+    }
+    e
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results (§6.2)
+
+/// Lists as `{total, showing, has_more, data}` with the page position; one record as itself.
+fn present(out: Output) -> Value {
+    match out {
+        Output::Page(page) => list_result(page.items, Some(&page.pagination)),
+        Output::One(Value::Array(items)) => list_result(items, None),
+        Output::One(v) => v,
+    }
+}
+
+fn list_result(items: Vec<Value>, pagination: Option<&Value>) -> Value {
+    let get = |k: &str| pagination.and_then(|p| p.get(k)).filter(|v| !v.is_null()).cloned();
+    let mut m = Map::new();
+    m.insert("total".into(), get("total").unwrap_or_else(|| Value::from(items.len())));
+    m.insert("showing".into(), Value::from(items.len()));
+    m.insert("has_more".into(), get("has_more").unwrap_or(Value::Bool(false)));
+    for k in ["limit", "offset", "cursor", "next_cursor", "page", "total_pages"] {
+        if let Some(v) = get(k) {
+            m.insert(k.into(), v);
+        }
+    }
+    m.insert("data".into(), Value::Array(items));
+    Value::Object(m)
+}
+
+/// The plain-language label of an error class.
+fn prefix(e: &ApiError) -> &'static str {
+    if e.details.get("action").and_then(Value::as_str) == Some("switch_account") {
+        return "Account selection required";
+    }
+    match e.status() {
+        400 | 422 => "Validation failed",
+        401 => "Unauthorized",
+        402 => "Payment required",
+        403 => "Forbidden",
+        404 => "Not found",
+        409 => "Conflict",
+        429 => "Rate limited",
+        _ => "Request failed",
+    }
+}
+
+/// A failed operation as a tool error: a sentence for the model and, as structured content,
+/// the members of the REST error envelope.
+fn failure(e: &ApiError, request_id: &str) -> CallToolResult {
+    // Every offending field, not only the first the message names.
+    let problem = e
+        .details
+        .get("fields")
+        .and_then(Value::as_object)
+        .filter(|f| !f.is_empty())
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|(f, p)| format!("{f} {}", p.as_str().unwrap_or("is invalid")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_else(|| e.message.clone());
+    let text = match e.status() {
+        s if s >= 500 => format!(
+            "Upstream service is temporarily unavailable. Please retry in a few seconds. ({}; request id {request_id})",
+            e.message
+        ),
+        429 => {
+            let wait = e.extra.get("retry_after_seconds").and_then(Value::as_u64).unwrap_or(1);
+            format!(
+                "Rate limited: {problem} Retry in {wait} seconds or later, with some random delay; do not retry in a \
+                 tight loop. (request id {request_id})"
+            )
+        }
+        _ => format!("{}: {problem} (request id {request_id})", prefix(e)),
+    };
+    let mut error = Map::new();
+    error.insert("type".into(), Value::from(e.kind.type_name()));
+    error.insert("code".into(), Value::from(e.kind.code()));
+    error.insert("status".into(), Value::from(e.status()));
+    error.insert("message".into(), Value::from(e.message.clone()));
+    error.insert("request_id".into(), Value::from(request_id));
+    error.insert("details".into(), Value::Object(e.details.clone()));
+    for (k, v) in &e.extra {
+        error.insert(k.clone(), v.clone());
+    }
+    let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(json!({ "error": error }));
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_is_sound() {
+        let defs = &CATALOGUE.defs;
+        let mut names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), defs.len(), "tool names are unique");
+        for d in defs {
+            let mut args: Vec<&str> = d.args.iter().map(|a| a.name.as_str()).collect();
+            args.sort_unstable();
+            args.dedup();
+            assert_eq!(args.len(), d.args.len(), "{}: argument names are unique", d.name);
+            // Every path parameter of the REST template is an argument of the tool.
+            for seg in d.rest.split('/').filter(|s| s.starts_with('{') && *s != "{parent}") {
+                let name = seg.trim_matches(|c| c == '{' || c == '}');
+                assert!(d.arg(name).is_some_and(|a| a.to == To::Path), "{}: {name}", d.name);
+            }
+            let read_by_post = d.rest.ends_with("/index/search") || d.rest.ends_with("/index/observations");
+            assert_eq!(d.effect == Effect::Read, d.rest.starts_with("GET") || read_by_post, "{}", d.name);
+        }
+    }
+
+    #[test]
+    fn list_filters_become_the_query_rest_receives() {
+        let def = CATALOGUE.defs.iter().find(|d| d.name == "list_deals").unwrap();
+        let args = json!({"loan_type": "Permanent", "min_loan_amount": 5000000, "search": "maple & co",
+            "include": ["financials", "team"], "unknown": 1, "archived": false});
+        let args = args.as_object().unwrap();
+        let c = Call { def, args, scope: None, user_id: 1, api_base: String::new() };
+        let q = c.query().unwrap();
+        assert_eq!(
+            q,
+            "include=financials%2Cteam&search=maple+%26+co&filter%5Bloan_type%5D=permanent&filter%5Barchived%5D=false\
+             &filter%5Bloan_amount%5D%5Bgte%5D=5000000"
+        );
+        let pairs = levd_domain::query::parse_pairs(&q).unwrap();
+        assert!(pairs.contains(&("filter[loan_amount][gte]".into(), "5000000".into())));
+        assert!(pairs.contains(&("search".into(), "maple & co".into())));
+    }
+
+    #[test]
+    fn bodies_drop_routing_arguments_and_rename_members() {
+        let def = CATALOGUE.defs.iter().find(|d| d.name == "update_deal").unwrap();
+        let args = json!({"deal_id": 7, "loan_type": "LIGHT_BRIDGE", "title": "T", "extra": true});
+        let c = Call { def, args: args.as_object().unwrap(), scope: None, user_id: 1, api_base: String::new() };
+        let body: Value = serde_json::from_slice(&c.body()).unwrap();
+        assert_eq!(body, json!({"loan_type": "light_bridge", "title": "T", "extra": true}));
+        assert_eq!(c.id("deal_id").unwrap(), 7);
+
+        let def = CATALOGUE.defs.iter().find(|d| d.name == "switch_account").unwrap();
+        let args = json!({"account_slug": "beta"});
+        let c = Call { def, args: args.as_object().unwrap(), scope: None, user_id: 1, api_base: String::new() };
+        assert_eq!(serde_json::from_slice::<Value>(&c.body()).unwrap(), json!({"slug": "beta"}));
+    }
+
+    #[test]
+    fn ids_that_name_nothing_become_zero() {
+        let def = CATALOGUE.defs.iter().find(|d| d.name == "get_deal").unwrap();
+        for (v, id) in [(json!("12"), 12), (json!(-3), 0), (json!("x"), 0), (json!(4.0), 4), (json!(true), 0)] {
+            let args = json!({ "deal_id": v });
+            let c = Call { def, args: args.as_object().unwrap(), scope: None, user_id: 1, api_base: String::new() };
+            assert_eq!(c.id("deal_id").unwrap(), id);
+        }
+        let args = Map::new();
+        let c = Call { def, args: &args, scope: None, user_id: 1, api_base: String::new() };
+        assert_eq!(c.id("deal_id").unwrap_err().status(), 422);
+    }
+
+    #[test]
+    fn note_tools_share_the_rest_endpoint_of_their_parent() {
+        let def = CATALOGUE.defs.iter().find(|d| d.name == "update_note").unwrap();
+        let args = json!({"parent_type": "Placement", "parent_id": 3, "note_id": 4});
+        let c = Call { def, args: args.as_object().unwrap(), scope: None, user_id: 1, api_base: String::new() };
+        assert_eq!(c.endpoint(), "PATCH /placements/{placement_id}/notes/{note_id}");
+    }
+
+    #[test]
+    fn errors_read_as_sentences() {
+        let mut f = levd_domain::error::FieldErrors::default();
+        f.add("title", "is required");
+        f.add("loan_amount", "must be a number");
+        let r = failure(&ApiError::validation(f), "rid");
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["isError"], true);
+        assert_eq!(
+            v["content"][0]["text"],
+            "Validation failed: title is required; loan_amount must be a number (request id rid)"
+        );
+        assert_eq!(v["structuredContent"]["error"]["type"], "validation_error");
+        let r = failure(&ApiError::internal(), "rid");
+        let text = serde_json::to_value(&r).unwrap()["content"][0]["text"].as_str().unwrap().to_string();
+        assert!(text.starts_with("Upstream service is temporarily unavailable. Please retry in a few seconds."));
+    }
+}
