@@ -56,10 +56,23 @@ impl Site {
         let host = public_url.split_once("://").map_or(public_url.as_str(), |(_, rest)| rest);
         let host = host.split('/').next().unwrap_or_default().to_string();
         let mut hosts = vec![host.clone()];
-        if let Some((name, _port)) = host.rsplit_once(':')
-            && !name.ends_with(']')
-        {
-            hosts.push(name.to_string());
+        let (name, port) = match host.rsplit_once(':') {
+            Some((name, port)) if !port.contains(']') => (name.to_string(), Some(port.to_string())),
+            _ => (host.clone(), None),
+        };
+        if name != host {
+            hosts.push(name.clone());
+        }
+        // A server on the loopback interface is reached under any of its loopback names.
+        if matches!(name.as_str(), "127.0.0.1" | "localhost" | "[::1]") {
+            for alias in ["127.0.0.1", "localhost", "[::1]"] {
+                let with_port = port.as_ref().map_or_else(|| alias.to_string(), |p| format!("{alias}:{p}"));
+                for h in [with_port, alias.to_string()] {
+                    if !hosts.contains(&h) {
+                        hosts.push(h);
+                    }
+                }
+            }
         }
         Site { mcp_allowed_origins: vec![public_url.clone()], public_url, mcp_allowed_hosts: hosts }
     }
@@ -137,4 +150,27 @@ pub async fn serve(
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod site_tests {
+    use super::Site;
+
+    #[test]
+    fn loopback_sites_accept_every_loopback_name() {
+        let s = Site::at("http://127.0.0.1:8080/");
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        for h in ["127.0.0.1:8080", "localhost:8080", "[::1]:8080", "localhost"] {
+            assert!(s.mcp_allowed_hosts.iter().any(|x| x == h), "{h}: {:?}", s.mcp_allowed_hosts);
+        }
+        assert_eq!(s.mcp_allowed_origins, vec!["http://127.0.0.1:8080".to_string()]);
+    }
+
+    #[test]
+    fn public_sites_accept_their_own_host_only() {
+        let s = Site::at("https://lev.example.com");
+        assert_eq!(s.mcp_allowed_hosts, vec!["lev.example.com".to_string()]);
+        let s = Site::at("https://lev.example.com:8443");
+        assert_eq!(s.mcp_allowed_hosts, vec!["lev.example.com:8443".to_string(), "lev.example.com".to_string()]);
+    }
 }

@@ -120,7 +120,13 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let listener =
         tokio::net::TcpListener::bind(&cfg.bind).await.map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut site = Site::at(cfg.public_url.as_deref().unwrap_or(&format!("http://{addr}")));
+    let default_url = if addr.ip().is_unspecified() {
+        tracing::warn!("listening on all interfaces without --public-url: OAuth and MCP URLs name 127.0.0.1");
+        format!("http://127.0.0.1:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    };
+    let mut site = Site::at(cfg.public_url.as_deref().unwrap_or(&default_url));
     site.mcp_allowed_hosts.extend(cfg.mcp_allowed_hosts.iter().cloned());
     site.mcp_allowed_origins.extend(cfg.mcp_allowed_origins.iter().cloned());
     let state = build_state_in(
@@ -242,7 +248,13 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
         // The signing key is made on the first start, not on the first sign-in.
         levd_oauth::KeyRing::new(running.store.clone(), 0).ensure(unix_now()).await?;
     }
-    let base = public_url.unwrap_or_else(|| format!("http://{}", running.addr));
+    let base = public_url.unwrap_or_else(|| {
+        if running.addr.ip().is_unspecified() {
+            format!("http://127.0.0.1:{}", running.addr.port())
+        } else {
+            format!("http://{}", running.addr)
+        }
+    });
     println!("levd {} listening on http://{}", env!("CARGO_PKG_VERSION"), running.addr);
     if auth_server_on {
         println!(

@@ -172,18 +172,43 @@ pub fn issuer_config(public_url: &str, keys: Arc<KeyRing>) -> IssuerConfig {
 
 /// The routes of the authorization server, mounted at the root of the public URL.
 pub fn router(server: Arc<AuthServer>) -> Router {
-    Router::new()
+    // What browser-based MCP clients (MCP Inspector, web apps) call cross-origin. None of these
+    // endpoints reads a cookie, so any origin may call them.
+    let machine = Router::new()
         .route("/.well-known/oauth-authorization-server", get(as_metadata))
         .route("/.well-known/oauth-protected-resource", get(pr_metadata_root))
         .route("/.well-known/oauth-protected-resource/mcp", get(pr_metadata_mcp))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/oidc/register", post(clients::register))
-        .route("/authorize", get(authorize::start))
-        .route("/authorize/sign-in", post(authorize::sign_in))
-        .route("/authorize/consent", post(authorize::consent))
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(token::revoke))
-        .with_state(server)
+        .layer(axum::middleware::from_fn(cors));
+    // The pages a person sees: same-origin only.
+    let pages = Router::new()
+        .route("/authorize", get(authorize::start))
+        .route("/authorize/sign-in", post(authorize::sign_in))
+        .route("/authorize/consent", post(authorize::consent));
+    machine.merge(pages).with_state(server)
+}
+
+/// CORS for the machine endpoints: preflights answered here, every answer readable by any
+/// origin (no credentials are involved: tokens travel in bodies and headers, never cookies).
+async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.method() == axum::http::Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, mcp-protocol-version"),
+        );
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        return r;
+    }
+    let mut r = next.run(req).await;
+    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    r
 }
 
 type State = axum::extract::State<Arc<AuthServer>>;

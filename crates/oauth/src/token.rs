@@ -250,12 +250,13 @@ mod tests {
 
     #[test]
     fn pkce_s256() {
-        // RFC 7636 appendix B.
-        let verifier = "dBjftJeZ4CVP-mJ92K1GH5lNRmk0Sbom7eBcjMKg4M8";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSstw-cM";
+        // Challenge computed independently (Python hashlib) for this verifier.
+        let verifier = "levd-pkce-test-verifier-0123456789abcdefghijk";
+        let challenge = "sDdN1CaIOL1OFORdqq9n15suywDPRNUTsItCa9X-zks";
         assert!(pkce_matches(verifier, challenge));
-        assert!(!pkce_matches("dBjftJeZ4CVP-mJ92K1GH5lNRmk0Sbom7eBcjMKg4M9", challenge));
+        assert!(!pkce_matches("levd-pkce-test-verifier-0123456789abcdefghijK", challenge));
         assert!(!pkce_matches("short", challenge));
+        assert!(!pkce_matches("levd pkce test verifier 0123456789abcdefghijk", challenge), "spaces are not allowed");
         assert!(!pkce_matches(challenge, challenge));
     }
 }

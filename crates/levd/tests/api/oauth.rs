@@ -236,6 +236,23 @@ async fn metadata_documents_carry_every_member_with_levd_urls() {
     assert_eq!(keys[0]["kty"], "RSA");
     assert_eq!(keys[0]["alg"], "RS256");
     assert!(keys[0].get("d").is_none(), "private material must never be published");
+
+    // Browser-based clients may call the machine endpoints cross-origin (no cookies involved).
+    let r = app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{b}/oauth/token"))
+        .header("origin", "http://localhost:6274")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let r = app.client.get(format!("{b}/.well-known/oauth-authorization-server")).send().await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    // The sign-in pages are not cross-origin resources.
+    let r = app.client.get(format!("{b}/authorize")).send().await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
     app.stop().await;
 }
 
