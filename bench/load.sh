@@ -92,7 +92,16 @@ ENDPOINTS=(
     "GET /me (JWT)|/me|jwt|"
     "GET /deals?limit=50|/deals?limit=50|key|"
     "POST /deals|/deals|key|bench/post_deal.lua"
+    "MCP tools/call list_deals (API key)|/mcp|key|bench/mcp_list_deals.lua"
 )
+
+# /mcp lives at the root, every other path under the API prefix.
+url_for() {
+    case "$1" in
+        /mcp*) echo "http://$ADDR$1" ;;
+        *) echo "$BASE$1" ;;
+    esac
+}
 
 headers_for() {
     case "$1" in
@@ -109,10 +118,14 @@ for entry in "${ENDPOINTS[@]}"; do
     IFS='|' read -r name path cred script <<<"$entry"
     args=()
     while IFS= read -r h; do args+=(-H "$h"); done < <(headers_for "$cred")
-    if [ -n "$script" ]; then
+    if [ "$path" = /mcp ]; then
+        args+=(-X POST -H "Content-Type: application/json" -H "Accept: application/json, text/event-stream"
+            -H "MCP-Protocol-Version: 2025-11-25"
+            --data '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_deals","arguments":{"limit":50}}}')
+    elif [ -n "$script" ]; then
         args+=(-X POST -H "Content-Type: application/json" --data '{"title":"Smoke test deal"}')
     fi
-    status="$(curl -sS -o "$TMP/smoke.json" -w '%{http_code}' "${args[@]}" "$BASE$path")"
+    status="$(curl -sS -o "$TMP/smoke.json" -w '%{http_code}' "${args[@]}" "$(url_for "$path")")"
     case "$status" in
         2??) ;;
         *) echo "$name answered $status before the load run:" >&2; cat "$TMP/smoke.json" >&2; exit 1 ;;
@@ -134,7 +147,7 @@ for entry in "${ENDPOINTS[@]}"; do
     if [ -n "$script" ]; then args+=(-s "$script"); fi
     raw="$OUT/wrk-$STAMP-$(echo "$name" | tr -c 'A-Za-z0-9\n' '_' | tr -s '_').txt"
     echo "wrk: $name" >&2
-    timeout $((DURATION + 30)) wrk "${args[@]}" "$BASE$path" >"$raw"
+    timeout $((DURATION + 30)) wrk "${args[@]}" "$(url_for "$path")" >"$raw"
 
     rps="$(awk '/^Requests\/sec:/ {print $2}' "$raw")"
     p50="$(awk '$1 == "50%" {print $2}' "$raw")"

@@ -37,6 +37,10 @@ run() {
     --seed 1 --generation-deterministic --no-shrink --warnings off
 }
 
-run "$REFERENCE"
+if [ -f "$REFERENCE" ]; then
+  run "$REFERENCE"
+else
+  echo "== $REFERENCE not found: fuzzing levd's own document only" >&2
+fi
 run "$BASE/api/external/v2/openapi.json"
 echo "fuzz: no 5xx and no non-JSON answer"

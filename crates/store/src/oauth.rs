@@ -79,6 +79,23 @@ pub struct RefreshRow {
     pub expires_at: i64,
 }
 
+/// Rows issued from a grant.
+trait OfGrant {
+    fn grant_id(&self) -> &str;
+}
+
+impl OfGrant for CodeRow {
+    fn grant_id(&self) -> &str {
+        &self.grant_id
+    }
+}
+
+impl OfGrant for RefreshRow {
+    fn grant_id(&self) -> &str {
+        &self.grant_id
+    }
+}
+
 const KEY_COLUMNS: &str = "kid, private_pem, public_jwk, created_at, retired_at";
 const CLIENT_COLUMNS: &str = "client_id, secret_digest, auth_method, client_name, redirect_uris, metadata, created_at";
 const GRANT_COLUMNS: &str = "id, client_id, user_id, scope, audience, created_at, revoked_at";
@@ -290,26 +307,13 @@ impl Store {
 
     /// Marks a code used; a second redemption revokes its grant.
     pub async fn redeem_code(&self, code_digest: &str, now: i64) -> Result<Redemption<CodeRow>> {
-        let claimed = sqlx::query("UPDATE oauth_codes SET used_at = $1 WHERE code_digest = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(code_digest)
-            .execute(self.pool())
-            .await?
-            .rows_affected();
-        let row = sqlx::query_as::<_, CodeRow>(
+        self.redeem(
+            "UPDATE oauth_codes SET used_at = $1 WHERE code_digest = $2 AND used_at IS NULL",
             "SELECT grant_id, redirect_uri, code_challenge, expires_at FROM oauth_codes WHERE code_digest = $1",
+            code_digest,
+            now,
         )
-        .bind(code_digest)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(match (claimed, row) {
-            (1, Some(row)) => Redemption::Fresh(row),
-            (_, Some(row)) => {
-                self.revoke_grant(&row.grant_id, now).await?;
-                Redemption::Replayed
-            }
-            (_, None) => Redemption::Unknown,
-        })
+        .await
     }
 
     pub async fn insert_refresh_token(&self, digest: &str, grant_id: &str, expires_at: i64) -> Result<()> {
@@ -326,23 +330,27 @@ impl Store {
 
     /// Marks a refresh token used (rotation); reuse of a used one revokes its grant.
     pub async fn redeem_refresh_token(&self, digest: &str, now: i64) -> Result<Redemption<RefreshRow>> {
-        let claimed =
-            sqlx::query("UPDATE oauth_refresh_tokens SET used_at = $1 WHERE token_digest = $2 AND used_at IS NULL")
-                .bind(now)
-                .bind(digest)
-                .execute(self.pool())
-                .await?
-                .rows_affected();
-        let row = sqlx::query_as::<_, RefreshRow>(
+        self.redeem(
+            "UPDATE oauth_refresh_tokens SET used_at = $1 WHERE token_digest = $2 AND used_at IS NULL",
             "SELECT grant_id, expires_at FROM oauth_refresh_tokens WHERE token_digest = $1",
+            digest,
+            now,
         )
-        .bind(digest)
-        .fetch_optional(self.pool())
-        .await?;
+        .await
+    }
+
+    /// Single use of a code or refresh token: `claim` marks the row used only if it was not,
+    /// `read` fetches it. A known row that was already used is a replay: its grant is revoked.
+    async fn redeem<T>(&self, claim: &'static str, read: &'static str, digest: &str, now: i64) -> Result<Redemption<T>>
+    where
+        T: OfGrant + for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        let claimed = sqlx::query(claim).bind(now).bind(digest).execute(self.pool()).await?.rows_affected();
+        let row = sqlx::query_as::<_, T>(read).bind(digest).fetch_optional(self.pool()).await?;
         Ok(match (claimed, row) {
             (1, Some(row)) => Redemption::Fresh(row),
             (_, Some(row)) => {
-                self.revoke_grant(&row.grant_id, now).await?;
+                self.revoke_grant(row.grant_id(), now).await?;
                 Redemption::Replayed
             }
             (_, None) => Redemption::Unknown,

@@ -110,33 +110,26 @@ impl Flow {
         (status, cookie, r.text().await.unwrap(), location)
     }
 
-    pub async fn post_form(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http.post(format!("{}{path}", self.base)).header("cookie", cookie).form(form).send().await.unwrap()
+    /// Opens the sign-in page of a valid request.
+    pub async fn begin(&self, params: &[(String, String)]) -> Interaction<'_> {
+        let (status, cookie, html, _) = self.open(params).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        Interaction {
+            flow: self,
+            cookie: cookie.expect("csrf cookie"),
+            interaction: hidden(&html, "interaction"),
+            csrf: hidden(&html, "csrf"),
+            page: html,
+        }
     }
 
     /// Signs in and allows; returns the redirect location.
     pub async fn consent_with(&self, params: &[(String, String)], password: &str) -> String {
-        let (status, cookie, html, _) = self.open(params).await;
-        assert_eq!(status, StatusCode::OK, "{html}");
-        let cookie = cookie.expect("csrf cookie");
-        let (interaction, csrf) = (hidden(&html, "interaction"), hidden(&html, "csrf"));
-        let r = self
-            .post_form(
-                "/authorize/sign-in",
-                &cookie,
-                &[("interaction", &interaction), ("csrf", &csrf), ("email", &self.email), ("password", password)],
-            )
-            .await;
+        let i = self.begin(params).await;
+        let r = i.sign_in(password).await;
         assert_eq!(r.status(), StatusCode::OK);
-        let html = r.text().await.unwrap();
-        let account = hidden_option(&html);
-        let r = self
-            .post_form(
-                "/authorize/consent",
-                &cookie,
-                &[("interaction", &interaction), ("csrf", &csrf), ("decision", "allow"), ("account", &account)],
-            )
-            .await;
+        let account = hidden_option(&r.text().await.unwrap());
+        let r = i.consent("allow", &account).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         r.headers()["location"].to_str().unwrap().to_string()
     }
@@ -179,6 +172,41 @@ impl Flow {
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
+}
+
+/// A sign-in in progress: the CSRF cookie and the hidden fields of its forms.
+pub struct Interaction<'a> {
+    flow: &'a Flow,
+    cookie: String,
+    interaction: String,
+    csrf: String,
+    /// The sign-in page as served.
+    page: String,
+}
+
+impl Interaction<'_> {
+    /// Posts a form of this interaction with the given cookie and CSRF field.
+    async fn post(&self, path: &str, cookie: &str, csrf: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut form = vec![("interaction", self.interaction.as_str()), ("csrf", csrf)];
+        form.extend_from_slice(fields);
+        let url = format!("{}{path}", self.flow.base);
+        self.flow.http.post(url).header("cookie", cookie).form(&form).send().await.unwrap()
+    }
+
+    async fn sign_in(&self, password: &str) -> reqwest::Response {
+        let fields = [("email", self.flow.email.as_str()), ("password", password)];
+        self.post("/authorize/sign-in", &self.cookie, &self.csrf, &fields).await
+    }
+
+    async fn consent(&self, decision: &str, account: &str) -> reqwest::Response {
+        self.post("/authorize/consent", &self.cookie, &self.csrf, &[("decision", decision), ("account", account)]).await
+    }
+}
+
+/// The payload of a JWT (already verified by whoever issued it).
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 /// The value of the selected (or first) account option on the consent page.
@@ -267,8 +295,7 @@ async fn full_flow_token_works_on_the_rest_api_and_refresh_rotates() {
     let access = tokens["access_token"].as_str().unwrap();
 
     // The claims the issue asks for.
-    let payload = access.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let claims = claims_of(access);
     for c in ["iss", "aud", "sub", "exp", "iat", "jti", "scope"] {
         assert!(claims.get(c).is_some(), "claim {c} missing: {claims}");
     }
@@ -435,8 +462,7 @@ async fn expired_revoked_foreign_audience_and_untrusted_tokens_are_refused() {
     let flow = Flow::public(&app, &email).await;
     let tokens = flow.tokens().await;
     let access = tokens["access_token"].as_str().unwrap();
-    let payload = access.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let claims = claims_of(access);
     assert_eq!(me(&app, access).await.0, 200);
 
     // Expired (beyond the leeway), signed with the real key.
@@ -505,8 +531,7 @@ async fn resource_parameter_binds_the_audience() {
     let (code, v) = flow.code(&[("resource", &rest)]).await;
     let (status, tokens) = flow.exchange(&code, &v).await;
     assert_eq!(status, StatusCode::OK);
-    let payload = tokens["access_token"].as_str().unwrap().split('.').nth(1).unwrap().to_string();
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let claims = claims_of(tokens["access_token"].as_str().unwrap());
     assert_eq!(claims["aud"], rest);
 
     // A resource that is not levd's is refused at /authorize.
@@ -523,49 +548,22 @@ async fn sign_in_needs_the_csrf_cookie_and_failures_are_rate_limited() {
     let app = spawn().await;
     let (_t, email) = signin_tenant(&app, "oauth-csrf").await;
     let flow = Flow::public(&app, &email).await;
-    let params = flow.standard(&challenge(&verifier()));
-    let (_, cookie, html, _) = flow.open(&params).await;
-    let cookie = cookie.unwrap();
-    let (interaction, csrf) = (hidden(&html, "interaction"), hidden(&html, "csrf"));
+    let i = flow.begin(&flow.standard(&challenge(&verifier()))).await;
     // Without the cookie (a cross-site post), and with a wrong field: refused.
-    let r = flow
-        .post_form(
-            "/authorize/sign-in",
-            "levd_oauth_csrf=wrong",
-            &[("interaction", &interaction), ("csrf", &csrf), ("email", &email), ("password", PASSWORD)],
-        )
-        .await;
+    let credentials = [("email", email.as_str()), ("password", PASSWORD)];
+    let r = i.post("/authorize/sign-in", "levd_oauth_csrf=wrong", &i.csrf, &credentials).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = flow
-        .post_form(
-            "/authorize/sign-in",
-            &cookie,
-            &[("interaction", &interaction), ("csrf", "forged"), ("email", &email), ("password", PASSWORD)],
-        )
-        .await;
+    let r = i.post("/authorize/sign-in", &i.cookie, "forged", &credentials).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
 
     // Wrong passwords: five are answered 401, then even the right one is held back.
     for _ in 0..5 {
-        let r = flow
-            .post_form(
-                "/authorize/sign-in",
-                &cookie,
-                &[("interaction", &interaction), ("csrf", &csrf), ("email", &email), ("password", "wrong password!")],
-            )
-            .await;
+        let r = i.sign_in("wrong password!").await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(r.text().await.unwrap().contains("incorrect"));
     }
-    let r = flow
-        .post_form(
-            "/authorize/sign-in",
-            &cookie,
-            &[("interaction", &interaction), ("csrf", &csrf), ("email", &email), ("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(i.sign_in(PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
     app.stop().await;
 }
 
@@ -576,40 +574,17 @@ async fn consent_shows_the_client_and_account_and_deny_returns_access_denied() {
     let second = app.account("oauth-deny-two", Tier::Standard).await;
     app.member(t.user_id, second.id, Role::Member).await;
     let flow = Flow::public(&app, &email).await;
-    let params = flow.standard(&challenge(&verifier()));
-    let (_, cookie, html, _) = flow.open(&params).await;
-    assert!(html.contains("Test Client"), "the client name is shown");
-    let cookie = cookie.unwrap();
-    let (interaction, csrf) = (hidden(&html, "interaction"), hidden(&html, "csrf"));
-    let r = flow
-        .post_form(
-            "/authorize/sign-in",
-            &cookie,
-            &[("interaction", &interaction), ("csrf", &csrf), ("email", &email), ("password", PASSWORD)],
-        )
-        .await;
-    let html = r.text().await.unwrap();
+    let i = flow.begin(&flow.standard(&challenge(&verifier()))).await;
+    assert!(i.page.contains("Test Client"), "the client name is shown");
+    let html = i.sign_in(PASSWORD).await.text().await.unwrap();
     assert!(html.contains("oauth-deny-two") && html.contains(&format!("value=\"{}\"", t.account.slug)), "{html}");
-    let r = flow
-        .post_form(
-            "/authorize/consent",
-            &cookie,
-            &[("interaction", &interaction), ("csrf", &csrf), ("decision", "deny"), ("account", "oauth-deny-two")],
-        )
-        .await;
+    let r = i.consent("deny", "oauth-deny-two").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let location = r.headers()["location"].to_str().unwrap().to_string();
     assert_eq!(query_param(&location, "error").as_deref(), Some("access_denied"));
     assert!(query_param(&location, "code").is_none());
     // The interaction is spent.
-    let r = flow
-        .post_form(
-            "/authorize/consent",
-            &cookie,
-            &[("interaction", &interaction), ("csrf", &csrf), ("decision", "allow"), ("account", "oauth-deny-two")],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(i.consent("allow", "oauth-deny-two").await.status(), StatusCode::BAD_REQUEST);
 
     // Allowing with the second account makes it the active one for the token's user.
     let location = flow.consent_with(&params_with_fresh_challenge(&flow), PASSWORD).await;
@@ -793,24 +768,9 @@ async fn form_post_response_mode_posts_the_code() {
     let flow = Flow::public(&app, &email).await;
     let mut params = flow.standard(&challenge(&verifier()));
     params.push(("response_mode".into(), "form_post".into()));
-    let (_, cookie, html, _) = flow.open(&params).await;
-    let cookie = cookie.unwrap();
-    let (interaction, csrf) = (hidden(&html, "interaction"), hidden(&html, "csrf"));
-    let r = flow
-        .post_form(
-            "/authorize/sign-in",
-            &cookie,
-            &[("interaction", &interaction), ("csrf", &csrf), ("email", &email), ("password", PASSWORD)],
-        )
-        .await;
-    let account = hidden_option(&r.text().await.unwrap());
-    let r = flow
-        .post_form(
-            "/authorize/consent",
-            &cookie,
-            &[("interaction", &interaction), ("csrf", &csrf), ("decision", "allow"), ("account", &account)],
-        )
-        .await;
+    let i = flow.begin(&params).await;
+    let account = hidden_option(&i.sign_in(PASSWORD).await.text().await.unwrap());
+    let r = i.consent("allow", &account).await;
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(html.contains("action=\"http://127.0.0.1:9/callback\""), "{html}");
@@ -948,4 +908,53 @@ async fn admin_sets_passwords_from_stdin_and_rotates_signing_keys() {
     let header = jsonwebtoken::decode_header(fresh["access_token"].as_str().unwrap()).unwrap();
     assert_eq!(header.kid.as_deref(), v["signing_kid"].as_str());
     app.stop().await;
+}
+
+#[tokio::test]
+async fn two_nodes_share_keys_grants_and_revocations() {
+    let node_a = spawn().await;
+    let (_t, email) = signin_tenant(&node_a, "oauth-nodes").await;
+    let flow = Flow::public(&node_a, &email).await;
+    let tokens = flow.tokens().await;
+    let access = tokens["access_token"].as_str().unwrap();
+    // Node B: same database, same public URL (one load balancer), keys read from the database.
+    let node_b = node_a.second_node(Options::default()).await;
+    assert_eq!(me(&node_b, access).await.0, 200);
+    // A refresh at node B rotates the family node A issued.
+    let r = flow
+        .http
+        .post(format!("{}/oauth/token", node_b.base))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", flow.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let fresh: Value = r.json().await.unwrap();
+    let fresh_access = fresh["access_token"].as_str().unwrap();
+    assert_eq!(me(&node_a, fresh_access).await.0, 200);
+    assert_eq!(me(&node_b, fresh_access).await.0, 200, "node B has now cached the grant as active");
+    // Revoked at node A: refused at node B within the epoch poll (twice a second).
+    let r = flow
+        .http
+        .post(format!("{}/oauth/revoke", node_a.base))
+        .form(&[("token", fresh_access), ("client_id", flow.client_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let status = me(&node_b, fresh_access).await.0;
+        if status == 401 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "node B still accepts a revoked token");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    node_b.stop().await;
+    node_a.stop().await;
 }
