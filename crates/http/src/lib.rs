@@ -117,6 +117,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(extra)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::pipeline));
     let oauth = state.oauth.clone();
+    let state_for_oauth = state.clone();
     let mut root = Router::new()
         .nest(PREFIX, api.clone())
         .nest(BUILD_PREFIX, api)
@@ -127,18 +128,49 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     if let Some(server) = oauth {
         // The authorization server answers in its own formats (OAuth JSON errors, HTML pages),
         // which the envelope layer must leave alone.
-        root = root.merge(levd_oauth::router(server).layer(axum::middleware::map_response(
-            |mut r: axum::response::Response| async move {
+        let limited =
+            levd_oauth::router(server).layer(axum::middleware::from_fn_with_state(state_for_oauth, oauth_limits));
+        root =
+            root.merge(limited.layer(axum::middleware::map_response(|mut r: axum::response::Response| async move {
                 r.extensions_mut().insert(envelope::Rendered);
                 r
-            },
-        )));
+            })));
     }
     root.layer(CatchPanicLayer::custom(|_| {
         tracing::error!("handler panicked");
         envelope::error_response(ApiError::internal())
     }))
     .layer(axum::middleware::from_fn(middleware::outer))
+}
+
+/// Requests per minute and client address on the authorization server's endpoints (sign-in
+/// pages, registration, token, revocation). They write to the database for callers who have no
+/// credential yet, so they are bounded per address; the metadata documents are not.
+const OAUTH_PER_IP: u32 = 60;
+
+async fn oauth_limits(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state.limits.enabled && !req.uri().path().starts_with("/.well-known/") {
+        let ip = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+        let bucket = ratelimit::Bucket { key: format!("ip:oauth:{ip}"), per_minute: OAUTH_PER_IP, limit_type: "ip" };
+        if let Err(rejection) = state.limiter.check(std::slice::from_ref(&bucket)).await {
+            let body = serde_json::json!({
+                "error": "rate_limited",
+                "error_description": "Too many requests from this address; retry later",
+            });
+            let mut r = (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+            r.headers_mut().insert(http::header::RETRY_AFTER, rejection.retry_after_seconds.max(1).into());
+            return r;
+        }
+    }
+    next.run(req).await
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains open requests.

@@ -958,3 +958,26 @@ async fn two_nodes_share_keys_grants_and_revocations() {
     node_b.stop().await;
     node_a.stop().await;
 }
+
+#[tokio::test]
+async fn the_authorization_endpoints_are_limited_per_address() {
+    use levd_domain::limits::RateLimitConfig;
+    let app = spawn_with(Options { rate_limits: RateLimitConfig::default(), ..Options::default() }).await;
+    let body = json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none"});
+    let mut limited = None;
+    for n in 0..80 {
+        let r = app.client.post(format!("{}/oidc/register", app.base)).json(&body).send().await.unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.headers().get("retry-after").is_some());
+            limited = Some(n);
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let n = limited.expect("registrations are rate limited");
+    assert!((55..=61).contains(&n), "limited after {n} registrations");
+    // The metadata stays readable.
+    let r = app.client.get(format!("{}/.well-known/oauth-authorization-server", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    app.stop().await;
+}
