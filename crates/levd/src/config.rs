@@ -78,7 +78,7 @@ pub struct ServeArgs {
     pub no_migrate: bool,
     /// Public base URL clients reach this server at (issuer of the built-in authorization
     /// server, root of the OAuth and MCP URLs). Default: `http://<bound address>`.
-    #[arg(long, env = "LEV_PUBLIC_URL")]
+    #[arg(long, env = "LEV_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
     /// Extra `Host` values accepted on `/mcp`, comma-separated (the public URL's host always is).
     #[arg(long, env = "LEV_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
@@ -234,4 +234,32 @@ pub enum KeyCommand {
         #[arg(long)]
         id: i64,
     },
+}
+
+/// `--public-url`: an `http` or `https` origin (levd serves its routes at the root, so a path,
+/// query or fragment would name URLs that do not exist).
+fn parse_public_url(raw: &str) -> Result<String, String> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) || rest.contains(char::is_whitespace) {
+        return Err("must be a scheme and host (and port) only, e.g. https://lev.example.com".into());
+    }
+    Ok(url.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_public_url;
+
+    #[test]
+    fn public_urls_are_origins() {
+        assert_eq!(parse_public_url("https://lev.example.com/").as_deref(), Ok("https://lev.example.com"));
+        assert_eq!(parse_public_url("http://127.0.0.1:8080").as_deref(), Ok("http://127.0.0.1:8080"));
+        for bad in ["lev.example.com", "ftp://x", "https://", "https://x/levd", "https://x?a=1", "https://u@x"] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+    }
 }
