@@ -34,6 +34,8 @@ pub struct AppInner {
     pub site: Site,
     /// The built-in authorization server, unless turned off.
     pub oauth: Option<Arc<levd_oauth::AuthServer>>,
+    /// The circuit breaker in front of MCP tool calls (this node's).
+    pub mcp_breaker: mcp::breaker::Breaker,
 }
 
 /// Where this server is reached from outside, and which browsers and hosts may talk to `/mcp`.
@@ -101,7 +103,15 @@ impl AppState {
             }
             levd_store::Backend::Sqlite => ratelimit::Limiter::Local(ratelimit::LocalLimiter::default()),
         };
-        AppState(Arc::new(AppInner { service, auth, limiter: Arc::new(limiter), limits, site, oauth }))
+        AppState(Arc::new(AppInner {
+            service,
+            auth,
+            limiter: Arc::new(limiter),
+            limits,
+            site,
+            oauth,
+            mcp_breaker: mcp::breaker::Breaker::default(),
+        }))
     }
 }
 
@@ -123,6 +133,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .nest(BUILD_PREFIX, api)
         .route("/docs", axum::routing::get(routes::docs::docs_page))
         .route_service("/mcp", mcp::service(&state))
+        .route("/health", axum::routing::get(mcp::health))
         .fallback(routes::not_found)
         .with_state(state);
     if let Some(server) = oauth {

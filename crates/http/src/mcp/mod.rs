@@ -4,6 +4,7 @@
 //! authentication (`auth`), and a layer that turns the SDK's plain-text refusals into JSON.
 //! The tools themselves (`tools`) are thin wrappers over the same service functions REST uses.
 pub mod auth;
+pub mod breaker;
 mod tools;
 
 use std::convert::Infallible;
@@ -106,6 +107,39 @@ fn plain_message(status: StatusCode, text: &str) -> String {
     let reason = status.canonical_reason().unwrap_or_default();
     let text = text.strip_prefix(reason).and_then(|t| t.strip_prefix(':')).map_or(text, str::trim);
     if text.is_empty() { reason.to_string() } else { text.chars().take(300).collect() }
+}
+
+/// `GET /health`: the MCP server's own health (oauth-mcp.md §7), distinct from the REST
+/// `GET /api/external/v2/health`. `lev_api` says whether the data behind the tools (the
+/// database) answers; `503` when it does not. Limited per client address like the REST one.
+pub async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+) -> Response {
+    use axum::response::IntoResponse;
+    if state.limits.enabled {
+        let bucket = crate::ratelimit::Bucket {
+            key: format!("ip:health:{}", peer.ip()),
+            per_minute: state.limits.health_per_ip,
+            limit_type: "ip",
+        };
+        if state.limiter.check(std::slice::from_ref(&bucket)).await.is_err() {
+            return error_response(ApiError::new(ErrorKind::RateLimited, "Too many health checks from this address"));
+        }
+    }
+    let reachable = state.service.health().await.is_ok();
+    let breaker = state.mcp_breaker.phase();
+    let ok = reachable && breaker == breaker::Phase::Closed;
+    let body = serde_json::json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "lev_api": if reachable { "reachable" } else { "unreachable" },
+        "circuit_breaker": breaker.as_str(),
+    });
+    let status = if reachable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let mut r = (status, axum::Json(body)).into_response();
+    r.extensions_mut().insert(crate::envelope::Rendered);
+    r
 }
 
 /// The MCP server handler: server information and the tool catalogue.

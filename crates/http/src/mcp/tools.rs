@@ -986,6 +986,9 @@ async fn note_parent_checked(svc: &Service, c: &Call<'_>, write: bool) -> Result
     Ok((parent, id))
 }
 
+/// What every tool answers while the circuit breaker is open.
+const BREAKER_OPEN: &str = "circuit breaker open after repeated server errors; retry after 30 seconds";
+
 /// Runs `tools/call`. Failures of the operation are tool results with `isError` (the model
 /// reads them); only an unknown tool is a protocol error.
 pub async fn call(
@@ -1000,7 +1003,13 @@ pub async fn call(
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().hyphenated().to_string();
     let args = request.arguments.unwrap_or_default();
-    let (account_id, result) = execute(state, caller, def, &args).await;
+    let (account_id, result) = if state.mcp_breaker.admit() {
+        let (account_id, result) = execute(state, caller, def, &args).await;
+        state.mcp_breaker.record(result.as_ref().map_or_else(|e| e.status(), |_| 200));
+        (account_id, result)
+    } else {
+        (None, Err(ApiError::unavailable(BREAKER_OPEN)))
+    };
     let latency_ms = format!("{:.2}", started.elapsed().as_secs_f64() * 1000.0);
     match result {
         Ok(value) => {

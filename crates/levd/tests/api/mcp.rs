@@ -384,3 +384,16 @@ async fn hosts_not_allowed_are_refused() {
     let e = assert_error(&body, 403, "forbidden");
     assert!(e["message"].as_str().unwrap().contains("Host"), "{body}");
 }
+
+#[tokio::test]
+async fn the_mcp_health_document_reports_the_store_and_the_breaker() {
+    let app = spawn().await;
+    let r = app.client.get(format!("{}/health", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["lev_api"], "reachable");
+    assert_eq!(body["circuit_breaker"], "closed");
+    app.stop().await;
+}
