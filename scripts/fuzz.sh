@@ -27,20 +27,26 @@ KEY=$(grep -o 'lev_sk_[A-Za-z0-9]*' "$TMP/out" | head -1)
 BASE="http://127.0.0.1:$PORT"
 
 run() {
-  echo "== schemathesis against $1"
+  local phases=$2
+  echo "== schemathesis against $1 (phases: $phases)"
   # Destructive operations that would revoke the fuzzing key itself are left out.
   schemathesis run "$1" --url "$BASE" \
     -H "Authorization: Bearer $KEY" -H "X-Origin-App: schemathesis" \
     --checks not_a_server_error,content_type_conformance \
     --exclude-path '/api/external/v2/api-keys/{key_id}' \
     --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" --workers 2 \
-    --seed 1 --generation-deterministic --no-shrink --warnings off
+    --seed 1 --generation-deterministic --no-shrink --warnings off --phases "$phases"
 }
 
+ALL=examples,coverage,fuzzing,stateful
 if [ -f "$REFERENCE" ]; then
-  run "$REFERENCE"
+  run "$REFERENCE" "$ALL"
 else
   echo "== $REFERENCE not found: fuzzing levd's own document only" >&2
 fi
-run "$BASE/api/external/v2/openapi.json"
+# levd's own document types its request bodies; on it, schemathesis's coverage phase trips a
+# CPython 3.11 parser bug ("AST constructor recursion depth mismatch") while describing its own
+# filters, an error of the tool, not of levd. The fuzzing and stateful phases cover the same
+# operations.
+run "$BASE/api/external/v2/openapi.json" "${OWN_PHASES:-examples,fuzzing,stateful}"
 echo "fuzz: no 5xx and no non-JSON answer"

@@ -758,7 +758,7 @@ fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-fn operation(o: &Op) -> Value {
+fn operation(o: &Op, bodies: &std::collections::HashMap<String, Value>) -> Value {
     let mut params = Vec::new();
     for seg in o.path.split('/').filter(|s| s.starts_with('{')) {
         let name = seg.trim_matches(|c| c == '{' || c == '}');
@@ -850,10 +850,13 @@ fn operation(o: &Op) -> Value {
             Access::Bearer(None) => {}
         }
         if o.body || matches!(o.method, "post" | "patch") {
+            // Typed where the MCP catalogue describes the same operation's body; else any object.
+            let key = format!("{} {}", o.method.to_uppercase(), o.path);
+            let schema = bodies.get(&key).cloned().unwrap_or_else(|| json!({ "type": "object" }));
             m.insert(
                 "requestBody".into(),
                 json!({ "required": o.method != "post" || o.body, "content": { "application/json": {
-                    "schema": { "type": "object" } } } }),
+                    "schema": schema } } }),
             );
         }
     }
@@ -862,11 +865,12 @@ fn operation(o: &Op) -> Value {
 
 fn build() -> Value {
     let mut paths = Map::new();
+    let bodies = crate::mcp::rest_body_schemas();
     for o in operations() {
         let path = format!("{PREFIX}{}", o.path);
         let entry = paths.entry(path).or_insert_with(|| json!({}));
         if let Some(m) = entry.as_object_mut() {
-            m.insert(o.method.into(), operation(&o));
+            m.insert(o.method.into(), operation(&o, &bodies));
         }
     }
     let mut schemas = derived_schemas();
@@ -918,6 +922,22 @@ pub fn operation_count() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_request_bodies_name_real_operations() {
+        let ops: Vec<String> = operations().iter().map(|o| format!("{} {}", o.method.to_uppercase(), o.path)).collect();
+        let bodies = crate::mcp::rest_body_schemas();
+        assert!(bodies.len() >= 20, "{} typed bodies", bodies.len());
+        for key in bodies.keys() {
+            assert!(ops.contains(key), "{key} is no operation of the document");
+        }
+        let doc = document();
+        let create =
+            &doc["paths"]["/api/external/v2/deals"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(create["required"], serde_json::json!(["title"]));
+        assert!(create["properties"]["loan_type"]["enum"].as_array().is_some_and(|e| !e.is_empty()), "{create}");
+        assert!(create.get("additionalProperties").is_none(), "unknown members are ignored, not refused");
+    }
 
     #[test]
     fn every_referenced_schema_exists() {

@@ -29,6 +29,7 @@ use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
 pub use auth::{McpCaller, authenticate_bearer};
+pub use tools::rest_body_schemas;
 
 use crate::AppState;
 use crate::envelope::error_response;

@@ -202,6 +202,42 @@ static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
     Catalogue { defs, tools }
 });
 
+/// Request-body schemas of the REST operations the tools mirror, keyed by `METHOD /template`
+/// (template after the API prefix): the body members of each tool, under their REST names. The
+/// OpenAPI document uses them, so REST clients and MCP clients read one description.
+pub fn rest_body_schemas() -> std::collections::HashMap<String, Value> {
+    let mut out = std::collections::HashMap::new();
+    for def in &CATALOGUE.defs {
+        let mut properties = Map::new();
+        let mut required = Vec::new();
+        for a in &def.args {
+            if let To::Body(alias) = &a.to {
+                let name = alias.map_or_else(|| a.name.clone(), str::to_owned);
+                properties.insert(name.clone(), a.schema.clone());
+                if a.required {
+                    required.push(Value::from(name));
+                }
+            }
+        }
+        if properties.is_empty() {
+            continue;
+        }
+        let mut schema = json!({ "type": "object", "properties": properties });
+        if !required.is_empty() {
+            schema["required"] = Value::Array(required);
+        }
+        let templates: Vec<String> = if def.rest.contains("{parent}") {
+            NOTE_PARENTS.iter().map(|(_, prefix)| def.rest.replace("{parent}", prefix)).collect()
+        } else {
+            vec![def.rest.to_owned()]
+        };
+        for t in templates {
+            out.entry(t).or_insert_with(|| schema.clone());
+        }
+    }
+    out
+}
+
 /// Every tool, as `tools/list` shows them.
 pub fn tools() -> &'static [Tool] {
     &CATALOGUE.tools
