@@ -12,8 +12,8 @@ use levd_store::{Store, StoreError};
 use serde_json::{Value, json};
 
 use crate::config::{
-    AccountCommand, AccountType, AdminCommand, Global, JwtCommand, KeyCommand, MemberCommand, RoleArg, TierArg,
-    UserCommand,
+    AccountCommand, AccountType, AdminCommand, Global, JwtCommand, KeyCommand, MemberCommand, OauthCommand, RoleArg,
+    TierArg, UserCommand,
 };
 
 pub async fn run(cmd: AdminCommand, global: &Global) -> ExitCode {
@@ -178,6 +178,23 @@ pub async fn execute(store: &Store, cmd: AdminCommand) -> Result<Value, String> 
             let kids: Vec<Value> =
                 published["keys"].as_array().map(|k| k.iter().map(|k| k["kid"].clone()).collect()).unwrap_or_default();
             Ok(json!({ "signing_kid": key.kid, "published_kids": kids }))
+        }
+        AdminCommand::Oauth(OauthCommand::Grants { email }) => {
+            let uid = user_id(store, &email).await?;
+            let grants = store.active_grants_of(uid).await.map_err(store_err)?;
+            Ok(Value::Array(
+                grants
+                    .iter()
+                    .map(|(g, name)| {
+                        json!({ "grant_id": g.id, "client_id": g.client_id, "client_name": name, "scope": g.scope, "audience": g.audience, "created_at": g.created_at })
+                    })
+                    .collect(),
+            ))
+        }
+        AdminCommand::Oauth(OauthCommand::Revoke { email, client_id }) => {
+            let uid = user_id(store, &email).await?;
+            let n = store.revoke_grants_of(uid, client_id.as_deref(), unix_now()).await.map_err(store_err)?;
+            Ok(json!({ "revoked": n }))
         }
         AdminCommand::Jwt(JwtCommand::List) => {
             let keys = store.signing_keys().await.map_err(store_err)?;

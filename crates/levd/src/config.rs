@@ -143,6 +143,27 @@ pub enum AdminCommand {
     /// Signing keys of the built-in authorization server.
     #[command(subcommand)]
     Jwt(JwtCommand),
+    /// What users allowed OAuth clients (MCP clients) to do, and taking it back.
+    #[command(subcommand)]
+    Oauth(OauthCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OauthCommand {
+    /// The active grants (consents) of a user: which clients hold tokens for it.
+    Grants {
+        #[arg(long)]
+        email: String,
+    },
+    /// Revoke a user's grants (all, or one client's): their access and refresh tokens stop
+    /// working on every node within a second.
+    Revoke {
+        #[arg(long)]
+        email: String,
+        /// Only this client's grants.
+        #[arg(long)]
+        client_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

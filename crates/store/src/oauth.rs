@@ -305,6 +305,49 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// A user's active grants, newest first, with the name of their client when it registered one.
+    pub async fn active_grants_of(&self, user_id: i64) -> Result<Vec<(GrantRow, Option<String>)>> {
+        let grants = sqlx::query_as::<_, GrantRow>(sqlf!(
+            "SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id"
+        ))
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(grants.len());
+        for g in grants {
+            let name = self.client(&g.client_id).await?.and_then(|c| c.client_name);
+            out.push((g, name));
+        }
+        Ok(out)
+    }
+
+    /// Revokes every active grant of a user (of one client only, when given). Returns how many.
+    pub async fn revoke_grants_of(&self, user_id: i64, client_id: Option<&str>, now: i64) -> Result<u64> {
+        let mut tx = self.pool().begin().await?;
+        let n = match client_id {
+            Some(c) => sqlx::query(
+                "UPDATE oauth_grants SET revoked_at = $1 WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(user_id)
+            .bind(c)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            None => sqlx::query("UPDATE oauth_grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+        };
+        if n > 0 {
+            sqlx::query(BUMP_EPOCH).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Marks a code used; a second redemption revokes its grant.
     pub async fn redeem_code(&self, code_digest: &str, now: i64) -> Result<Redemption<CodeRow>> {
         self.redeem(

@@ -981,3 +981,42 @@ async fn the_authorization_endpoints_are_limited_per_address() {
     assert_eq!(r.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn admin_lists_a_users_grants_and_revokes_them_on_the_running_server() {
+    let app = spawn().await;
+    let (_t, email) = signin_tenant(&app, "oauth-grants").await;
+    let flow = Flow::public(&app, &email).await;
+    let tokens = flow.tokens().await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(me(&app, access).await.0, 200);
+
+    let out = levd_admin(&app.db_url, &["oauth", "grants", "--email", &email], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let grants: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let grants = grants.as_array().unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0]["client_id"], flow.client_id.as_str());
+    assert_eq!(grants[0]["client_name"], "Test Client");
+
+    // Another client's grants are left alone by a targeted revocation.
+    let out = levd_admin(&app.db_url, &["oauth", "revoke", "--email", &email, "--client-id", "levd_other"], "");
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["revoked"], 0);
+    assert_eq!(me(&app, access).await.0, 200);
+
+    let out = levd_admin(&app.db_url, &["oauth", "revoke", "--email", &email], "");
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["revoked"], 1);
+    // The running server learns of it through the epoch (polled twice a second).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while me(&app, access).await.0 != 401 {
+        assert!(std::time::Instant::now() < deadline, "the revoked token still works");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, _) = flow
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let out = levd_admin(&app.db_url, &["oauth", "grants", "--email", &email], "");
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), json!([]));
+    app.stop().await;
+}
