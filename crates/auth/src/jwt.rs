@@ -20,7 +20,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use levd_domain::time_fmt::unix_now;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -104,6 +106,8 @@ pub struct VerifiedToken {
     /// The `sid` claim when present: for tokens of the built-in authorization server, the
     /// grant the token was issued from (its revocation ends the token).
     pub session: Option<String>,
+    /// The OAuth scopes of the `scope` claim (space-delimited), if any.
+    pub scopes: Vec<String>,
 }
 
 /// Why a token was refused. Every variant means "401" to the HTTP layer except, arguably,
@@ -296,6 +300,11 @@ impl JwtVerifier {
             _ => Vec::new(),
         };
         let session = claims.get("sid").and_then(Value::as_str).map(str::to_owned);
+        let scopes = claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .map(|s| s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default();
         let verified = VerifiedToken {
             issuer: state.config.issuer.clone(),
             subject,
@@ -303,6 +312,7 @@ impl JwtVerifier {
             first_seen: true,
             audiences,
             session,
+            scopes,
         };
         let first_seen = self.verified.lock().insert(digest, &verified, unix_now());
         Ok(VerifiedToken { first_seen, ..verified })
@@ -672,10 +682,6 @@ fn numeric_date(value: &Value) -> Option<i64> {
     })
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// A verified token, remembered by digest.
 struct CachedToken {
     token: VerifiedToken,
@@ -741,6 +747,7 @@ mod tests {
             first_seen: true,
             audiences: Vec::new(),
             session: None,
+            scopes: Vec::new(),
         }
     }
 

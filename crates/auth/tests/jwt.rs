@@ -134,6 +134,7 @@ async fn valid_token_is_accepted_then_served_from_cache() {
             first_seen: true,
             audiences: vec![AUD.to_owned()],
             session: None,
+            scopes: Vec::new(),
         }
     );
     let second = f.verifier.verify(&token).await.unwrap();

@@ -3,6 +3,13 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, UtcOffset};
 
+/// Now, in whole seconds since the Unix epoch (token lifetimes, key ages, windows).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// Now, formatted for the wire and for storage (`2026-06-02T09:14:07Z`).
 pub fn now_rfc3339() -> String {
     // Every response carries a timestamp with whole seconds: format each second once per

@@ -166,10 +166,7 @@ async fn oauth_limits(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     if state.limits.enabled && !req.uri().path().starts_with("/.well-known/") {
-        let ip = req
-            .extensions()
-            .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+        let ip = middleware::client_ip(&req);
         let bucket = ratelimit::Bucket { key: format!("ip:oauth:{ip}"), per_minute: OAUTH_PER_IP, limit_type: "ip" };
         if let Err(rejection) = state.limiter.check(std::slice::from_ref(&bucket)).await {
             let body = serde_json::json!({

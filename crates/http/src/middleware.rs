@@ -164,7 +164,7 @@ fn unauthorized(message: &str, token_sent: bool) -> Response {
     r
 }
 
-fn client_ip(req: &Request) -> String {
+pub(crate) fn client_ip(req: &Request) -> String {
     req.extensions().get::<ConnectInfo<SocketAddr>>().map_or_else(|| "local".to_string(), |c| c.0.ip().to_string())
 }
 

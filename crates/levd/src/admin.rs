@@ -6,7 +6,7 @@ use std::sync::Arc;
 use levd_domain::headers::is_valid_slug;
 use levd_domain::limits::RateLimitConfig;
 use levd_domain::scope::{KeyPermission, Role, Tier};
-use levd_domain::time_fmt::now_rfc3339;
+use levd_domain::time_fmt::{now_rfc3339, unix_now};
 use levd_service::Service;
 use levd_store::{Store, StoreError};
 use serde_json::{Value, json};
@@ -36,12 +36,6 @@ pub async fn run(cmd: AdminCommand, global: &Global) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The first line of standard input, without its line ending. Passwords never travel as

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use levd_auth::{Authenticator, IssuerConfig, JwksSource, JwtVerifier};
 use levd_domain::limits::RateLimitConfig;
-use levd_domain::time_fmt::rfc3339_before_now;
+use levd_domain::time_fmt::{rfc3339_before_now, unix_now};
 use levd_http::{AppState, Site};
 use levd_oauth::OAuthSettings;
 use levd_service::Service;
@@ -186,12 +186,6 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         let _ = rx.await;
     }));
     Ok(Running { addr, store, demo, shutdown: Some(tx), handle, background })
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn init_tracing(format: LogFormat) {

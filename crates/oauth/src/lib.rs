@@ -22,7 +22,7 @@ pub mod password;
 mod token;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -116,7 +116,7 @@ impl AuthServer {
 
     /// Every resource tokens may be minted for: the whole server, the MCP endpoint, the REST API.
     pub fn resources(&self) -> [String; 3] {
-        [self.issuer(), self.mcp_resource(), format!("{}/api/external/v2", self.base)]
+        resources_at(&self.base)
     }
 
     /// The `resource_metadata` URL a 401 on `/mcp` points to.
@@ -165,9 +165,14 @@ pub fn issuer_config(public_url: &str, keys: Arc<KeyRing>) -> IssuerConfig {
     let base = public_url.trim_end_matches('/');
     IssuerConfig {
         issuer: format!("{base}/"),
-        audiences: vec![format!("{base}/"), format!("{base}/mcp"), format!("{base}/api/external/v2")],
+        audiences: resources_at(base).to_vec(),
         jwks: JwksSource::Loader(SharedLoader(Arc::new(keys::StoreJwks(keys)))),
     }
+}
+
+/// levd's resources at `base` (no trailing slash); the first is the issuer.
+fn resources_at(base: &str) -> [String; 3] {
+    [format!("{base}/"), format!("{base}/mcp"), format!("{base}/api/external/v2")]
 }
 
 /// The routes of the authorization server, mounted at the root of the public URL.
@@ -300,9 +305,7 @@ fn no_store(r: &mut Response) {
     r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-pub(crate) fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+pub(crate) use levd_domain::time_fmt::unix_now;
 
 /// 256 random bits, base64url: codes, tokens, handles, CSRF tokens, client ids and secrets.
 pub(crate) fn random_token() -> String {

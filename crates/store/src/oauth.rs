@@ -307,18 +307,21 @@ impl Store {
 
     /// A user's active grants, newest first, with the name of their client when it registered one.
     pub async fn active_grants_of(&self, user_id: i64) -> Result<Vec<(GrantRow, Option<String>)>> {
-        let grants = sqlx::query_as::<_, GrantRow>(sqlf!(
-            "SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id"
-        ))
+        #[derive(FromRow)]
+        struct Named {
+            #[sqlx(flatten)]
+            grant: GrantRow,
+            client_name: Option<String>,
+        }
+        let rows = sqlx::query_as::<_, Named>(
+            "SELECT g.id, g.client_id, g.user_id, g.scope, g.audience, g.created_at, g.revoked_at, c.client_name \
+             FROM oauth_grants g LEFT JOIN oauth_clients c ON c.client_id = g.client_id \
+             WHERE g.user_id = $1 AND g.revoked_at IS NULL ORDER BY g.created_at DESC, g.id",
+        )
         .bind(user_id)
         .fetch_all(self.pool())
         .await?;
-        let mut out = Vec::with_capacity(grants.len());
-        for g in grants {
-            let name = self.client(&g.client_id).await?.and_then(|c| c.client_name);
-            out.push((g, name));
-        }
-        Ok(out)
+        Ok(rows.into_iter().map(|r| (r.grant, r.client_name)).collect())
     }
 
     /// Revokes every active grant of a user (of one client only, when given). Returns how many.

@@ -46,22 +46,11 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Princi
             tracing::debug!("token minted for another resource refused on /mcp");
             return Err(ApiError::unauthorized(MSG_INVALID_TOKEN));
         }
-        if !token_scopes(token).iter().any(|s| s == REQUIRED_SCOPE) {
+        if !claims.scopes.iter().any(|s| s == REQUIRED_SCOPE) {
             return Err(ApiError::forbidden(MSG_INSUFFICIENT_SCOPE));
         }
     }
     Ok(principal)
-}
-
-/// The `scope` claim of a token whose signature has already been verified.
-fn token_scopes(token: &str) -> Vec<String> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap_or_default();
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
-        return Vec::new();
-    };
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    claims["scope"].as_str().unwrap_or_default().split(' ').map(str::to_owned).collect()
 }
 
 /// Middleware: authenticates the request or answers `401` with the challenge.

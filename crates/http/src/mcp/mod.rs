@@ -113,14 +113,11 @@ fn plain_message(status: StatusCode, text: &str) -> String {
 /// `GET /health`: the MCP server's own health (oauth-mcp.md §7), distinct from the REST
 /// `GET /api/external/v2/health`. `lev_api` says whether the data behind the tools (the
 /// database) answers; `503` when it does not. Limited per client address like the REST one.
-pub async fn health(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-) -> Response {
+pub async fn health(axum::extract::State(state): axum::extract::State<AppState>, req: Request) -> Response {
     use axum::response::IntoResponse;
     if state.limits.enabled {
         let bucket = crate::ratelimit::Bucket {
-            key: format!("ip:health:{}", peer.ip()),
+            key: format!("ip:health:{}", crate::middleware::client_ip(&req)),
             per_minute: state.limits.health_per_ip,
             limit_type: "ip",
         };

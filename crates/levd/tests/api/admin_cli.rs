@@ -7,13 +7,7 @@ use serde_json::Value;
 use crate::common::*;
 
 fn levd(db_url: &str, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_levd"))
-        .args(["admin"])
-        .args(args)
-        .args(["--database-url", db_url])
-        .env_remove("LEV_DATABASE_URL")
-        .output()
-        .unwrap()
+    levd_admin(db_url, args, "")
 }
 
 fn ok_json(out: Output) -> Value {

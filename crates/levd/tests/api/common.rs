@@ -312,3 +312,20 @@ pub fn assert_error(body: &Value, status: u16, type_name: &str) -> Value {
     assert!(body["timestamp"].as_str().unwrap().ends_with('Z'), "{body}");
     e.clone()
 }
+
+/// Runs `levd admin ARGS --database-url DB` as its own process, with `stdin` on its standard input.
+pub fn levd_admin(db_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_levd"))
+        .arg("admin")
+        .args(args)
+        .args(["--database-url", db_url])
+        .env_remove("LEV_DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}

@@ -858,22 +858,6 @@ async fn mcp_accepts_tokens_minted_for_it_and_refuses_other_audiences_and_missin
     app.stop().await;
 }
 
-fn levd_admin(db_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_levd"))
-        .arg("admin")
-        .args(args)
-        .args(["--database-url", db_url])
-        .env_remove("LEV_DATABASE_URL")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[tokio::test]
 async fn admin_sets_passwords_from_stdin_and_rotates_signing_keys() {
     let app = spawn().await;
