@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-REFERENCE=${REFERENCE:-../shared/reference/lev-openapi-2026-03.json}
+REFERENCE=${REFERENCE:-crates/levd/tests/data/lev-openapi-2026-03.json}
 MAX_EXAMPLES=${MAX_EXAMPLES:-8}
 MAX_TIME=${MAX_TIME:-240}
 

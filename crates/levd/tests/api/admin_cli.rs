@@ -109,6 +109,9 @@ async fn serve_prints_its_address_and_the_demo_key_works() {
     let db = format!("sqlite://{}", dir.path().join("demo.db").display());
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_levd"))
         .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--database-url", &db])
+        // Defaults such as the data directory are relative to the working directory.
+        .current_dir(dir.path())
+        .env_remove("LEV_DATA_DIR")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
