@@ -383,7 +383,8 @@ pub async fn sign_in(State(s): State<Arc<AuthServer>>, req: axum::extract::Reque
     match s.reserve_attempt(&buckets).await {
         Ok(()) => {}
         Err(Throttle::Wait(seconds)) => {
-            let when = if seconds < 120 { format!("{seconds} seconds") } else { format!("{} minutes", (seconds + 59) / 60) };
+            let when =
+                if seconds < 120 { format!("{seconds} seconds") } else { format!("{} minutes", (seconds + 59) / 60) };
             let mut r = pages::sign_in(
                 &page,
                 Some(&format!("Too many failed sign-ins. Try again in {when}.")),

@@ -373,7 +373,9 @@ impl MetadataDocuments {
         };
         let addr = *addrs.first().ok_or("the host has no address")?;
         // Every address the name has must be public, not only the one connected to.
-        if !self.allow_private && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+        if !self.allow_private
+            && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip()))
+        {
             return Err(format!("the host resolves to the special-purpose address {}", bad.ip()));
         }
         match url.scheme() {
@@ -426,33 +428,33 @@ impl MetadataDocuments {
 /// IPv4 ranges of the IANA special-purpose registry (and multicast, reserved and broadcast):
 /// none of them is a public web server's address.
 const SPECIAL_V4: [([u8; 4], u8); 18] = [
-    ([0, 0, 0, 0], 8),         // "this network"
-    ([10, 0, 0, 0], 8),        // private
-    ([100, 64, 0, 0], 10),     // shared address space (carrier-grade NAT)
-    ([127, 0, 0, 0], 8),       // loopback
-    ([169, 254, 0, 0], 16),    // link-local (cloud metadata services live here)
-    ([172, 16, 0, 0], 12),     // private
-    ([192, 0, 0, 0], 24),      // IETF protocol assignments
-    ([192, 0, 2, 0], 24),      // documentation
-    ([192, 31, 196, 0], 24),   // AS112
-    ([192, 52, 193, 0], 24),   // AMT
-    ([192, 88, 99, 0], 24),    // 6to4 relay anycast
-    ([192, 168, 0, 0], 16),    // private
-    ([192, 175, 48, 0], 24),   // AS112 direct delegation
-    ([198, 18, 0, 0], 15),     // benchmarking
-    ([198, 51, 100, 0], 24),   // documentation
-    ([203, 0, 113, 0], 24),    // documentation
-    ([224, 0, 0, 0], 4),       // multicast
-    ([240, 0, 0, 0], 4),       // reserved, and the limited broadcast 255.255.255.255
+    ([0, 0, 0, 0], 8),       // "this network"
+    ([10, 0, 0, 0], 8),      // private
+    ([100, 64, 0, 0], 10),   // shared address space (carrier-grade NAT)
+    ([127, 0, 0, 0], 8),     // loopback
+    ([169, 254, 0, 0], 16),  // link-local (cloud metadata services live here)
+    ([172, 16, 0, 0], 12),   // private
+    ([192, 0, 0, 0], 24),    // IETF protocol assignments
+    ([192, 0, 2, 0], 24),    // documentation
+    ([192, 31, 196, 0], 24), // AS112
+    ([192, 52, 193, 0], 24), // AMT
+    ([192, 88, 99, 0], 24),  // 6to4 relay anycast
+    ([192, 168, 0, 0], 16),  // private
+    ([192, 175, 48, 0], 24), // AS112 direct delegation
+    ([198, 18, 0, 0], 15),   // benchmarking
+    ([198, 51, 100, 0], 24), // documentation
+    ([203, 0, 113, 0], 24),  // documentation
+    ([224, 0, 0, 0], 4),     // multicast
+    ([240, 0, 0, 0], 4),     // reserved, and the limited broadcast 255.255.255.255
 ];
 
 /// IPv6 ranges inside global unicast (2000::/3) that are special-purpose nonetheless.
 const SPECIAL_V6: [([u16; 8], u8); 5] = [
-    ([0x2001, 0, 0, 0, 0, 0, 0, 0], 23),          // IETF protocol assignments, Teredo (2001::/32)
-    ([0x2001, 0x0db8, 0, 0, 0, 0, 0, 0], 32),     // documentation
-    ([0x2002, 0, 0, 0, 0, 0, 0, 0], 16),          // 6to4
+    ([0x2001, 0, 0, 0, 0, 0, 0, 0], 23), // IETF protocol assignments, Teredo (2001::/32)
+    ([0x2001, 0x0db8, 0, 0, 0, 0, 0, 0], 32), // documentation
+    ([0x2002, 0, 0, 0, 0, 0, 0, 0], 16), // 6to4
     ([0x2620, 0x004f, 0x8000, 0, 0, 0, 0, 0], 48), // AS112
-    ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20),          // documentation
+    ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20), // documentation
 ];
 
 fn v4_in(addr: u32, net: [u8; 4], len: u8) -> bool {

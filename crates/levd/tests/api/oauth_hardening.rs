@@ -55,7 +55,8 @@ async fn parallel_wrong_passwords_are_checked_at_most_the_allowed_number_of_time
 
     // One e-mail address: five failures per (e-mail, address), then a growing delay.
     let statuses = burst(&flow, 15, |_| email.clone()).await;
-    let (checked, refused) = (count(&statuses, StatusCode::UNAUTHORIZED), count(&statuses, StatusCode::TOO_MANY_REQUESTS));
+    let (checked, refused) =
+        (count(&statuses, StatusCode::UNAUTHORIZED), count(&statuses, StatusCode::TOO_MANY_REQUESTS));
     assert_eq!(checked + refused, 15, "{statuses:?}");
     assert!((1..=5).contains(&checked), "{checked} parallel guesses were checked: {statuses:?}");
 
@@ -155,7 +156,8 @@ async fn attempt_reservations_count_limit_and_delay_per_bucket() {
     let app = spawn().await;
     let store = &app.store;
     // Real time: the server's purge task drops buckets a day old.
-    let now = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap();
+    let now =
+        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap();
     // A hard limit per bucket; another bucket (another client address) is untouched.
     let limited = AttemptRule { window: 900, limit: 2, free_failures: i64::MAX, base_delay: 0, max_delay: 0 };
     assert_eq!(store.reserve_signin_attempt("email-from:10.0.0.1 a@x", now, &limited).await.unwrap(), Some(1));
@@ -191,8 +193,7 @@ async fn authorize_errors_of_a_client_nobody_approved_are_shown_not_redirected()
     let (_t, email) = signin_tenant(&app, "oauth-open-redirect").await;
     // Anyone can register a client that points anywhere.
     let target = "https://attacker.example/landing";
-    let (status, body) =
-        register(&app, json!({"redirect_uris": [target], "token_endpoint_auth_method": "none"})).await;
+    let (status, body) = register(&app, json!({"redirect_uris": [target], "token_endpoint_auth_method": "none"})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let flow = Flow {
         base: app.base.clone(),
