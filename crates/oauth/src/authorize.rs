@@ -317,6 +317,18 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     })
 }
 
+/// The client address as sign-in throttling counts it: IPv4 as is (also when it arrives
+/// IPv4-mapped), IPv6 by its /64, the block one subscriber usually holds whole.
+fn address_key(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{}/64", std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+    }
+}
+
 /// Longest e-mail address (RFC 5321 path limit); longer ones cannot belong to anyone.
 const MAX_EMAIL_LEN: usize = 320;
 
@@ -337,7 +349,7 @@ fn read_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>
 pub async fn sign_in(State(s): State<Arc<AuthServer>>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
     let peer =
-        parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+        parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "local".to_owned(), |c| address_key(c.0.ip()));
     let headers = parts.headers;
     let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
         return pages::error(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");
@@ -524,4 +536,19 @@ pub async fn consent(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body:
     }
     tracing::info!(client_id = %request.client_id, user_id, account = %account.slug, "consent given, code issued");
     s.redirect(&target, &[("code", &code)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn throttling_keys_ipv6_clients_by_their_64() {
+        let key = |s: &str| address_key(s.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)));
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:bbbb:cccc:dddd:eeee"), key("2001:db8:1:2::9"));
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+    }
 }
