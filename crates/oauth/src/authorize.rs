@@ -2,7 +2,10 @@
 //! consent and sends the code back to the client.
 //!
 //! Errors about the client or its redirect URI are shown to the user and never redirected
-//! (that would be an open redirect); every later error goes back to the client's redirect URI.
+//! (that would be an open redirect). Later errors of the request go back to the client's
+//! redirect URI only once some user has consented to that client; before that, anyone could
+//! have registered it with any URI, so the error is shown on levd's own page instead. Errors
+//! after the user signed in and saw the consent page go back to the client.
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,11 +14,12 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use levd_store::{CodeRow, GrantRow, InteractionRow, MembershipRow};
+use levd_store::{AttemptRule, CodeRow, GrantRow, InteractionRow, MembershipRow};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::pages::{self, Page};
+use crate::password;
 use crate::{AuthServer, CODE_TTL_SECS, INTERACTION_TTL_SECS, digest, is_form, parse_form, random_token, unix_now};
 
 const CSRF_COOKIE: &str = "levd_oauth_csrf";
@@ -43,7 +47,16 @@ pub async fn start(State(s): State<Arc<AuthServer>>, RawQuery(q): RawQuery) -> R
         Ok(r) => r,
         Err(Refusal::Show(status, msg)) => return pages::error(status, &msg),
         Err(Refusal::Redirect(target, error, description)) => {
-            return s.redirect_error(&target, error, &description);
+            let client_id = params.get("client_id").map(String::as_str).unwrap_or_default();
+            if s.approved(client_id).await {
+                return s.redirect_error(&target, error, &description);
+            }
+            // Nobody has consented to this client yet: its redirect URI is whatever its
+            // registrant wrote, so sending people there would make levd an open redirector.
+            return pages::error(
+                StatusCode::BAD_REQUEST,
+                &format!("The application sent an invalid request ({error}): {description}."),
+            );
         }
     };
     let handle = random_token();
@@ -242,21 +255,59 @@ impl AuthServer {
         })
     }
 
-    /// Whether sign-ins are currently refused for this address or e-mail.
-    async fn throttled(&self, buckets: &[(String, i64)]) -> bool {
-        let window_start = unix_now() - i64::try_from(self.settings.signin_window.as_secs()).unwrap_or(900);
-        for (bucket, limit) in buckets {
-            match self.store.signin_failures(bucket, window_start).await {
-                Ok(n) if n >= *limit => return true,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read sign-in failures");
-                    return true;
-                }
+    /// Whether `/authorize` may send errors to this client's redirect URI: some user has
+    /// consented to it.
+    async fn approved(&self, client_id: &str) -> bool {
+        match self.store.client_has_active_grant(client_id).await {
+            Ok(yes) => yes,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the grants of a client");
+                false
             }
         }
-        false
     }
+
+    /// Reserves a sign-in attempt in every bucket, before any password is checked. On refusal
+    /// the buckets already reserved are given back.
+    async fn reserve_attempt(&self, buckets: &[(String, AttemptRule)]) -> Result<(), Throttle> {
+        let now = unix_now();
+        for (i, (bucket, rule)) in buckets.iter().enumerate() {
+            let refused = match self.store.reserve_signin_attempt(bucket, now, rule).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => {
+                    let retry_at = match self.store.signin_bucket(bucket).await {
+                        Ok(Some(b)) if b.failures >= rule.limit => (b.window_start + rule.window).max(b.not_before),
+                        Ok(Some(b)) => b.not_before,
+                        _ => now + 1,
+                    };
+                    Throttle::Wait((retry_at - now).max(1))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot reserve a sign-in attempt");
+                    Throttle::Unavailable
+                }
+            };
+            self.release_attempt(&buckets[..i]).await;
+            return Err(refused);
+        }
+        Ok(())
+    }
+
+    /// Gives back reserved attempts that were never checked.
+    async fn release_attempt(&self, buckets: &[(String, AttemptRule)]) {
+        for (bucket, _) in buckets {
+            if let Err(e) = self.store.release_signin_attempt(bucket).await {
+                tracing::error!(error = %e, "cannot give back a sign-in attempt");
+            }
+        }
+    }
+}
+
+/// Why a sign-in attempt was not checked.
+enum Throttle {
+    /// Too many failures: come back in this many seconds.
+    Wait(i64),
+    Unavailable,
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -264,6 +315,27 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         let (k, v) = c.trim().split_once('=')?;
         (k == name).then(|| v.to_owned())
     })
+}
+
+/// The client address as sign-in throttling counts it: IPv4 as is (also when it arrives
+/// IPv4-mapped), IPv6 by its /64, the block one subscriber usually holds whole.
+fn address_key(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{}/64", std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+    }
+}
+
+/// Longest e-mail address (RFC 5321 path limit); longer ones cannot belong to anyone.
+const MAX_EMAIL_LEN: usize = 320;
+
+fn retry_after(r: &mut Response, seconds: i64) {
+    if let Ok(v) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
 }
 
 fn read_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, Response> {
@@ -277,7 +349,7 @@ fn read_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>
 pub async fn sign_in(State(s): State<Arc<AuthServer>>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
     let peer =
-        parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+        parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "local".to_owned(), |c| address_key(c.0.ip()));
     let headers = parts.headers;
     let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
         return pages::error(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");
@@ -294,24 +366,54 @@ pub async fn sign_in(State(s): State<Arc<AuthServer>>, req: axum::extract::Reque
     let page = Page { handle, csrf, request: &request };
     let email = form.get("email").map(|e| e.trim().to_lowercase()).unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
+    if email.len() > MAX_EMAIL_LEN {
+        return pages::sign_in(&page, Some("The e-mail address or password is incorrect."), StatusCode::UNAUTHORIZED);
+    }
+    let settings = &s.settings;
+    let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    let window = secs(settings.signin_window);
+    let counted = |limit| AttemptRule { window, limit, free_failures: i64::MAX, base_delay: 0, max_delay: 0 };
+    let pair_bucket = format!("email-from:{peer} {email}");
     let email_bucket = format!("email:{email}");
-    let ip_bucket = format!("ip:{peer}");
+    // Hard limits only where they hurt nobody but the caller: one e-mail address from one
+    // client address, and one client address. Across addresses, an e-mail address only slows
+    // down, so failures elsewhere cannot lock its user out.
     let buckets = [
-        (email_bucket.clone(), s.settings.signin_failures_per_email),
-        (ip_bucket.clone(), s.settings.signin_failures_per_ip),
+        (pair_bucket.clone(), counted(settings.signin_failures_per_email_and_address)),
+        (format!("ip:{peer}"), counted(settings.signin_failures_per_ip)),
+        (
+            email_bucket.clone(),
+            AttemptRule {
+                window,
+                limit: i64::MAX,
+                free_failures: settings.signin_free_failures_per_email,
+                base_delay: secs(settings.signin_delay_base),
+                max_delay: secs(settings.signin_delay_max),
+            },
+        ),
     ];
-    if s.throttled(&buckets).await {
-        let minutes = s.settings.signin_window.as_secs().div_ceil(60);
-        return pages::sign_in(
-            &page,
-            Some(&format!("Too many failed sign-ins. Try again in {minutes} minutes.")),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+    match s.reserve_attempt(&buckets).await {
+        Ok(()) => {}
+        Err(Throttle::Wait(seconds)) => {
+            let when =
+                if seconds < 120 { format!("{seconds} seconds") } else { format!("{} minutes", (seconds + 59) / 60) };
+            let mut r = pages::sign_in(
+                &page,
+                Some(&format!("Too many failed sign-ins. Try again in {when}.")),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            retry_after(&mut r, seconds);
+            return r;
+        }
+        Err(Throttle::Unavailable) => {
+            return pages::error(StatusCode::SERVICE_UNAVAILABLE, "The server cannot continue right now.");
+        }
     }
     let user = match s.store.user_by_email(&email).await {
         Ok(u) => u,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the user");
+            s.release_attempt(&buckets).await;
             return pages::error(StatusCode::SERVICE_UNAVAILABLE, "The server cannot continue right now.");
         }
     };
@@ -319,19 +421,25 @@ pub async fn sign_in(State(s): State<Arc<AuthServer>>, req: axum::extract::Reque
         Some(u) => s.store.password_hash(u.id).await.ok().flatten(),
         None => None,
     };
-    let ok = tokio::task::spawn_blocking(move || crate::password::verify(&password, stored.as_deref()))
-        .await
-        .unwrap_or(false);
+    let ok = match s.passwords.verify(password, stored).await {
+        Ok(ok) => ok,
+        Err(password::Busy) => {
+            s.release_attempt(&buckets).await;
+            tracing::warn!("every password-check slot stayed busy; sign-in refused");
+            let wait = secs(settings.password_wait).max(1);
+            let mut r = pages::sign_in(
+                &page,
+                Some("The server is busy. Try again in a few seconds."),
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+            retry_after(&mut r, wait);
+            return r;
+        }
+    };
     let user = match (ok, user) {
         (true, Some(u)) if u.subject.is_some() => u,
         _ => {
-            let now = unix_now();
-            let window_start = now - i64::try_from(s.settings.signin_window.as_secs()).unwrap_or(900);
-            for (bucket, _) in &buckets {
-                if let Err(e) = s.store.record_signin_failure(bucket, window_start, now).await {
-                    tracing::error!(error = %e, "cannot record a failed sign-in");
-                }
-            }
+            // The reserved attempts stay counted: they are this failure's record.
             tracing::info!(client_id = %request.client_id, "failed sign-in");
             return pages::sign_in(
                 &page,
@@ -340,7 +448,11 @@ pub async fn sign_in(State(s): State<Arc<AuthServer>>, req: axum::extract::Reque
             );
         }
     };
-    let _ = s.store.clear_signin_failures(&email_bucket).await;
+    for bucket in [&pair_bucket, &email_bucket] {
+        if let Err(e) = s.store.clear_signin_failures(bucket).await {
+            tracing::error!(error = %e, "cannot clear failed sign-ins");
+        }
+    }
     let memberships = match s.memberships(user.id).await {
         Ok(m) => m,
         Err(r) => return r,
@@ -424,4 +536,19 @@ pub async fn consent(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body:
     }
     tracing::info!(client_id = %request.client_id, user_id, account = %account.slug, "consent given, code issued");
     s.redirect(&target, &[("code", &code)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn throttling_keys_ipv6_clients_by_their_64() {
+        let key = |s: &str| address_key(s.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)));
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:bbbb:cccc:dddd:eeee"), key("2001:db8:1:2::9"));
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+    }
 }

@@ -25,6 +25,8 @@ const MAX_URI_LEN: usize = 2000;
 const MAX_NAME_LEN: usize = 200;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const DOC_CACHE_TTL: Duration = Duration::from_secs(300);
+/// What a caller learns about any failed metadata-document fetch.
+const METADATA_DOCUMENT_FAILED: &str = "its client metadata document could not be fetched or is not acceptable";
 
 /// How a client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,9 +337,12 @@ impl MetadataDocuments {
         {
             return Ok(c.clone());
         }
+        // One message for every failure: telling a caller why a fetch failed (refused
+        // address, connection refused, timeout, status) would let it probe the network
+        // levd runs in. The reason goes to the log.
         let client = self.fetch(client_id).await.map_err(|why| {
-            tracing::info!(%client_id, %why, "client metadata document refused");
-            OAuthError::new(StatusCode::BAD_REQUEST, "invalid_client", format!("client metadata document: {why}"))
+            tracing::warn!(%client_id, %why, "client metadata document refused");
+            OAuthError::new(StatusCode::BAD_REQUEST, "invalid_client", METADATA_DOCUMENT_FAILED)
         })?;
         let mut cache = self.cache.lock();
         if cache.len() > 1000 {
@@ -357,16 +362,21 @@ impl MetadataDocuments {
         }
         let host = url.host_str().ok_or("the client id URL has no host")?.to_owned();
         let port = url.port_or_known_default().ok_or("the client id URL has no port")?;
-        let addrs: Vec<SocketAddr> =
-            tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
+        let addrs: Vec<SocketAddr> = match url.host() {
+            Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
+            Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
+            _ => tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
                 .await
                 .map_err(|_| "name resolution timed out".to_owned())?
                 .map_err(|e| format!("cannot resolve the host: {e}"))?
-                .collect();
+                .collect(),
+        };
         let addr = *addrs.first().ok_or("the host has no address")?;
-        let private = addrs.iter().any(|a| !is_public(a.ip()));
-        if private && !self.allow_private {
-            return Err("the host resolves to a private address".into());
+        // Every address the name has must be public, not only the one connected to.
+        if !self.allow_private
+            && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip()))
+        {
+            return Err(format!("the host resolves to the special-purpose address {}", bad.ip()));
         }
         match url.scheme() {
             "https" => {}
@@ -415,25 +425,73 @@ impl MetadataDocuments {
     }
 }
 
-/// Whether an address is reachable on the public internet.
+/// IPv4 ranges of the IANA special-purpose registry (and multicast, reserved and broadcast):
+/// none of them is a public web server's address.
+const SPECIAL_V4: [([u8; 4], u8); 18] = [
+    ([0, 0, 0, 0], 8),       // "this network"
+    ([10, 0, 0, 0], 8),      // private
+    ([100, 64, 0, 0], 10),   // shared address space (carrier-grade NAT)
+    ([127, 0, 0, 0], 8),     // loopback
+    ([169, 254, 0, 0], 16),  // link-local (cloud metadata services live here)
+    ([172, 16, 0, 0], 12),   // private
+    ([192, 0, 0, 0], 24),    // IETF protocol assignments
+    ([192, 0, 2, 0], 24),    // documentation
+    ([192, 31, 196, 0], 24), // AS112
+    ([192, 52, 193, 0], 24), // AMT
+    ([192, 88, 99, 0], 24),  // 6to4 relay anycast
+    ([192, 168, 0, 0], 16),  // private
+    ([192, 175, 48, 0], 24), // AS112 direct delegation
+    ([198, 18, 0, 0], 15),   // benchmarking
+    ([198, 51, 100, 0], 24), // documentation
+    ([203, 0, 113, 0], 24),  // documentation
+    ([224, 0, 0, 0], 4),     // multicast
+    ([240, 0, 0, 0], 4),     // reserved, and the limited broadcast 255.255.255.255
+];
+
+/// IPv6 ranges inside global unicast (2000::/3) that are special-purpose nonetheless.
+const SPECIAL_V6: [([u16; 8], u8); 5] = [
+    ([0x2001, 0, 0, 0, 0, 0, 0, 0], 23), // IETF protocol assignments, Teredo (2001::/32)
+    ([0x2001, 0x0db8, 0, 0, 0, 0, 0, 0], 32), // documentation
+    ([0x2002, 0, 0, 0, 0, 0, 0, 0], 16), // 6to4
+    ([0x2620, 0x004f, 0x8000, 0, 0, 0, 0, 0], 48), // AS112
+    ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20), // documentation
+];
+
+fn v4_in(addr: u32, net: [u8; 4], len: u8) -> bool {
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    addr & mask == u32::from_be_bytes(net) & mask
+}
+
+fn v6_in(addr: u128, net: [u16; 8], len: u8) -> bool {
+    let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+    addr & mask == u128::from(std::net::Ipv6Addr::from(net)) & mask
+}
+
+fn is_public_v4(ip: std::net::Ipv4Addr) -> bool {
+    let a = u32::from(ip);
+    !SPECIAL_V4.iter().any(|(net, len)| v4_in(a, *net, *len))
+}
+
+/// Whether an address may be fetched from: outside every special-purpose range of the IANA
+/// IPv4 and IPv6 registries. An IPv4 address embedded in IPv6 (IPv4-mapped, or behind the
+/// well-known NAT64 prefix 64:ff9b::/96) is judged as that IPv4 address; IPv6 outside global
+/// unicast (2000::/3) is never public, which covers the unspecified and loopback addresses,
+/// IPv4-compatible and IPv4-translated forms, the local-use NAT64 prefix, discard-only,
+/// unique-local, link-local, site-local and multicast; 6to4 and Teredo, which tunnel to an
+/// IPv4 address, are refused whole.
 fn is_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-                || v4.octets()[0] == 0)
-        }
+        IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+                return is_public_v4(v4);
             }
-            let first = v6.segments()[0];
-            !(v6.is_loopback() || v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80)
+            let a = u128::from(v6);
+            if v6_in(a, [0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96) {
+                // The low 32 bits are the IPv4 address.
+                return is_public_v4(std::net::Ipv4Addr::from(u32::try_from(a & 0xffff_ffff).unwrap_or(0)));
+            }
+            v6_in(a, [0x2000, 0, 0, 0, 0, 0, 0, 0], 3) && !SPECIAL_V6.iter().any(|(net, len)| v6_in(a, *net, *len))
         }
     }
 }
@@ -467,20 +525,101 @@ mod tests {
     }
 
     #[test]
-    fn private_addresses_are_not_public() {
-        for ip in [
+    fn special_purpose_addresses_are_not_public() {
+        let special = [
+            // IPv4 special-purpose registry, multicast, reserved, broadcast.
+            "0.0.0.0",
+            "0.1.2.3",
             "10.0.0.1",
-            "192.168.1.1",
-            "172.16.0.1",
-            "127.0.0.1",
-            "169.254.169.254",
-            "::1",
-            "fd00::1",
             "100.64.0.1",
+            "100.127.255.254",
+            "127.0.0.1",
+            "127.255.255.255",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.0.0.8",
+            "192.0.0.170",
+            "192.0.2.1",
+            "192.31.196.1",
+            "192.52.193.1",
+            "192.88.99.1",
+            "192.168.1.1",
+            "192.175.48.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.254",
+            "255.255.255.255",
+            // IPv6: unspecified, loopback, mapped and compatible forms of special IPv4.
+            "::",
+            "::1",
+            "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))), "{ip}");
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "::8.8.8.8",
+            "::ffff:0:8.8.8.8",
+            // NAT64 with a special IPv4 inside, and the local-use NAT64 prefix.
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::10.1.2.3",
+            "64:ff9b:1::8.8.8.8",
+            // Discard-only, IETF assignments, Teredo, benchmarking, ORCHID, documentation.
+            "100::1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:2::1",
+            "2001:10::1",
+            "2001:1ff::1",
+            "2001:db8::1",
+            "3fff::1",
+            // 6to4, whatever it wraps.
+            "2002:7f00:1::1",
+            "2002:808:808::1",
+            // AS112, unique-local, link-local, site-local, multicast, reserved.
+            "2620:4f:8000::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+            "ff02::1",
+            "ff0e::1",
+            "4000::1",
+            "5f00::1",
+        ];
+        for ip in special {
+            let parsed: IpAddr = ip.parse().unwrap_or_else(|_| panic!("{ip} parses"));
+            assert!(!is_public(parsed), "{ip} must not be public");
         }
-        assert!(is_public("93.184.216.34".parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))));
+        let public = [
+            "93.184.216.34",
+            "8.8.8.8",
+            "1.1.1.1",
+            "100.63.255.255",
+            "100.128.0.0",
+            "172.15.255.255",
+            "172.32.0.0",
+            "192.0.1.1",
+            "192.88.98.1",
+            "198.17.255.255",
+            "198.20.0.0",
+            "223.255.255.255",
+            "::ffff:8.8.8.8",
+            "64:ff9b::8.8.8.8",
+            "2001:200::1",
+            "2001:4860:4860::8888",
+            "2606:4700::1111",
+            "2a00:1450::1",
+        ];
+        for ip in public {
+            let parsed: IpAddr = ip.parse().unwrap_or_else(|_| panic!("{ip} parses"));
+            assert!(is_public(parsed), "{ip} is public");
+        }
     }
 }

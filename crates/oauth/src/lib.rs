@@ -51,10 +51,24 @@ pub struct OAuthSettings {
     /// (and, on loopback only, on plain `http`). Off by default: such a URL could reach
     /// services inside the operator's network.
     pub allow_private_client_metadata: bool,
-    /// Failed sign-ins allowed per e-mail address in a window, and per client address.
-    pub signin_failures_per_email: i64,
+    /// Failed sign-ins allowed per (e-mail address, client address) in a window: a hard limit,
+    /// but only for that one address.
+    pub signin_failures_per_email_and_address: i64,
+    /// Failed sign-ins allowed per client address in a window, whatever the e-mail address.
     pub signin_failures_per_ip: i64,
+    /// Failed sign-ins for one e-mail address, from anywhere, before each further attempt must
+    /// wait: first `signin_delay_base`, doubling with every failure up to `signin_delay_max`.
+    /// A growing delay rather than a lock-out, so nobody can shut a user out with a few wrong
+    /// passwords from elsewhere.
+    pub signin_free_failures_per_email: i64,
+    pub signin_delay_base: Duration,
+    pub signin_delay_max: Duration,
+    /// The window the counts above start over after.
     pub signin_window: Duration,
+    /// Password checks that may run at once (each holds argon2's working memory), and how long
+    /// a sign-in waits for one before it is answered 503.
+    pub password_slots: usize,
+    pub password_wait: Duration,
 }
 
 impl Default for OAuthSettings {
@@ -63,9 +77,14 @@ impl Default for OAuthSettings {
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             allow_private_client_metadata: false,
-            signin_failures_per_email: 5,
+            signin_failures_per_email_and_address: 5,
             signin_failures_per_ip: 30,
+            signin_free_failures_per_email: 5,
+            signin_delay_base: Duration::from_secs(2),
+            signin_delay_max: Duration::from_secs(5 * 60),
             signin_window: Duration::from_secs(15 * 60),
+            password_slots: password::Checker::default_slots(),
+            password_wait: Duration::from_secs(5),
         }
     }
 }
@@ -84,6 +103,7 @@ pub struct AuthServer {
     base: String,
     settings: OAuthSettings,
     client_docs: clients::MetadataDocuments,
+    passwords: password::Checker,
 }
 
 impl AuthServer {
@@ -96,7 +116,8 @@ impl AuthServer {
     ) -> AuthServer {
         let base = public_url.trim_end_matches('/').to_owned();
         let client_docs = clients::MetadataDocuments::new(settings.allow_private_client_metadata);
-        AuthServer { store, auth, keys, base, settings, client_docs }
+        let passwords = password::Checker::new(settings.password_slots, settings.password_wait);
+        AuthServer { store, auth, keys, base, settings, client_docs, passwords }
     }
 
     /// The issuer (`iss`): the public base URL with a trailing slash.

@@ -30,7 +30,9 @@ pub use deals::{DealPipelineRow, DealPropertyRow, DealTeamRow};
 pub use idempotency::{CURRENT_CLAIM, Claim, ClaimContext};
 pub use keys::{KeyAuthRow, KeyRow, NewKey};
 pub use notes::NoteRow;
-pub use oauth::{ClientRow, CodeRow, GrantRow, InteractionRow, Redemption, RefreshRow, SigningKeyRow};
+pub use oauth::{
+    AttemptRule, ClientRow, CodeRow, GrantRow, InteractionRow, Redemption, RefreshRow, SigninBucketRow, SigningKeyRow,
+};
 pub use rate::RateLease;
 
 pub(crate) type Db = Any;

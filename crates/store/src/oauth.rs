@@ -73,6 +73,27 @@ pub struct CodeRow {
     pub expires_at: i64,
 }
 
+/// How a sign-in bucket admits attempts: at most `limit` per window of `window` seconds, and,
+/// once `free_failures` are counted in the window, a wait before each further attempt that
+/// starts at `base_delay` seconds and doubles with every failure up to `max_delay`.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptRule {
+    pub window: i64,
+    pub limit: i64,
+    pub free_failures: i64,
+    pub base_delay: i64,
+    pub max_delay: i64,
+}
+
+/// A sign-in bucket as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct SigninBucketRow {
+    pub window_start: i64,
+    pub failures: i64,
+    /// No attempt before this time (epoch seconds).
+    pub not_before: i64,
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct RefreshRow {
     pub grant_id: String,
@@ -281,6 +302,17 @@ impl Store {
         Ok(())
     }
 
+    /// Whether some user has an active consent for this client.
+    pub async fn client_has_active_grant(&self, client_id: &str) -> Result<bool> {
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT 1 FROM oauth_grants WHERE client_id = $1 AND revoked_at IS NULL LIMIT 1",
+        )
+        .bind(client_id)
+        .fetch_optional(self.pool())
+        .await?
+        .is_some())
+    }
+
     pub async fn grant(&self, id: &str) -> Result<Option<GrantRow>> {
         Ok(sqlx::query_as::<_, GrantRow>(sqlf!("SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE id = $1"))
             .bind(id)
@@ -429,32 +461,62 @@ impl Store {
     // Failed sign-ins
     // -----------------------------------------------------------------------------------------
 
-    /// Failures recorded for `bucket` in the window that started at or after `window_start`.
-    pub async fn signin_failures(&self, bucket: &str, window_start: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar::<_, i64>(
-            "SELECT failures FROM oauth_signin_failures WHERE bucket = $1 AND window_start >= $2",
-        )
-        .bind(bucket)
-        .bind(window_start)
-        .fetch_optional(self.pool())
-        .await?
-        .unwrap_or(0))
+    /// Reserves one sign-in attempt in `bucket` before the password is checked, in a single
+    /// statement, so parallel attempts (on any node) cannot all pass a count read before any of
+    /// them was recorded. Returns the attempt's number in the window, or `None` when the bucket
+    /// refuses it (its limit is reached or its delay has not passed). A reserved attempt counts
+    /// as a failure until [`Store::clear_signin_failures`] or [`Store::release_signin_attempt`].
+    pub async fn reserve_signin_attempt(&self, bucket: &str, now: i64, rule: &AttemptRule) -> Result<Option<i64>> {
+        const EXPIRED: &str = "oauth_signin_failures.window_start < $3";
+        let delay = format!(
+            "CASE WHEN {EXPIRED} THEN $6 WHEN oauth_signin_failures.failures + 1 < $5 THEN 0 \
+             WHEN oauth_signin_failures.delay_secs = 0 THEN $7 \
+             WHEN oauth_signin_failures.delay_secs * 2 > $8 THEN $8 \
+             ELSE oauth_signin_failures.delay_secs * 2 END"
+        );
+        let sql = sqlf!(
+            "INSERT INTO oauth_signin_failures (bucket, window_start, failures, delay_secs, not_before) \
+             VALUES ($1, $2, 1, $6, $2 + $6) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+               window_start = CASE WHEN {EXPIRED} THEN $2 ELSE oauth_signin_failures.window_start END, \
+               failures = CASE WHEN {EXPIRED} THEN 1 ELSE oauth_signin_failures.failures + 1 END, \
+               delay_secs = {delay}, \
+               not_before = $2 + {delay} \
+             WHERE {EXPIRED} OR (oauth_signin_failures.failures < $4 AND oauth_signin_failures.not_before <= $2) \
+             RETURNING failures"
+        );
+        let first_delay = if rule.free_failures <= 1 { rule.base_delay.min(rule.max_delay) } else { 0 };
+        Ok(sqlx::query_scalar::<_, i64>(sql)
+            .bind(bucket)
+            .bind(now)
+            .bind(now - rule.window)
+            .bind(rule.limit)
+            .bind(rule.free_failures)
+            .bind(first_delay)
+            .bind(rule.base_delay.min(rule.max_delay))
+            .bind(rule.max_delay)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
-    /// Counts one failure; a window older than `window_start` starts over at `now`.
-    pub async fn record_signin_failure(&self, bucket: &str, window_start: i64, now: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO oauth_signin_failures (bucket, window_start, failures) VALUES ($1, $2, 1) \
-             ON CONFLICT (bucket) DO UPDATE SET \
-               failures = CASE WHEN oauth_signin_failures.window_start < $3 THEN 1 ELSE oauth_signin_failures.failures + 1 END, \
-               window_start = CASE WHEN oauth_signin_failures.window_start < $3 THEN $2 ELSE oauth_signin_failures.window_start END",
+    /// Gives back an attempt reserved in `bucket` that was never checked (another bucket
+    /// refused it).
+    pub async fn release_signin_attempt(&self, bucket: &str) -> Result<()> {
+        sqlx::query("UPDATE oauth_signin_failures SET failures = failures - 1 WHERE bucket = $1 AND failures > 0")
+            .bind(bucket)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The state of a bucket, to tell a refused caller when to come back.
+    pub async fn signin_bucket(&self, bucket: &str) -> Result<Option<SigninBucketRow>> {
+        Ok(sqlx::query_as::<_, SigninBucketRow>(
+            "SELECT window_start, failures, not_before FROM oauth_signin_failures WHERE bucket = $1",
         )
         .bind(bucket)
-        .bind(now)
-        .bind(window_start)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     pub async fn clear_signin_failures(&self, bucket: &str) -> Result<()> {

@@ -17,6 +17,7 @@ mod idempotency;
 mod jwt;
 mod mcp;
 mod oauth;
+mod oauth_hardening;
 mod openapi;
 mod placements;
 mod platform;
