@@ -279,7 +279,7 @@ async fn deal_notes(store: &Store, account: &DemoAccount) -> Result<(), String> 
         let m = &d.model;
         let (name, _, city, _, _) = *d.property;
         let author = |k: usize| {
-            if account.team.is_empty() || k % 2 == 0 {
+            if account.team.is_empty() || k.is_multiple_of(2) {
                 account.lead
             } else {
                 account.team[(i + k) % account.team.len()]
