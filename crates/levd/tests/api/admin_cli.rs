@@ -109,6 +109,8 @@ async fn serve_prints_its_address_and_the_demo_key_works() {
     let db = format!("sqlite://{}", dir.path().join("demo.db").display());
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_levd"))
         .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--database-url", &db])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -153,6 +155,8 @@ async fn migrate_then_serve_without_migrating() {
     let bin = env!("CARGO_BIN_EXE_levd");
     let early = std::process::Command::new(bin)
         .args(["serve", "--no-migrate", "--bind", "127.0.0.1:0", "--database-url", &db])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
         .output()
         .unwrap();
     assert!(!early.status.success());
@@ -166,6 +170,8 @@ async fn migrate_then_serve_without_migrating() {
     assert_eq!(String::from_utf8_lossy(&m.stdout).trim(), r#"{"migrated":true}"#);
     let mut child = tokio::process::Command::new(bin)
         .args(["serve", "--no-migrate", "--bind", "127.0.0.1:0", "--database-url", &db])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
