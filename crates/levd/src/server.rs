@@ -117,6 +117,11 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", cfg.data_dir.display()))?;
     let demo = if cfg.demo { crate::demo::seed_if_empty(&store, &cfg.data_dir).await? } else { None };
+    if cfg.oauth.is_some() {
+        // The built-in issuer's first signing key is made before its key set is first read
+        // (the preload below), so a first start finds a key instead of an empty set.
+        levd_oauth::KeyRing::new(store.clone(), 0).ensure(unix_now()).await?;
+    }
     let listener =
         tokio::net::TcpListener::bind(&cfg.bind).await.map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -238,10 +243,6 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
     let auth_server_on = cfg.oauth.is_some();
     let public_url = cfg.public_url.clone();
     let running = start(cfg).await?;
-    if auth_server_on {
-        // The signing key is made on the first start, not on the first sign-in.
-        levd_oauth::KeyRing::new(running.store.clone(), 0).ensure(unix_now()).await?;
-    }
     let base = public_url.unwrap_or_else(|| {
         if running.addr.ip().is_unspecified() {
             format!("http://127.0.0.1:{}", running.addr.port())

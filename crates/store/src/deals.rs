@@ -480,6 +480,16 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+
+    /// Sets when a deal was last changed (demo data, which spreads its history over months).
+    pub async fn set_deal_updated_at(&self, deal_id: i64, at: &str) -> Result<()> {
+        sqlx::query("UPDATE deals SET updated_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(deal_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
 }
 
 fn push_ids(qb: &mut Sql, ids: &[i64]) {

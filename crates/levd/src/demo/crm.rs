@@ -7,11 +7,10 @@ use levd_domain::crm::{
     ContactOrigin, NewCompany, NewContact, PhoneInput, UNLOCK_COST, Unlock, default_credit_grant, phone,
 };
 use levd_domain::scope::Tier;
-use levd_domain::time_fmt::now_rfc3339;
 use levd_service::notes::NoteParent;
 use levd_store::Store;
 
-use super::DemoContext;
+use super::{DAY, DemoContext, stamp};
 
 struct DemoCompany {
     name: &'static str,
@@ -217,8 +216,10 @@ fn email_of(c: &DemoContact, website: &str) -> String {
 
 pub async fn seed(store: &Store, ctx: &DemoContext) -> Result<(), String> {
     let err = |e: levd_store::StoreError| e.to_string();
-    let now = now_rfc3339();
-    let account = ctx.broker_account_id;
+    // The CRM predates the deals: companies and contacts a month before the first deal, notes
+    // spread over the weeks after.
+    let account = ctx.broker.id;
+    let now = stamp(ctx.broker.base - 35 * DAY);
 
     let mut company_ids = Vec::with_capacity(COMPANIES.len());
     for c in COMPANIES {
@@ -265,25 +266,29 @@ pub async fn seed(store: &Store, ctx: &DemoContext) -> Result<(), String> {
 
     for (i, (contact, text)) in CONTACT_NOTES.iter().enumerate() {
         let author = if i % 2 == 0 { ctx.ana } else { ctx.ben };
+        let at = stamp(ctx.broker.base - (30 - 4 * i as i64) * DAY);
         store
-            .insert_note(account, NoteParent::Contact.type_name(), contact_ids[*contact], author, text, &now)
+            .insert_note(account, NoteParent::Contact.type_name(), contact_ids[*contact], author, text, &at)
             .await
             .map_err(err)?;
     }
-    for (company, text) in COMPANY_NOTES {
+    for (i, (company, text)) in COMPANY_NOTES.iter().enumerate() {
+        let at = stamp(ctx.broker.base - (28 - 5 * i as i64) * DAY);
         store
-            .insert_note(account, NoteParent::Company.type_name(), company_ids[*company], ctx.ana, text, &now)
+            .insert_note(account, NoteParent::Company.type_name(), company_ids[*company], ctx.ana, text, &at)
             .await
             .map_err(err)?;
     }
 
     // 260 credits, then one recommended contact (Carla Mendes) unlocked by Ana: 250 left, and
     // the ledger shows both entries.
-    store.set_credit_balance(account, Some(250 + UNLOCK_COST), "grant", &now).await.map_err(err)?;
+    // Credits live in the present: the billing period is the current one.
+    let today = levd_domain::time_fmt::now_rfc3339();
+    store.set_credit_balance(account, Some(250 + UNLOCK_COST), "grant", &today).await.map_err(err)?;
     let carla = CONTACTS.iter().position(|c| c.first == "Carla").and_then(|i| contact_ids.get(i)).copied();
     if let Some(carla) = carla {
         let outcome = store
-            .unlock_contact(account, ctx.ana, carla, UNLOCK_COST, default_credit_grant(Tier::Enterprise), &now)
+            .unlock_contact(account, ctx.ana, carla, UNLOCK_COST, default_credit_grant(Tier::Enterprise), &today)
             .await
             .map_err(err)?;
         if !matches!(outcome, Unlock::Unlocked { .. }) {
@@ -292,7 +297,8 @@ pub async fn seed(store: &Store, ctx: &DemoContext) -> Result<(), String> {
     }
 
     // The lender account's own CRM: a sponsor it finances, invisible to the brokerage.
-    let lender = ctx.lender_account_id;
+    let lender = ctx.lender.id;
+    let now = stamp(ctx.lender.base - 20 * DAY);
     let sponsor = store
         .insert_company(
             lender,
@@ -326,6 +332,17 @@ pub async fn seed(store: &Store, ctx: &DemoContext) -> Result<(), String> {
     let contact = store.insert_contact(lender, &new, ContactOrigin::Crm, &now).await.map_err(err)?;
     store
         .insert_note(lender, NoteParent::Contact.type_name(), contact.id, ctx.dev, "Annual review due in March.", &now)
+        .await
+        .map_err(err)?;
+    store
+        .insert_note(
+            lender,
+            NoteParent::Company.type_name(),
+            sponsor.id,
+            ctx.dev,
+            "Existing borrower: two loans outstanding, both current. Guarantor liquidity verified in January.",
+            &stamp(ctx.lender.base - 10 * DAY),
+        )
         .await
         .map_err(err)?;
     Ok(())

@@ -8,7 +8,7 @@ use levd_domain::placements::{BaseRateInput, BaseRateSetting, LenderCheck, Place
 use levd_store::Store;
 use serde_json::{Value, json};
 
-use super::DemoContext;
+use super::{DAY, DemoAccount, DemoContext, stamp};
 
 /// Lenders the demo approaches when the CRM demo data brings none: name, contact.
 const LENDERS: &[(&str, &str, &str)] = &[
@@ -38,16 +38,26 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 pub async fn seed(store: &Store, ctx: &DemoContext) -> Result<(), String> {
-    let account = ctx.broker_account_id;
-    let now = levd_domain::time_fmt::now_rfc3339();
     pipelines(store, ctx).await?;
+    // Even deals of the brokerage are Ben's (he creates their placements); Ana runs the rest.
+    // On the lender's desk, Dev syndicates and Ana helps.
+    let placed = seed_account(store, &ctx.broker, [ctx.ben, ctx.ana]).await?
+        + seed_account(store, &ctx.lender, [ctx.dev, ctx.ana]).await?;
+    tracing::debug!(placements = placed, "demo placements seeded");
+    Ok(())
+}
 
+/// Each active deal of the account goes out to several lenders, each outreach dated after
+/// the deal arrived; answered ones carry quotes sized on the deal's own loan amount.
+async fn seed_account(store: &Store, owner: &DemoAccount, creators: [i64; 2]) -> Result<usize, String> {
+    let account = owner.id;
+    let directory_time = stamp(owner.base - 25 * DAY);
     let mut lenders: Vec<i64> =
         store.lender_companies(account).await.map_err(err)?.into_iter().map(|(id, _)| id).collect();
     if lenders.len() < 4 {
         for (name, first, last) in LENDERS {
             let company = NewCompany { name: (*name).to_string(), company_type: "lender", texts: vec![], org_id: None };
-            let c = store.insert_company(account, &company, &now).await.map_err(err)?;
+            let c = store.insert_company(account, &company, &directory_time).await.map_err(err)?;
             let contact = NewContact {
                 contact_type: "lender_contact",
                 company_id: c.id,
@@ -56,18 +66,18 @@ pub async fn seed(store: &Store, ctx: &DemoContext) -> Result<(), String> {
                 phones: vec![],
                 is_primary: true,
             };
-            store.insert_contact(account, &contact, ContactOrigin::Crm, &now).await.map_err(err)?;
+            store.insert_contact(account, &contact, ContactOrigin::Crm, &directory_time).await.map_err(err)?;
             lenders.push(c.id);
         }
     }
 
     let mut placed = 0usize;
-    for (i, deal_id) in ctx.deal_ids.iter().enumerate() {
-        let Some(deal) = store.deal(account, *deal_id).await.map_err(err)? else { continue };
-        if deal.archived {
+    for (i, demo_deal) in owner.deals.iter().enumerate() {
+        if demo_deal.archived {
             continue;
         }
-        let amount = deal.loan_amount.unwrap_or(10_000_000.0);
+        let deal_id = demo_deal.id;
+        let amount = demo_deal.model.loan_amount;
         let count = 3 + i % 3;
         let mut winner_given = false;
         let mut used = Vec::new();
@@ -78,8 +88,7 @@ pub async fn seed(store: &Store, ctx: &DemoContext) -> Result<(), String> {
             }
             used.push(lender);
             let status = OUTREACH[(i + k * 2) % OUTREACH.len()];
-            // Even deals are Ben's (he creates their placements); Ana runs the rest.
-            let creator = if i % 2 == 0 { ctx.ben } else { ctx.ana };
+            let creator = creators[i % 2];
             let visibility = match (i + k) % 7 {
                 0 => "hidden",
                 1 | 4 => "masked",
@@ -87,13 +96,18 @@ pub async fn seed(store: &Store, ctx: &DemoContext) -> Result<(), String> {
             };
             // Most outreaches go to a known contact; every third is left to the AI match.
             let named = if k % 3 == 2 { None } else { store.named_contact_at(account, lender).await.map_err(err)? };
-            let check = store.check_lender(account, *deal_id, lender, named).await.map_err(err)?;
+            let check = store.check_lender(account, deal_id, lender, named).await.map_err(err)?;
             let LenderCheck::Found { lender_name, org_id, contact_id, contact_name } = check else { continue };
-            let day = 1 + (i + k) % 27;
+            // Logged a few days after the deal arrived; sent the next morning; answered within
+            // two days; last touched a week or so later.
+            let logged = demo_deal.created + (3 + k as i64) * DAY;
+            let sent = logged + DAY - 3 * 3_600;
+            let first_response = sent + (1 + (i + k) % 2) as i64 * DAY + 4 * 3_600;
+            let last_touch = first_response + (4 + (i * 3 + k) % 9) as i64 * DAY;
             let contacted = status != "new";
             let answered = !matches!(status, "new" | "sent");
             let record = PlacementInsert {
-                deal_id: *deal_id,
+                deal_id,
                 private_company_id: lender,
                 contact_id,
                 org_id,
@@ -113,21 +127,34 @@ pub async fn seed(store: &Store, ctx: &DemoContext) -> Result<(), String> {
                 description: (k % 2 == 1).then(|| FEEDBACK[(i + k) % FEEDBACK.len()].to_string()),
                 lev_score: Some(55.0 + ((i * 7 + k * 13) % 44) as f64 + 0.5),
                 score: (k % 3 == 0).then(|| (50 + (i * 11 + k * 17) % 50) as f64),
-                outreach_date: contacted.then(|| format!("2026-05-{day:02}T14:00:00Z")),
+                outreach_date: contacted.then(|| stamp(sent)),
                 outreach_source: Some("direct".into()),
-                last_communication_date: contacted.then(|| format!("2026-06-{day:02}T10:30:00Z")),
-                lender_first_response_date: answered.then(|| format!("2026-05-{:02}T16:45:00Z", (day + 1).min(28))),
+                last_communication_date: contacted.then(|| stamp(if answered { last_touch } else { sent })),
+                lender_first_response_date: answered.then(|| stamp(first_response)),
                 visibility: visibility.to_string(),
             };
-            let placement_id = store.insert_placement(account, creator, &record, &now).await.map_err(err)?;
+            let placement_id = store.insert_placement(account, creator, &record, &stamp(logged)).await.map_err(err)?;
             placed += 1;
-            if let Some(text) = &record.description {
-                store.insert_note(account, "placement", placement_id, creator, text, &now).await.map_err(err)?;
-            }
+            // Every placement gets a note: the lender's feedback, else the outreach log.
+            let text = match &record.description {
+                Some(feedback) => feedback.clone(),
+                None => format!("Package sent to {}.", record.lender_name.as_deref().unwrap_or("the lender")),
+            };
+            store
+                .insert_note(
+                    account,
+                    "placement",
+                    placement_id,
+                    creator,
+                    &text,
+                    &stamp(if contacted { sent } else { logged }),
+                )
+                .await
+                .map_err(err)?;
             if matches!(status, "terms_received" | "negotiating" | "closed") {
                 let winning = status == "closed" && !winner_given;
                 winner_given |= winning;
-                let body = quote(i, k, amount, deal.loan_type.as_deref(), placement_id, winning);
+                let body = quote(i, k, amount, Some(demo_deal.loan_type), placement_id, winning);
                 let Value::Object(body) = body else { continue };
                 let write = parse_new_term_sheet(&body).map_err(|e| e.message)?;
                 let base_rate = match &write.base_rate {
@@ -137,17 +164,19 @@ pub async fn seed(store: &Store, ctx: &DemoContext) -> Result<(), String> {
                     },
                     _ => BaseRateSetting::Fixed,
                 };
-                let id =
-                    store.insert_term_sheet(account, *deal_id, creator, &write, &base_rate, &now).await.map_err(err)?;
+                let quoted = stamp(first_response + DAY);
+                let id = store
+                    .insert_term_sheet(account, deal_id, creator, &write, &base_rate, &quoted)
+                    .await
+                    .map_err(err)?;
                 // One superseded quote, withdrawn (soft-deleted) after a better one came in.
                 if k == 2 && i % 4 == 1 {
-                    store.delete_term_sheet(account, *deal_id, id, &now).await.map_err(err)?;
+                    store.delete_term_sheet(account, deal_id, id, &stamp(last_touch)).await.map_err(err)?;
                 }
             }
         }
     }
-    tracing::debug!(placements = placed, "demo placements seeded");
-    Ok(())
+    Ok(placed)
 }
 
 /// A lender quote shaped like the loan: bridge and construction loans float over SOFR with a
@@ -202,9 +231,10 @@ fn quote(i: usize, k: usize, amount: f64, loan_type: Option<&str>, placement_id:
 /// Display details of the Financing pipeline, and a second (acquisitions) pipeline with some
 /// deals in it.
 async fn pipelines(store: &Store, ctx: &DemoContext) -> Result<(), String> {
-    let account = ctx.broker_account_id;
+    let account = ctx.broker.id;
+    let pipeline_id = ctx.broker.pipeline_id;
     store
-        .set_pipeline_display(account, ctx.pipeline_id, Some("Debt placement, from intake to funding"), Some(1))
+        .set_pipeline_display(account, pipeline_id, Some("Debt placement, from intake to funding"), Some(1))
         .await
         .map_err(err)?;
     for (key, custom, description, icon) in [
@@ -214,12 +244,9 @@ async fn pipelines(store: &Store, ctx: &DemoContext) -> Result<(), String> {
         ("closing", None, Some("Diligence, docs and closing"), Some("briefcase")),
         ("closed", Some("Funded"), Some("Loan funded"), Some("check-circle")),
     ] {
-        store
-            .set_pipeline_status_display(account, ctx.pipeline_id, key, custom, description, icon)
-            .await
-            .map_err(err)?;
+        store.set_pipeline_status_display(account, pipeline_id, key, custom, description, icon).await.map_err(err)?;
     }
-    let now = levd_domain::time_fmt::now_rfc3339();
+    let now = stamp(ctx.broker.base - 10 * DAY);
     let stages = [
         ("sourcing", "Sourcing"),
         ("underwriting", "Underwriting"),
@@ -237,8 +264,18 @@ async fn pipelines(store: &Store, ctx: &DemoContext) -> Result<(), String> {
         .set_pipeline_status_display(account, acquisitions, "loi", Some("Letter of intent"), None, Some("pen"))
         .await
         .map_err(err)?;
-    for (i, deal_id) in ctx.deal_ids.iter().enumerate().filter(|(i, _)| i % 5 == 0 || i % 5 == 4) {
-        store.place_deal_in_pipeline(*deal_id, acquisitions, (i % stages.len()) as i64, &now).await.map_err(err)?;
+    for (i, deal) in ctx.broker.deals.iter().enumerate().filter(|(i, _)| i % 5 == 0 || i % 5 == 4) {
+        let at = stamp(deal.created + 2 * DAY);
+        store.place_deal_in_pipeline(deal.id, acquisitions, (i % stages.len()) as i64, &at).await.map_err(err)?;
     }
+    store
+        .set_pipeline_display(
+            ctx.lender.id,
+            ctx.lender.pipeline_id,
+            Some("Loan requests from screening to approval"),
+            Some(1),
+        )
+        .await
+        .map_err(err)?;
     Ok(())
 }

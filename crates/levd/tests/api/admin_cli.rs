@@ -109,9 +109,10 @@ async fn serve_prints_its_address_and_the_demo_key_works() {
     let db = format!("sqlite://{}", dir.path().join("demo.db").display());
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_levd"))
         .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--database-url", &db])
-        // Defaults such as the data directory are relative to the working directory.
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        // Anything else levd defaults to lands in the temp dir, never in the source tree.
         .current_dir(dir.path())
-        .env_remove("LEV_DATA_DIR")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -156,6 +157,8 @@ async fn migrate_then_serve_without_migrating() {
     let bin = env!("CARGO_BIN_EXE_levd");
     let early = std::process::Command::new(bin)
         .args(["serve", "--no-migrate", "--bind", "127.0.0.1:0", "--database-url", &db])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
         .output()
         .unwrap();
     assert!(!early.status.success());
@@ -169,6 +172,8 @@ async fn migrate_then_serve_without_migrating() {
     assert_eq!(String::from_utf8_lossy(&m.stdout).trim(), r#"{"migrated":true}"#);
     let mut child = tokio::process::Command::new(bin)
         .args(["serve", "--no-migrate", "--bind", "127.0.0.1:0", "--database-url", &db])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)

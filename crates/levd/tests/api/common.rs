@@ -77,6 +77,8 @@ pub struct Options {
     pub jwt: bool,
     /// The built-in authorization server (on, with loopback client metadata allowed).
     pub oauth: Option<levd_oauth::OAuthSettings>,
+    /// Seed the demo data set (`--demo`) on the fresh database.
+    pub demo: bool,
 }
 
 impl Default for Options {
@@ -85,6 +87,7 @@ impl Default for Options {
             rate_limits: RateLimitConfig { enabled: false, ..RateLimitConfig::default() },
             jwt: true,
             oauth: Some(levd_oauth::OAuthSettings { allow_private_client_metadata: true, ..Default::default() }),
+            demo: false,
         }
     }
 }
@@ -148,7 +151,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         bind: "127.0.0.1:0".into(),
         issuers,
         rate_limits: opts.rate_limits,
-        demo: false,
+        demo: opts.demo,
         no_migrate: false,
         data_dir: dir.path().join("data"),
         public_url: None,
@@ -179,6 +182,11 @@ pub struct Tenant {
 }
 
 impl TestApp {
+    /// What `--demo` made (with `Options::demo`).
+    pub fn demo(&self) -> Option<&levd::demo::DemoSummary> {
+        self.running.as_ref().and_then(|r| r.demo.as_ref())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/api/external/v2{}", self.base, path)
     }
