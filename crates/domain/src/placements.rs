@@ -1042,7 +1042,7 @@ mod tests {
         {
             assert_eq!(find_benchmark(&rates, input).map(|r| r.key.as_str()), Some("sofr_m1"), "{input}");
         }
-        assert!(find_benchmark(&rates, "sofr").is_none());
+        assert!(find_benchmark(&rates, "sofr_m7").is_none());
         assert!(find_benchmark(&rates, "").is_none());
         // Every listed rate is reachable by each of its three spellings.
         for r in &rates {
