@@ -270,7 +270,13 @@ async fn run_pipeline(
                         limit_type: "account",
                     },
                     Bucket {
-                        key: format!("e:{}:{} {}", s.account_id, method, template),
+                        // HEAD shares GET's bucket: it is the same read without the body.
+                        key: format!(
+                            "e:{}:{} {}",
+                            s.account_id,
+                            if method == Method::HEAD { "GET" } else { method.as_str() },
+                            template
+                        ),
                         per_minute: t.endpoint_per_minute,
                         limit_type: "endpoint",
                     },
