@@ -853,8 +853,20 @@ pub fn parse_document_query(raw_query: Option<&str>) -> Result<DocumentQuery, Ap
             "vault_id" => q.vault_id = Some(positive_param("vault_id", value)?),
             "fields" => q.fields = Some(parse_fields(value)?),
             k if k == "filter" || k.starts_with("filter[") => {
+                // The field is named like any other refused name; no filter names are accepted
+                // (the narrowing parameters are plain: extension, folder_id, vault_id, search).
+                let mut fields = Map::new();
+                fields.insert(
+                    echo(k),
+                    Value::from(
+                        "is not accepted: this endpoint takes extension, folder_id, vault_id and search as plain \
+                         query parameters",
+                    ),
+                );
                 return Err(ApiError::new(ErrorKind::Validation, "This endpoint does not accept filter parameters")
-                    .with_detail("parameter", echo(k)));
+                    .with_detail("fields", Value::Object(fields))
+                    .with_detail("parameter", echo(k))
+                    .with_detail("allowed", Value::Array(Vec::new())));
             }
             _ => {}
         }

@@ -19,8 +19,9 @@ use crate::time_fmt::{parse_date, parse_timestamp};
 // ---------------------------------------------------------------------------------------------
 // Records as the API shows them
 
-/// A lender in `GET /lenders/directory`: every member but the programs, which
-/// `GET /lenders/{org_id}` and `/programs` carry.
+/// A lender in `GET /lenders/directory`: the list members only. The detail-only members
+/// (`linkedin_url`, `aliases`, `domains`, `square_logo_url` and the programs) are at
+/// `GET /lenders/{org_id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LenderSummary {
     pub id: i64,
@@ -34,12 +35,6 @@ pub struct LenderSummary {
     pub about: Option<String>,
     pub lender_type: Option<Vec<String>>,
     pub category: Option<String>,
-    pub linkedin_url: Option<String>,
-    pub aliases: Option<Vec<String>>,
-    pub domains: Option<Vec<String>>,
-    pub square_logo_url: Option<String>,
-    /// Programs of the lender (also at `GET /lenders/{org_id}/programs`).
-    pub programs: Vec<LenderProgram>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -121,11 +116,6 @@ pub const LENDER_LIST_FIELDS: &[&str] = &[
     "about",
     "lender_type",
     "category",
-    "linkedin_url",
-    "aliases",
-    "domains",
-    "square_logo_url",
-    "programs",
     "created_at",
     "updated_at",
 ];

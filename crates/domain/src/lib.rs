@@ -3,6 +3,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod api_key;
+pub mod canonical_json;
 pub mod crm;
 pub mod deal;
 pub mod deal_data;

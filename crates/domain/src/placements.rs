@@ -65,7 +65,7 @@ const MAX_BASE_RATE: usize = 100;
 pub enum BaseRateInput {
     /// No benchmark (`null` or `none-fixed`): `total_rate` is the whole coupon.
     Fixed,
-    /// A benchmark key (`sofr_m1`) or display value (`SOFR 30-Day Avg`).
+    /// A benchmark key (`sofr_m1`), code (`SOFR 30-Day Avg`) or name (`30-Day Average SOFR`).
     Named(String),
 }
 
@@ -86,6 +86,21 @@ pub struct Benchmark {
     pub rate: Option<f64>,
 }
 
+/// The listed benchmark a `base_rate` input names: its key, its code or its display name, in
+/// any letter case (keys win over codes, codes over names, should two rates share a spelling).
+pub fn find_benchmark<'a>(
+    rates: &'a [crate::directory::BaseRate],
+    input: &str,
+) -> Option<&'a crate::directory::BaseRate> {
+    let wanted = input.trim().to_lowercase();
+    let same = |s: &str| s.trim().to_lowercase() == wanted;
+    rates
+        .iter()
+        .find(|r| same(&r.key))
+        .or_else(|| rates.iter().find(|r| same(&r.code)))
+        .or_else(|| rates.iter().find(|r| same(&r.name)))
+}
+
 /// The benchmark setting a write stores.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BaseRateSetting {
@@ -102,8 +117,8 @@ pub fn unknown_base_rate() -> ApiError {
     e
 }
 
-const BASE_RATE_PROBLEM: &str = "must be a benchmark key (e.g. sofr_m1) or display value (e.g. SOFR 30-Day Avg) \
-     as listed by GET /market/base-rates, or none-fixed";
+const BASE_RATE_PROBLEM: &str = "must be the key (e.g. sofr_m1), code (e.g. SOFR 30-Day Avg) or name (e.g. \
+     30-Day Average SOFR) of a rate listed by GET /market/base-rates, in any letter case, or none-fixed";
 
 // ---------------------------------------------------------------------------------------------
 // Who is looking
@@ -149,6 +164,11 @@ pub struct Placement {
     pub lender_name: Option<String>,
     pub contact_id: Option<i64>,
     pub contact_name: Option<String>,
+    /// What the contact match did when the placement was created: `matched` (a recommended
+    /// contact at the lender was assigned), `no_match` (none was available; the placement
+    /// stays without a contact) or `not_requested` (the creator named the contact). Null in a
+    /// masked view.
+    pub contact_match_status: Option<String>,
     pub status: String,
     pub lender_status: Option<String>,
     pub description: Option<String>,
@@ -161,6 +181,23 @@ pub struct Placement {
     pub visibility: String,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// `contact_match_status`: a recommended contact was assigned.
+pub const CONTACT_MATCHED: &str = "matched";
+/// `contact_match_status`: no recommended contact was available.
+pub const CONTACT_NO_MATCH: &str = "no_match";
+/// `contact_match_status`: the creator named the contact, so no match ran.
+pub const CONTACT_MATCH_NOT_REQUESTED: &str = "not_requested";
+
+/// The outcome of the contact match of a new placement: whether a contact was named, and
+/// whether the match found one.
+pub fn contact_match_status(named: bool, contact_id: Option<i64>) -> &'static str {
+    match (named, contact_id) {
+        (true, _) => CONTACT_MATCH_NOT_REQUESTED,
+        (false, Some(_)) => CONTACT_MATCHED,
+        (false, None) => CONTACT_NO_MATCH,
+    }
 }
 
 /// A stored placement with what masking needs to know about the caller.
@@ -187,6 +224,7 @@ impl StoredPlacement {
             p.private_company_id = None;
             p.contact_id = None;
             p.contact_name = None;
+            p.contact_match_status = None;
             p.lender_name = Some(lender_label(self.lender_rank));
         }
         p
@@ -200,6 +238,7 @@ pub const PLACEMENT_FIELDS: &[&str] = &[
     "lender_name",
     "contact_id",
     "contact_name",
+    "contact_match_status",
     "status",
     "lender_status",
     "description",
@@ -951,7 +990,7 @@ pub struct DealPipelineStage {
     pub pipeline_status_id: i64,
     /// Key of the stage.
     pub status: String,
-    /// Display name of the stage (as `include=pipelines` shows it).
+    /// The stage as `include=pipelines` names it: its status key, like `status`.
     pub status_name: String,
     pub updated_at: String,
 }
@@ -992,6 +1031,25 @@ mod tests {
         assert_eq!(lender_label(26), "Lender Z");
         assert_eq!(lender_label(27), "Lender AA");
         assert_eq!(lender_label(0), "Lender A");
+    }
+
+    #[test]
+    fn benchmarks_are_found_by_key_code_or_name_in_any_case() {
+        let rates = crate::directory::builtin_base_rates();
+        let sofr = rates.iter().find(|r| r.key == "sofr_m1").expect("sofr_m1 is built in");
+        for input in
+            ["sofr_m1", "SOFR_M1", &sofr.code, &sofr.code.to_uppercase(), &sofr.name, &sofr.name.to_lowercase()]
+        {
+            assert_eq!(find_benchmark(&rates, input).map(|r| r.key.as_str()), Some("sofr_m1"), "{input}");
+        }
+        assert!(find_benchmark(&rates, "sofr_m7").is_none());
+        assert!(find_benchmark(&rates, "").is_none());
+        // Every listed rate is reachable by each of its three spellings.
+        for r in &rates {
+            for input in [&r.key, &r.code, &r.name] {
+                assert_eq!(find_benchmark(&rates, input).map(|f| &f.key), Some(&r.key), "{input}");
+            }
+        }
     }
 
     #[test]

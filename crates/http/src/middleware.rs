@@ -103,7 +103,9 @@ pub fn endpoint_template(matched: &str) -> &str {
 }
 
 pub fn policy_for(method: &Method, template: &str) -> Policy {
-    match (method.as_str(), template) {
+    // HEAD is answered wherever GET is, under the same rules.
+    let method = if method == Method::HEAD { "GET" } else { method.as_str() };
+    match (method, template) {
         ("GET", "/health") => Policy::Public { per_ip: PublicLimit::Health, origin: false },
         ("POST", "/auth/validate-api-key") => Policy::Public { per_ip: PublicLimit::ValidateKey, origin: true },
         ("GET", "/files/{token}") => Policy::Public { per_ip: PublicLimit::Files, origin: false },
@@ -268,7 +270,13 @@ async fn run_pipeline(
                         limit_type: "account",
                     },
                     Bucket {
-                        key: format!("e:{}:{} {}", s.account_id, method, template),
+                        // HEAD shares GET's bucket: it is the same read without the body.
+                        key: format!(
+                            "e:{}:{} {}",
+                            s.account_id,
+                            if method == Method::HEAD { "GET" } else { method.as_str() },
+                            template
+                        ),
                         per_minute: t.endpoint_per_minute,
                         limit_type: "endpoint",
                     },
@@ -446,7 +454,9 @@ fn is_json_content_type(v: Option<&HeaderValue>) -> bool {
     essence.eq_ignore_ascii_case("application/json")
 }
 
-/// What makes two requests "the same" for idempotency: method, path and body bytes.
+/// What makes two requests "the same" for idempotency: method, path and body, where a JSON
+/// body counts by its value (member order, white space and number spelling aside) and any
+/// other body by its bytes.
 fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
     // Both routes of one operation (with and without /build) are the same request.
     let path = path.strip_prefix(BUILD_PREFIX).or_else(|| path.strip_prefix(PREFIX)).unwrap_or(path);
@@ -455,7 +465,16 @@ fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
     h.update([0]);
     h.update(path.as_bytes());
     h.update([0]);
-    h.update(body);
+    match levd_domain::canonical_json::canonical_json(body) {
+        Some(canonical) => {
+            h.update(b"json\0");
+            h.update(canonical.as_bytes());
+        }
+        None => {
+            h.update(b"raw\0");
+            h.update(body);
+        }
+    }
     hex::encode(h.finalize())
 }
 

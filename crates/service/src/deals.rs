@@ -2,9 +2,7 @@
 use std::collections::HashMap;
 
 use levd_domain::ApiError;
-use levd_domain::deal::{
-    DEAL_LIST, Deal, EMBEDDED_FINANCIAL_FIELDS, FINANCIAL_FIELDS, parse_deal_changes, parse_new_deal,
-};
+use levd_domain::deal::{DEAL_LIST, Deal, EMBEDDED_FINANCIAL_FIELDS, parse_deal_changes, parse_new_deal};
 use levd_domain::input::parse_object;
 use levd_domain::query::{ListQuery, ListSpec, Paging, encode_cursor};
 use levd_domain::scope::{AccountScope, Scope};
@@ -165,25 +163,18 @@ impl Service {
         Ok(json!({ "deleted": true }))
     }
 
-    /// `GET /deals/{deal_id}/financials`: the full record; every value null (and `id` null)
-    /// while the deal has none.
+    /// `GET /deals/{deal_id}/financials`: the full record. Every deal has one from creation; a
+    /// deal stored before that rule gets its (all-null) record on first read.
     pub async fn deal_financials(&self, scope: &AccountScope, deal_id: i64) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        self.store.deal(grant.account_id(), deal_id).await.map_err(internal)?.ok_or_else(deal_not_found)?;
+        let account_id = grant.account_id();
+        self.store.deal(account_id, deal_id).await.map_err(internal)?.ok_or_else(deal_not_found)?;
+        if let Some(m) = self.store.financials_of(&[deal_id]).await.map_err(internal)?.remove(&deal_id) {
+            return Ok(Value::Object(m));
+        }
+        self.store.ensure_financials(account_id, deal_id).await.map_err(internal)?;
         let mut all = self.store.financials_of(&[deal_id]).await.map_err(internal)?;
-        Ok(match all.remove(&deal_id) {
-            Some(m) => Value::Object(m),
-            None => {
-                let mut m = Map::new();
-                m.insert("id".into(), Value::Null);
-                m.insert("deal_id".into(), Value::from(deal_id));
-                for (name, _) in FINANCIAL_FIELDS {
-                    m.insert((*name).into(), Value::Null);
-                }
-                m.insert("updated_at".into(), Value::Null);
-                Value::Object(m)
-            }
-        })
+        all.remove(&deal_id).map(Value::Object).ok_or_else(deal_not_found)
     }
 }
 

@@ -53,14 +53,6 @@ impl Service {
         let limit = q.list.limit;
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let wants_programs = q.list.fields.as_ref().is_none_or(|f| f.contains(&"programs"));
-        if wants_programs {
-            let ids: Vec<i64> = rows.iter().map(|l| l.id).collect();
-            let mut programs = self.store.programs_of(&ids).await.map_err(internal)?;
-            for l in &mut rows {
-                l.programs = programs.remove(&l.id).unwrap_or_default();
-            }
-        }
         let items = rows.iter().map(|l| summary_fields(l, q.list.fields.as_deref())).collect::<Result<Vec<_>, _>>()?;
         let pagination = match &q.list.paging {
             Paging::Cursor { raw, .. } => {

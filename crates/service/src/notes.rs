@@ -77,8 +77,8 @@ pub fn note_json(n: &NoteRow) -> Value {
     })
 }
 
-/// The `text` of a note body: missing or `""` is 400, whitespace only is 422 (the reference
-/// lists both for note edits).
+/// The `text` of a note body: an edit to `""` is 400 (as the reference lists it); missing,
+/// whitespace only, too long or not a string is a 422 naming `text`.
 fn note_text(body: &[u8], create: bool) -> Result<String, ApiError> {
     let obj = parse_object(body)?;
     match obj.get("text") {
@@ -89,8 +89,7 @@ fn note_text(body: &[u8], create: bool) -> Result<String, ApiError> {
         }
         Some(Value::String(s)) => Ok(s.clone()),
         Some(_) => Err(ApiError::invalid_field("text", "must be a string")),
-        None if create => Err(ApiError::invalid_field("text", "is required")),
-        None => Err(ApiError::bad_request("text cannot be empty")),
+        None => Err(ApiError::invalid_field("text", "is required")),
     }
 }
 

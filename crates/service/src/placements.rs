@@ -7,8 +7,8 @@ use levd_domain::input::{Patch, parse_object};
 use levd_domain::placements::{
     ARCHIVED, BaseRateInput, BaseRateSetting, CURSOR_LIST, Cell, LenderCheck, MSG_DUPLICATE_PLACEMENT, MSG_NO_FIELDS,
     MSG_PIPELINE_NOT_FOUND, MSG_PIPELINE_STATUS_NOT_FOUND, OFFSET_LIST, PLACEMENT_LIST, PlacementInsert,
-    StoredPlacement, Viewer, parse_new_placement, parse_new_term_sheet, parse_pipeline_move, parse_placement_changes,
-    parse_term_sheet_changes, status_stamps, unknown_base_rate,
+    StoredPlacement, Viewer, contact_match_status, parse_new_placement, parse_new_term_sheet, parse_pipeline_move,
+    parse_placement_changes, parse_term_sheet_changes, status_stamps, unknown_base_rate,
 };
 use levd_domain::query::{ListQuery, Paging, encode_cursor};
 use levd_domain::scope::{AccountScope, Scope};
@@ -126,56 +126,70 @@ impl Service {
 
     /// `POST /placements`. The deal must be the account's and the lender a lender company of
     /// the account; a named contact must work at that lender. With no contact named, the
-    /// lender's first AI-recommended (locked) contact not yet approached on this deal is used,
-    /// its name withheld until unlocked; without one the contact stays open.
+    /// contact match runs at once: the lender's first AI-recommended (locked) contact not yet
+    /// approached on this deal is assigned, its name withheld until unlocked; without one the
+    /// placement stays without a contact. `contact_match_status` records which happened.
     pub async fn create_placement(&self, scope: &AccountScope, body: &[u8]) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let input = parse_new_placement(&parse_object(body)?)?;
         let account_id = grant.account_id();
         self.require_deal(account_id, input.deal_id).await?;
-        let check = self
-            .store
-            .check_lender(account_id, input.deal_id, input.private_company_id, input.contact_id)
-            .await
-            .map_err(internal)?;
-        let (lender_name, org_id, contact_id, contact_name) = match check {
-            LenderCheck::CompanyMissing => return Err(ApiError::not_found("Private company not found")),
-            LenderCheck::ContactMissing => return Err(ApiError::not_found("Contact not found")),
-            LenderCheck::NotALender => {
-                return Err(ApiError::invalid_field(
-                    "private_company_id",
-                    "must be a lender company (this company is not a lender)",
-                ));
-            }
-            LenderCheck::Found { lender_name, org_id, contact_id, contact_name } => {
-                (lender_name, org_id, contact_id, contact_name)
-            }
-        };
         let now = now_rfc3339();
         let stamps = status_stamps("new", input.status, input.outreach_date.is_some(), false);
-        let record = PlacementInsert {
-            deal_id: input.deal_id,
-            private_company_id: input.private_company_id,
-            contact_id,
-            org_id,
-            lender_name: Some(lender_name),
-            contact_name,
-            status: input.status.to_string(),
-            lender_status: input.lender_status.map(str::to_string),
-            description: input.description,
-            lev_score: None,
-            score: input.score,
-            outreach_date: input.outreach_date.or_else(|| stamps.outreach_date.then(|| now.clone())),
-            outreach_source: Some(levd_domain::placements::DIRECT_OUTREACH.to_string()),
-            last_communication_date: stamps.last_communication_date.then(|| now.clone()),
-            lender_first_response_date: stamps.lender_first_response_date.then(|| now.clone()),
-            visibility: input.visibility.to_string(),
+        // Two creates racing for the same recommended contact: the loser matches again and
+        // gets the next one (or none), rather than failing as a duplicate.
+        let mut attempts_left = 3;
+        let id = loop {
+            attempts_left -= 1;
+            let check = self
+                .store
+                .check_lender(account_id, input.deal_id, input.private_company_id, input.contact_id)
+                .await
+                .map_err(internal)?;
+            let (lender_name, org_id, contact_id, contact_name) = match check {
+                LenderCheck::CompanyMissing => return Err(ApiError::not_found("Private company not found")),
+                LenderCheck::ContactMissing => return Err(ApiError::not_found("Contact not found")),
+                LenderCheck::NotALender => {
+                    return Err(ApiError::invalid_field(
+                        "private_company_id",
+                        "must be a lender company (this company is not a lender)",
+                    ));
+                }
+                LenderCheck::Found { lender_name, org_id, contact_id, contact_name } => {
+                    (lender_name, org_id, contact_id, contact_name)
+                }
+            };
+            let matched = input.contact_id.is_none() && contact_id.is_some();
+            let match_status = contact_match_status(input.contact_id.is_some(), contact_id);
+            let record = PlacementInsert {
+                deal_id: input.deal_id,
+                private_company_id: input.private_company_id,
+                contact_id,
+                org_id,
+                lender_name: Some(lender_name),
+                contact_name,
+                status: input.status.to_string(),
+                lender_status: input.lender_status.map(str::to_string),
+                description: input.description.clone(),
+                lev_score: None,
+                score: input.score,
+                outreach_date: input.outreach_date.clone().or_else(|| stamps.outreach_date.then(|| now.clone())),
+                outreach_source: Some(levd_domain::placements::DIRECT_OUTREACH.to_string()),
+                last_communication_date: stamps.last_communication_date.then(|| now.clone()),
+                lender_first_response_date: stamps.lender_first_response_date.then(|| now.clone()),
+                visibility: input.visibility.to_string(),
+            };
+            match self
+                .store
+                .insert_placement_matched(account_id, grant.user_id(), &record, Some(match_status), &now)
+                .await
+            {
+                Ok(id) => break id,
+                Err(StoreError::Duplicate(_)) if matched && attempts_left > 0 => continue,
+                Err(StoreError::Duplicate(_)) => return Err(ApiError::bad_request(MSG_DUPLICATE_PLACEMENT)),
+                Err(other) => return Err(internal(other)),
+            }
         };
-        let id =
-            self.store.insert_placement(account_id, grant.user_id(), &record, &now).await.map_err(|e| match e {
-                StoreError::Duplicate(_) => ApiError::bad_request(MSG_DUPLICATE_PLACEMENT),
-                other => internal(other),
-            })?;
         let viewer = Viewer::of(grant.scope);
         Ok(to_json(&self.visible_placement(&viewer, id).await?.for_viewer()))
     }

@@ -226,6 +226,12 @@ impl Store {
                 return Err(StoreError::UnknownPipeline);
             }
         }
+        // Every deal has its financials record from creation, all values null until set.
+        sqlx::query("INSERT INTO deal_financials (deal_id, updated_at) VALUES ($1, $2)")
+            .bind(row.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         if let Some(f) = &d.financials {
             write_financials(&mut tx, row.id, f, now).await?;
         }
@@ -355,13 +361,14 @@ impl Store {
         Ok(qb.build_query_as().fetch_all(self.pool()).await?)
     }
 
-    /// Current pipeline rows of the deals, most recently moved first.
+    /// Current pipeline rows of the deals, most recently moved first. `status_name` is the
+    /// stage's status key, the value clients join with a pipeline's `statuses[].status`.
     pub async fn pipelines_of(&self, deal_ids: &[i64]) -> Result<Vec<DealPipelineRow>> {
         if deal_ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut qb = Sql::new(
-            "SELECT dp.deal_id, dp.pipeline_id, s.name AS status_name, dp.updated_at \
+            "SELECT dp.deal_id, dp.pipeline_id, s.key AS status_name, dp.updated_at \
              FROM deal_pipelines dp JOIN pipeline_statuses s ON s.id = dp.status_id WHERE dp.deal_id IN (",
         );
         push_ids(&mut qb, deal_ids);
@@ -450,6 +457,21 @@ impl Store {
         .bind(i64::from(is_primary))
         .fetch_one(self.pool())
         .await?)
+    }
+
+    /// Gives a deal of the account its (all-null) financials record if it has none, stamped
+    /// with the deal's creation time. Safe to race: the record is unique per deal.
+    pub async fn ensure_financials(&self, account_id: i64, deal_id: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO deal_financials (deal_id, updated_at) \
+             SELECT id, created_at FROM deals WHERE id = $1 AND owner_account_id = $2 \
+             ON CONFLICT (deal_id) DO NOTHING",
+        )
+        .bind(deal_id)
+        .bind(account_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Sets arbitrary financial values of a deal (demo data); names must be financial fields.
@@ -546,28 +568,19 @@ fn push_patch<P: BindPatch>(qb: &mut Sql, col: &str, p: &P) {
     p.push_set(qb, col);
 }
 
-/// Writes `DealFinancialsWrite` values: updates the record when it exists; creates it only when
-/// at least one value is non-null.
+/// Writes `DealFinancialsWrite` values into the deal's record (created first should the deal
+/// predate the rule that every deal has one).
 async fn write_financials(
     tx: &mut sqlx::Transaction<'_, Db>,
     deal_id: i64,
     f: &FinancialsWrite,
     now: &str,
 ) -> Result<()> {
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM deal_financials WHERE deal_id = $1")
+    sqlx::query("INSERT INTO deal_financials (deal_id, updated_at) VALUES ($1, $2) ON CONFLICT (deal_id) DO NOTHING")
         .bind(deal_id)
-        .fetch_optional(&mut **tx)
+        .bind(now)
+        .execute(&mut **tx)
         .await?;
-    if exists.is_none() {
-        if !f.has_value() {
-            return Ok(());
-        }
-        sqlx::query("INSERT INTO deal_financials (deal_id, updated_at) VALUES ($1, $2)")
-            .bind(deal_id)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-    }
     let mut qb = Sql::new("UPDATE deal_financials SET updated_at = ");
     qb.push_bind(now.to_string());
     for (name, v) in &f.values {

@@ -103,11 +103,6 @@ impl From<LenderRow> for LenderSummary {
             about: r.about,
             lender_type: list(r.lender_type),
             category: r.category,
-            linkedin_url: r.linkedin_url,
-            aliases: list(r.aliases),
-            domains: list(r.domains),
-            square_logo_url: r.square_logo_url,
-            programs: Vec::new(),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }

@@ -10,9 +10,9 @@
 //! renamed company or an unlocked contact shows at once; the copy kept on the placement is the
 //! fallback.
 use levd_domain::placements::{
-    BaseRateSetting, Benchmark, Cell, DealPipelineStage, LenderCheck, Pipeline, PipelineStatus, Placement,
-    PlacementInsert, StoredPlacement, StoredTermSheet, TERM_FIELDS, TermSheet, TermSheetWrite, Viewer,
-    base_rate_display, effective_spread,
+    BaseRateSetting, Benchmark, CONTACT_MATCH_NOT_REQUESTED, CONTACT_NO_MATCH, Cell, DealPipelineStage, LenderCheck,
+    Pipeline, PipelineStatus, Placement, PlacementInsert, StoredPlacement, StoredTermSheet, TERM_FIELDS, TermSheet,
+    TermSheetWrite, Viewer, base_rate_display, effective_spread, find_benchmark,
 };
 use levd_domain::query::{Filter, FilterValue};
 use sqlx::FromRow;
@@ -56,6 +56,7 @@ struct PlacementRow {
     deal_id: i64,
     private_company_id: i64,
     contact_id: Option<i64>,
+    contact_match_status: Option<String>,
     lender_name: Option<String>,
     contact_name: Option<String>,
     org_id: Option<i64>,
@@ -85,6 +86,12 @@ impl From<PlacementRow> for StoredPlacement {
                 lender_name: r.lender_name,
                 contact_id: r.contact_id,
                 contact_name: r.contact_name,
+                // Rows recorded without an outcome (created before it was kept, or loaded as
+                // demo data) show the one their contact implies.
+                contact_match_status: Some(r.contact_match_status.unwrap_or_else(|| {
+                    let implied = if r.contact_id.is_some() { CONTACT_MATCH_NOT_REQUESTED } else { CONTACT_NO_MATCH };
+                    implied.to_string()
+                })),
                 status: r.status,
                 lender_status: r.lender_status,
                 description: r.description,
@@ -135,7 +142,8 @@ fn push_visible(q: &mut Sql, v: &Viewer) {
 
 fn placement_select(v: &Viewer) -> Sql {
     let mut q = Sql::new(
-        "SELECT p.id, p.deal_id, p.private_company_id, p.contact_id, p.status, p.lender_status, p.description, \
+        "SELECT p.id, p.deal_id, p.private_company_id, p.contact_id, p.contact_match_status, p.status, \
+         p.lender_status, p.description, \
          p.lev_score, p.score, p.outreach_date, p.outreach_source, p.last_communication_date, \
          p.lender_first_response_date, p.visibility, p.created_at, p.updated_at, ",
     );
@@ -352,7 +360,6 @@ struct StageRow {
     pipeline_id: i64,
     status_id: i64,
     key: String,
-    name: String,
     updated_at: String,
 }
 
@@ -464,11 +471,23 @@ impl Store {
     /// Creates a placement by `user_id` at `now`. A second placement for the same deal, lender
     /// and contact is `Duplicate("placement")`.
     pub async fn insert_placement(&self, account_id: i64, user_id: i64, p: &PlacementInsert, now: &str) -> Result<i64> {
+        self.insert_placement_matched(account_id, user_id, p, None, now).await
+    }
+
+    /// `insert_placement` recording the outcome of the contact match (`contact_match_status`).
+    pub async fn insert_placement_matched(
+        &self,
+        account_id: i64,
+        user_id: i64,
+        p: &PlacementInsert,
+        contact_match_status: Option<&str>,
+        now: &str,
+    ) -> Result<i64> {
         let mut q = Sql::new(
             "INSERT INTO placements (account_id, deal_id, private_company_id, contact_id, org_id, lender_name, \
              contact_name, status, lender_status, description, lev_score, score, outreach_date, outreach_source, \
              last_communication_date, lender_first_response_date, visibility, created_by_user_id, created_at, \
-             updated_at) VALUES (",
+             updated_at, contact_match_status) VALUES (",
         );
         q.push_bind(account_id).push(", ");
         q.push_bind(p.deal_id).push(", ");
@@ -489,7 +508,8 @@ impl Store {
         q.push_bind(p.visibility.clone()).push(", ");
         q.push_bind(user_id).push(", ");
         q.push_bind(now.to_string()).push(", ");
-        q.push_bind(now.to_string()).push(") RETURNING id");
+        q.push_bind(now.to_string()).push(", ");
+        q.push_bind(contact_match_status.map(str::to_string)).push(") RETURNING id");
         q.build_query_scalar().fetch_one(self.pool()).await.map_err(|e| StoreError::on_unique(e, "placement"))
     }
 
@@ -614,16 +634,11 @@ impl Store {
         Ok(id)
     }
 
-    /// The market base rate named by `name`: its key, or its display value in any letter case.
+    /// The market base rate named by `name`: its key, code or display name in any letter case
+    /// (matched in Rust so both backends fold case the same way; the list is short).
     pub async fn benchmark(&self, name: &str) -> Result<Option<Benchmark>> {
-        let row: Option<(String, String, Option<f64>)> = sqlx::query_as(
-            "SELECT rate_key, code, rate FROM market_base_rates WHERE rate_key = $1 OR LOWER(code) = LOWER($1) \
-             ORDER BY position LIMIT 1",
-        )
-        .bind(name)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.map(|(key, label, rate)| Benchmark { key, label, rate }))
+        let rates = self.base_rates().await?;
+        Ok(find_benchmark(&rates, name).map(|r| Benchmark { key: r.key.clone(), label: r.code.clone(), rate: r.rate }))
     }
 
     /// Applies a partial update to a live term sheet of the deal; `false` when there is none.
@@ -786,7 +801,7 @@ impl Store {
         .execute(self.pool())
         .await?;
         let row: StageRow = sqlx::query_as(
-            "SELECT dp.deal_id, dp.pipeline_id, dp.status_id, s.key, s.name, dp.updated_at \
+            "SELECT dp.deal_id, dp.pipeline_id, dp.status_id, s.key, dp.updated_at \
              FROM deal_pipelines dp JOIN pipeline_statuses s ON s.id = dp.status_id \
              WHERE dp.deal_id = $1 AND dp.pipeline_id = $2",
         )
@@ -798,8 +813,8 @@ impl Store {
             deal_id: row.deal_id,
             pipeline_id: row.pipeline_id,
             pipeline_status_id: row.status_id,
+            status_name: row.key.clone(),
             status: row.key,
-            status_name: row.name,
             updated_at: row.updated_at,
         })
     }

@@ -244,6 +244,15 @@ async fn documents_list_filter_page_and_select_fields() {
         }
     }
 
+    // A filter parameter is refused like every other unknown name: the field is named and the
+    // accepted filter names (none here) are listed.
+    let (s, e) = get(app, &q("filter[extension]=pdf"), key).await;
+    assert_eq!(s, 422);
+    let details = &e["error"]["details"];
+    assert!(details["fields"]["filter[extension]"].is_string(), "{e}");
+    assert_eq!(details["parameter"], "filter[extension]", "{e}");
+    assert_eq!(details["allowed"], json!([]), "{e}");
+
     let doc_id = rent["id"].as_i64().unwrap();
     let (s, one) = get(app, &format!("/deals/{deal}/documents/{doc_id}"), key).await;
     assert_eq!(s, 200);
@@ -289,7 +298,20 @@ async fn download_links_serve_the_file_and_refuse_tampering_and_expiry() {
         "{disposition}"
     );
     assert_eq!(resp.headers()["cache-control"], "private, no-store");
+    let get_headers = resp.headers().clone();
     assert_eq!(resp.bytes().await.unwrap(), content.as_bytes());
+
+    // HEAD answers like GET, without the body and without a credential.
+    let head = app.client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    for name in ["content-type", "content-disposition", "cache-control", "content-length"] {
+        assert_eq!(head.headers().get(name), get_headers.get(name), "{name}");
+    }
+    assert_eq!(head.headers()["content-length"], content.len().to_string().as_str());
+    assert!(head.bytes().await.unwrap().is_empty());
+    // A bad link is refused to HEAD as it is to GET.
+    let head_bad = app.client.head(app.url("/files/nonsense")).send().await.unwrap();
+    assert_eq!(head_bad.status(), 403);
 
     // The same link works on another node of the same database (shared secret).
     let node_b = app.second_node(Options::default()).await;

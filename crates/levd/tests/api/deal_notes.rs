@@ -45,6 +45,11 @@ async fn deal_notes_lifecycle() {
     assert_error(&b, 422, "validation_error");
     let (s, _) = parts(app.post_json(&base, &t.key, &json!({})).send().await.unwrap()).await;
     assert_eq!(s, 422);
+    // An edit without the required `text` is a 422 that names the field.
+    let (s, b) = parts(app.patch_json(&format!("{base}/{id}"), &t.key, &json!({})).send().await.unwrap()).await;
+    assert_eq!(s, 422, "{b}");
+    assert_error(&b, 422, "validation_error");
+    assert_eq!(b["error"]["details"]["fields"]["text"], "is required", "{b}");
 
     let (s, del) = parts(app.delete(&format!("{base}/{id}"), &t.key).send().await.unwrap()).await;
     assert_eq!((s, del["data"].clone()), (200, json!({"deleted": true})));

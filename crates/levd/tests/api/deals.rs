@@ -474,29 +474,51 @@ async fn create_rejects_invalid_financials() {
     assert_eq!(count(&app, &t.key).await, 0);
 }
 
+/// Every deal has its financials record from creation, all values null until set, so the
+/// record always shows a real `id` and `updated_at`.
 #[tokio::test]
-async fn create_with_only_null_financials_creates_no_record() {
+async fn every_deal_has_a_financials_record_from_creation() {
     let (app, t) = setup().await;
-    let d = app
-        .create_deal(
-            &t.key,
-            json!({"title": "No numbers", "deal_financials": {"land_cost": null, "purchase_price": null}}),
-        )
-        .await;
-    let id = id_of(&d);
-    assert!(app.store.financials_of(&[id]).await.unwrap().is_empty(), "a financials record was created");
-    let f = ok(app.get(&format!("/deals/{id}/financials"), &t.key)).await["data"].clone();
-    assert!(f["id"].is_null(), "{f}");
-    assert!(f["land_cost"].is_null() && f["purchase_price"].is_null(), "{f}");
-    let g = ok(app.get(&format!("/deals/{id}?include=financials"), &t.key)).await["data"].clone();
-    assert!(g["financials"].is_null(), "{g}");
-    // A null-only PATCH does not create one either; a value does.
-    ok(app.patch_json(&format!("/deals/{id}"), &t.key, &json!({"deal_financials": {"total_cost": null}}))).await;
+    for body in [
+        json!({"title": "No numbers", "deal_financials": {"land_cost": null, "purchase_price": null}}),
+        json!({"title": "No financials at all"}),
+    ] {
+        let id = id_of(&app.create_deal(&t.key, body).await);
+        let f = ok(app.get(&format!("/deals/{id}/financials"), &t.key)).await["data"].clone();
+        assert!(f["id"].as_i64().is_some(), "{f}");
+        assert_utc(&f["updated_at"]);
+        assert_eq!(f["deal_id"], id);
+        assert!(f["land_cost"].is_null() && f["purchase_price"].is_null(), "{f}");
+        let g = ok(app.get(&format!("/deals/{id}?include=financials"), &t.key)).await["data"].clone();
+        assert_eq!(g["financials"]["id"], f["id"], "{g}");
+        // Reads do not add records: the same one comes back.
+        let again = ok(app.get(&format!("/deals/{id}/financials"), &t.key)).await["data"].clone();
+        assert_eq!(again["id"], f["id"]);
+        // A value lands in that same record.
+        ok(app.patch_json(&format!("/deals/{id}"), &t.key, &json!({"deal_financials": {"total_cost": 10}}))).await;
+        let f2 = ok(app.get(&format!("/deals/{id}/financials"), &t.key)).await["data"].clone();
+        assert_eq!(f2["id"], f["id"]);
+        assert_eq!(num(&f2["total_cost"]), 10.0);
+    }
+}
+
+/// A deal stored without a financials record (data from before every deal had one) gets
+/// exactly one on first read, even under concurrent reads.
+#[tokio::test]
+async fn a_deal_without_a_financials_record_gets_one_on_read() {
+    let (app, t) = setup().await;
+    let id = id_of(&app.create_deal(&t.key, json!({"title": "Legacy"})).await);
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
+    sqlx::query("DELETE FROM deal_financials WHERE deal_id = $1").bind(id).execute(&pool).await.unwrap();
+    pool.close().await;
     assert!(app.store.financials_of(&[id]).await.unwrap().is_empty());
-    ok(app.patch_json(&format!("/deals/{id}"), &t.key, &json!({"deal_financials": {"total_cost": 10}}))).await;
-    let f = ok(app.get(&format!("/deals/{id}/financials"), &t.key)).await["data"].clone();
-    assert!(f["id"].as_i64().is_some(), "{f}");
-    assert_eq!(num(&f["total_cost"]), 10.0);
+    let path = format!("/deals/{id}/financials");
+    let reads = (0..4).map(|_| async { ok(app.get(&path, &t.key)).await["data"]["id"].clone() });
+    let ids = futures::future::join_all(reads).await;
+    assert!(ids[0].as_i64().is_some(), "{ids:?}");
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    assert_eq!(app.store.financials_of(&[id]).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -645,11 +667,12 @@ async fn get_include_embeds_financials_properties_team_and_pipelines() {
     assert!(["quoting", "closing"].contains(&pipes[0]["status_name"].as_str().unwrap()), "{g}");
     assert_utc(&pipes[0]["updated_at"]);
 
-    // A deal without sub-resources: empty lists, no financials.
+    // A deal without sub-resources: empty lists, and its financials record with null values.
     let o = ok(app.get(&format!("/deals/{}?include=financials,properties,team,pipelines", id_of(&other)), &t.key))
         .await["data"]
         .clone();
-    assert!(o["financials"].is_null(), "{o}");
+    assert!(o["financials"]["id"].as_i64().is_some(), "{o}");
+    assert!(o["financials"]["purchase_price"].is_null(), "{o}");
     for k in ["properties", "team", "pipelines"] {
         assert_eq!(o[k], json!([]), "{k}: {o}");
     }
@@ -1391,7 +1414,7 @@ async fn list_fields_and_include() {
     }
     let (ra, rb) = (&rows[0], &rows[1]);
     assert_eq!(num(&ra["financials"]["purchase_price"]), 10.0);
-    assert!(rb["financials"].is_null(), "{rb}");
+    assert!(rb["financials"]["id"].as_i64().is_some() && rb["financials"]["purchase_price"].is_null(), "{rb}");
     assert_eq!(ra["properties"].as_array().unwrap().iter().map(id_of).collect::<Vec<_>>(), [pa]);
     assert_eq!(rb["properties"].as_array().unwrap().iter().map(id_of).collect::<Vec<_>>(), [pb]);
     assert_eq!(ra["team"], json!([]));

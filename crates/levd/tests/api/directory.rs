@@ -26,14 +26,11 @@ const LIST_FIELDS: &[&str] = &[
     "about",
     "lender_type",
     "category",
-    "linkedin_url",
-    "aliases",
-    "domains",
-    "square_logo_url",
-    "programs",
     "created_at",
     "updated_at",
 ];
+/// Members only `GET /lenders/{org_id}` carries.
+const DETAIL_ONLY_FIELDS: &[&str] = &["linkedin_url", "aliases", "domains", "square_logo_url", "programs"];
 const PROGRAM_FIELDS: &[&str] = &[
     "id",
     "title",
@@ -158,7 +155,9 @@ async fn directory_lists_the_builtin_lenders_with_every_member() {
         assert!(l["name"].as_str().is_some_and(|n| !n.is_empty()));
         assert!(l["lender_type"].as_array().unwrap().iter().all(Value::is_string));
         assert!(l["created_at"].as_str().unwrap().ends_with('Z'));
-        assert!(l["programs"].is_array(), "{l}");
+        for f in DETAIL_ONLY_FIELDS {
+            assert!(l.get(*f).is_none(), "{f} in a list item: {l}");
+        }
     }
     let got = ids(&b);
     assert!(got.windows(2).all(|w| w[0] < w[1]), "id order: {got:?}");
@@ -327,9 +326,10 @@ async fn fields_select_list_members() {
     }
     let b = ok(app.get("/lenders/directory?fields=id&limit=3", &t.key)).await;
     assert_eq!(keys(&b["data"][0]), ["id"]);
-    let b = ok(app.get("/lenders/directory?fields=name,programs&limit=2", &t.key)).await;
-    assert_eq!(keys(&b["data"][0]), ["id", "name", "programs"]);
-    for bad in ["website_url", "program", "name,nope", "name,,state"] {
+    let b = ok(app.get("/lenders/directory?fields=name,about&limit=2", &t.key)).await;
+    assert_eq!(keys(&b["data"][0]), ["id", "name", "about"]);
+    // Detail-only members are not list members, so `fields` cannot ask for them either.
+    for bad in ["website_url", "program", "name,nope", "name,,state", "programs", "name,aliases"] {
         let e = fail(app.get(&format!("/lenders/directory?fields={bad}"), &t.key), 422, "validation_error").await;
         assert!(e["details"]["fields"]["fields"].is_string(), "{bad}: {e}");
     }
@@ -369,15 +369,15 @@ async fn lender_detail_has_every_member_and_its_programs() {
     let l = lenders.iter().find(|l| l.programs.as_ref().unwrap().len() >= 3).unwrap();
     let b = ok(app.get(&format!("/lenders/{}", l.id), &t.key)).await;
     let d = &b["data"];
-    // The detail carries the same members as a list item.
-    let mut expected_keys: Vec<&str> = LIST_FIELDS.to_vec();
+    // The detail carries the members of a list item and the detail-only ones.
+    let mut expected_keys: Vec<&str> = LIST_FIELDS.iter().chain(DETAIL_ONLY_FIELDS).copied().collect();
     let mut got_keys = keys(d);
     got_keys.sort();
     expected_keys.sort();
     assert_eq!(got_keys, expected_keys);
     assert!(b.get("pagination").is_none());
     let want = serde_json::to_value(l).unwrap();
-    for f in LIST_FIELDS.iter().filter(|f| **f != "programs") {
+    for f in LIST_FIELDS.iter().chain(DETAIL_ONLY_FIELDS).filter(|f| **f != "programs") {
         assert_eq!(d[*f], want[*f], "{f}");
     }
     let programs = d["programs"].as_array().unwrap();

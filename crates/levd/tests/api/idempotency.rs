@@ -56,6 +56,37 @@ async fn the_same_key_for_another_request_is_a_conflict() {
     assert_eq!(deal_count(&app, &t.key).await, 1);
 }
 
+/// The same JSON value sent with other white space, member order or number spelling is the
+/// same request; a different value under the key is still a conflict.
+#[tokio::test]
+async fn a_reserialised_body_replays_and_another_value_conflicts() {
+    let app = spawn().await;
+    let t = app.tenant("acme").await;
+    let send = |body: &'static str| {
+        app.req(Method::POST, "/deals", &t.key)
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", "same-value")
+            .body(body)
+            .send()
+    };
+    let (s1, b1) = parts(send(r#"{"title":"Same","loan_amount":2500000}"#).await.unwrap()).await;
+    assert_eq!(s1, 201, "{b1}");
+    for variant in [
+        "{ \"loan_amount\" : 2500000 ,\n  \"title\" : \"Same\" }",
+        r#"{"title":"Same","loan_amount":2500000.0}"#,
+        r#"{"loan_amount":2.5e6,"title":"S\u0061me"}"#,
+    ] {
+        let r = send(variant).await.unwrap();
+        assert_eq!(r.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"), "{variant}");
+        let (s, b) = parts(r).await;
+        assert_eq!((s, &b["data"]["id"]), (201, &b1["data"]["id"]), "{variant}");
+    }
+    let (s, b) = parts(send(r#"{"title":"Same","loan_amount":2500001}"#).await.unwrap()).await;
+    assert_eq!(s, 409, "{b}");
+    assert_error(&b, 409, "conflict");
+    assert_eq!(deal_count(&app, &t.key).await, 1);
+}
+
 #[tokio::test]
 async fn client_errors_are_stored_and_replayed_too() {
     let app = spawn().await;
@@ -156,7 +187,16 @@ fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     h.update([0]);
     h.update(path.as_bytes());
     h.update([0]);
-    h.update(body);
+    match levd_domain::canonical_json::canonical_json(body) {
+        Some(c) => {
+            h.update(b"json\0");
+            h.update(c.as_bytes());
+        }
+        None => {
+            h.update(b"raw\0");
+            h.update(body);
+        }
+    }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -30,6 +30,17 @@ async fn openapi_document_describes_every_operation() {
         assert!(names.contains(&n), "{n} missing from {names:?}");
     }
     assert!(doc["components"]["schemas"]["Deal"]["properties"]["loan_amount"].is_object());
+    // The placement says what its contact match did; directory list items carry list members
+    // only, the detail every member.
+    let schemas = &doc["components"]["schemas"];
+    let placement = &schemas["Placement"]["properties"];
+    assert!(placement["contact_match_status"].is_object(), "{placement}");
+    let summary = &schemas["LenderSummary"]["properties"];
+    let detail = &schemas["LenderDetail"]["properties"];
+    for f in ["linkedin_url", "aliases", "domains", "square_logo_url", "programs"] {
+        assert!(summary.get(f).is_none(), "{f} in the list item schema");
+        assert!(detail[f].is_object(), "{f} missing from the detail schema");
+    }
     // Every operation that is described is also routed: nothing answers "Route not found".
     let t = app.tenant("acme").await;
     for (path, item) in paths {

@@ -21,6 +21,7 @@ const PLACEMENT_FIELDS: &[&str] = &[
     "lender_name",
     "contact_id",
     "contact_name",
+    "contact_match_status",
     "status",
     "lender_status",
     "description",
@@ -562,6 +563,94 @@ async fn ai_matched_contact_stays_unnamed_until_unlocked() {
     assert_eq!(p3["contact_id"], Value::Null);
 }
 
+/// What the contact match did is part of the placement: `matched` (a recommended contact was
+/// assigned), `no_match` (none was available, and none will be assigned later), or
+/// `not_requested` (the caller named the contact). A masked view does not show it.
+#[tokio::test]
+async fn the_contact_match_reports_its_outcome() {
+    let Fixture { app, t, deal, lender, contact } = fixture().await;
+    // Only a CRM contact at the lender: nothing to recommend.
+    let none = create_placement(&app, &t.key, json!({"deal_id": deal, "private_company_id": lender})).await;
+    assert_eq!((none["contact_id"].clone(), none["contact_match_status"].clone()), (Value::Null, json!("no_match")));
+    let id = none["id"].as_i64().unwrap();
+    // The outcome is final: a recommendation added later does not change this placement.
+    let locked = self::contact(&app, t.account.id, lender, "Hidden", "Person", ContactOrigin::AiRecommended).await;
+    let again = get_placement(&app, &t.key, id).await;
+    assert_eq!((again["contact_id"].clone(), again["contact_match_status"].clone()), (Value::Null, json!("no_match")));
+    // On another deal the recommendation is matched.
+    let deal2 = self::deal(&app, &t.key, "Second").await;
+    let m = create_placement(&app, &t.key, json!({"deal_id": deal2, "private_company_id": lender})).await;
+    assert_eq!((m["contact_id"].clone(), m["contact_match_status"].clone()), (json!(locked), json!("matched")));
+    let named = create_placement(
+        &app,
+        &t.key,
+        json!({"deal_id": deal2, "private_company_id": lender, "contact_id": contact, "visibility": "masked"}),
+    )
+    .await;
+    assert_eq!(named["contact_match_status"], "not_requested");
+    // Listed and selected like any member.
+    let listed =
+        expect(app.get(&format!("/placements?filter[deal_id]={deal2}&fields=contact_match_status"), &t.key), 200).await;
+    let statuses: Vec<&str> =
+        listed["data"].as_array().unwrap().iter().map(|p| p["contact_match_status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["matched", "not_requested"]);
+    // A member who does not own the masked placement sees no linkage, this member included.
+    let (_, other) = member(&app, &t, "viewer", Role::Member).await;
+    let seen = get_placement(&app, &other, named["id"].as_i64().unwrap()).await;
+    assert_eq!((seen["contact_id"].clone(), seen["contact_match_status"].clone()), (Value::Null, Value::Null));
+}
+
+/// Two placements created at once for the same deal and lender, neither naming a contact, get
+/// different recommended contacts instead of one failing as a duplicate.
+#[tokio::test]
+async fn concurrent_matches_take_different_contacts() {
+    let Fixture { app, t, deal, lender, .. } = fixture().await;
+    let a = self::contact(&app, t.account.id, lender, "Rec", "One", ContactOrigin::AiRecommended).await;
+    let b = self::contact(&app, t.account.id, lender, "Rec", "Two", ContactOrigin::AiRecommended).await;
+    let body = json!({"deal_id": deal, "private_company_id": lender});
+    let (r1, r2) = tokio::join!(
+        send(app.post_json("/placements", &t.key, &body)),
+        send(app.post_json("/placements", &t.key, &body))
+    );
+    assert_eq!((r1.0, r2.0), (201, 201), "{r1:?} {r2:?}");
+    let mut got = [r1.1["data"]["contact_id"].as_i64().unwrap(), r2.1["data"]["contact_id"].as_i64().unwrap()];
+    got.sort_unstable();
+    assert_eq!(got, [a, b]);
+}
+
+/// `base_rate` takes, in any letter case, the key, the code or the display name of a listed
+/// benchmark, and stores the benchmark's code.
+#[tokio::test]
+async fn term_sheet_base_rate_accepts_key_code_and_name() {
+    let Fixture { app, t, deal, lender, contact } = fixture().await;
+    let p =
+        create_placement(&app, &t.key, json!({"deal_id": deal, "private_company_id": lender, "contact_id": contact}))
+            .await;
+    let pid = p["id"].as_i64().unwrap();
+    let base = format!("/deals/{deal}/term-sheets");
+    let market = expect(app.get("/market/base-rates", &t.key), 200).await["data"].clone();
+    let rates = market.as_array().unwrap();
+    assert!(!rates.is_empty());
+    for r in rates {
+        let (key, code, name) = (r["key"].as_str().unwrap(), r["code"].as_str().unwrap(), r["name"].as_str().unwrap());
+        for sent in [key.to_string(), key.to_uppercase(), code.to_lowercase(), name.to_string(), name.to_uppercase()] {
+            let mut body = quote(pid);
+            body["base_rate"] = json!(sent);
+            let ts = expect(app.post_json(&base, &t.key, &body), 201).await["data"].clone();
+            assert_eq!(ts["base_rate"], code, "{sent}");
+            assert_eq!(ts["base_rate_value"], r["rate"], "{sent}");
+            let id = ts["id"].as_i64().unwrap();
+            let patched =
+                expect(app.patch_json(&format!("{base}/{id}"), &t.key, &json!({"base_rate": sent})), 200).await;
+            assert_eq!(patched["data"]["base_rate"], code, "{sent}");
+        }
+    }
+    let mut body = quote(pid);
+    body["base_rate"] = json!("30-Day Average SOFRX");
+    let e = fail(app.post_json(&base, &t.key, &body), 422, "validation_error").await;
+    assert!(e["details"]["fields"]["base_rate"].is_string(), "{e}");
+}
+
 #[tokio::test]
 async fn masked_and_hidden_placements_for_non_owners() {
     let Fixture { app, t, deal, lender, contact } = fixture().await;
@@ -899,13 +988,24 @@ async fn pipelines_and_the_pipeline_move() {
     )
     .await["data"]
         .clone();
-    assert_eq!((moved["status"].clone(), moved["status_name"].clone()), (json!("term_sheet"), json!("Term Sheet")));
+    // The stage is named by its status key, the value clients join with statuses[].status.
+    assert_eq!((moved["status"].clone(), moved["status_name"].clone()), (json!("term_sheet"), json!("term_sheet")));
     expect(app.post_json(&path, &t.key, &json!({"pipeline_id": acquisitions})), 200).await;
     let with = expect(app.get(&format!("/deals/{d}?include=pipelines"), &t.key), 200).await;
     let rows = with["data"]["pipelines"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let fin_row = rows.iter().find(|r| r["pipeline_id"] == financing).unwrap();
-    assert_eq!(fin_row["status_name"], "Term Sheet");
+    assert_eq!(fin_row["status_name"], "term_sheet");
+    assert!(statuses.iter().any(|st| st["status"] == fin_row["status_name"]), "{fin_row}");
+    let listed = expect(app.get("/deals?include=pipelines", &t.key), 200).await;
+    let listed_row = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == d)
+        .and_then(|x| x["pipelines"].as_array().unwrap().iter().find(|r| r["pipeline_id"] == financing).cloned())
+        .unwrap();
+    assert_eq!(listed_row["status_name"], "term_sheet");
 
     // Unknown or foreign pipeline: 400 (not 404); a stage of another pipeline: 400.
     for pid in [foreign, 999_999] {

@@ -238,3 +238,33 @@ async fn odd_inputs_never_produce_500_or_non_json() {
         }
     }
 }
+
+/// HEAD is answered wherever GET is: same status and headers, no body (public, authenticated
+/// and refused requests alike).
+#[tokio::test]
+async fn head_is_answered_wherever_get_is() {
+    let app = spawn().await;
+    let t = app.tenant("acme").await;
+    let deal = app.create_deal(&t.key, json!({"title": "Headed"})).await["id"].as_i64().unwrap();
+    let deal_path = format!("/deals/{deal}");
+    let paths = ["/health", "/openapi.json", "/deals", deal_path.as_str(), "/me", "/lenders/directory?limit=1"];
+    for path in paths {
+        // The public documents are asked for without a credential.
+        let send = |m: Method| match path {
+            "/health" | "/openapi.json" => app.client.request(m, app.url(path)).send(),
+            _ => app.req(m, path, &t.key).send(),
+        };
+        let g = send(Method::GET).await.unwrap();
+        let h = send(Method::HEAD).await.unwrap();
+        assert_eq!(g.status(), 200, "{path}");
+        assert_eq!(h.status(), g.status(), "{path}");
+        assert_eq!(h.headers().get("content-type"), g.headers().get("content-type"), "{path}");
+        assert!(h.headers().get("x-request-id").is_some(), "{path}");
+        assert!(h.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    // Refusals are the same too.
+    let h = app.client.head(app.url("/deals")).header("X-Origin-App", "t").send().await.unwrap();
+    assert_eq!(h.status(), 401);
+    let h = app.req(Method::HEAD, "/deals/999999", &t.key).send().await.unwrap();
+    assert_eq!(h.status(), 404);
+}

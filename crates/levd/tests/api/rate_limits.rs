@@ -33,6 +33,8 @@ async fn the_endpoint_bucket_of_the_free_tier_allows_ten_per_minute() {
     assert_eq!(app.get("/me", &t.key).send().await.unwrap().status(), 200);
     // The /build alias is the same endpoint.
     assert_eq!(app.get("/build/deals", &t.key).send().await.unwrap().status(), 429);
+    // HEAD is GET without the body: it draws on the same bucket, not a fresh one.
+    assert_eq!(app.req(reqwest::Method::HEAD, "/deals", &t.key).send().await.unwrap().status(), 429);
 }
 
 #[tokio::test]
