@@ -77,6 +77,10 @@ pub struct Options {
     pub jwt: bool,
     /// The built-in authorization server (on, with loopback client metadata allowed).
     pub oauth: Option<levd_oauth::OAuthSettings>,
+    /// `--public-url`; `None` serves on the bound address.
+    pub public_url: Option<String>,
+    /// Request-head and idle time limits and the connection cap.
+    pub connection: levd_http::conn::ConnectionLimits,
 }
 
 impl Default for Options {
@@ -85,6 +89,8 @@ impl Default for Options {
             rate_limits: RateLimitConfig { enabled: false, ..RateLimitConfig::default() },
             jwt: true,
             oauth: Some(levd_oauth::OAuthSettings { allow_private_client_metadata: true, ..Default::default() }),
+            public_url: None,
+            connection: levd_http::conn::ConnectionLimits::default(),
         }
     }
 }
@@ -151,10 +157,11 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         demo: false,
         no_migrate: false,
         data_dir: dir.path().join("data"),
-        public_url: None,
+        public_url: opts.public_url,
         mcp_allowed_hosts: Vec::new(),
         mcp_allowed_origins: Vec::new(),
         oauth: opts.oauth,
+        connection: opts.connection,
     })
     .await
     .unwrap();
@@ -269,6 +276,7 @@ impl TestApp {
             mcp_allowed_hosts: Vec::new(),
             mcp_allowed_origins: Vec::new(),
             oauth: opts.oauth,
+            connection: opts.connection,
         })
         .await
         .unwrap();
