@@ -224,6 +224,8 @@ struct Guarded {
     /// Answers whose body had ended when the socket was last flushed: when it equals the
     /// requests handed to the router, nothing of levd's is being written.
     settled: u64,
+    /// Requests handed to the router when the socket was last read.
+    seen_calls: u64,
     /// When the head being waited for started (the connection's start, or its first byte).
     head_started: Option<Instant>,
     /// When the connection became idle after its last answer.
@@ -252,6 +254,7 @@ impl Guarded {
             activity,
             limits,
             settled: 0,
+            seen_calls: 0,
             head_started: Some(now),
             idle_since: None,
             timer: Box::pin(tokio::time::sleep_until(now + limits.header_read_timeout)),
@@ -270,6 +273,17 @@ impl Guarded {
     /// Whether levd has no request in progress and every answer is flushed.
     fn quiet(&self) -> bool {
         self.activity.calls.load(Ordering::SeqCst) == self.settled
+    }
+
+    /// Notes requests handed to the router since the last read: the head waited for then is
+    /// the next one, not yet started.
+    fn observe_calls(&mut self) {
+        let calls = self.activity.calls.load(Ordering::SeqCst);
+        if calls != self.seen_calls {
+            self.seen_calls = calls;
+            self.head_started = None;
+            self.idle_since = None;
+        }
     }
 
     /// Writes what is left of the replacement envelope.
@@ -345,6 +359,7 @@ fn envelope_response(status: u16) -> Vec<u8> {
 impl AsyncRead for Guarded {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        this.observe_calls();
         let before = buf.filled().len();
         match Pin::new(this.stream()?).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
@@ -421,7 +436,14 @@ impl AsyncWrite for Guarded {
         // Read before flushing: an answer whose body ended before this flush is on the wire after it.
         let ended = this.activity.ended.load(Ordering::SeqCst);
         std::task::ready!(Pin::new(this.stream()?).poll_flush(cx))?;
-        this.settled = ended;
+        if this.settled != ended {
+            this.settled = ended;
+            // The read hyper has pending was registered while a request was in progress, without
+            // a time limit: have it polled again so the idle limit starts.
+            if this.quiet() {
+                cx.waker().wake_by_ref();
+            }
+        }
         Poll::Ready(Ok(()))
     }
 

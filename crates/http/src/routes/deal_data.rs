@@ -21,9 +21,9 @@ use levd_domain::deal_data::content_disposition;
 use levd_service::notes::NoteParent;
 
 use super::{Ctx, path_id};
-use crate::{AppState, Site};
 use crate::envelope::{HandlerResult, Reply, error_response};
 use crate::middleware::PREFIX;
+use crate::{AppState, Site};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -98,7 +98,9 @@ async fn index_observations(
     body: Bytes,
 ) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::page(s.service.list_observations(scope, path_id(&deal), &body, &api_base(&s.site, &headers, &uri)).await?))
+    Ok(Reply::page(
+        s.service.list_observations(scope, path_id(&deal), &body, &api_base(&s.site, &headers, &uri)).await?,
+    ))
 }
 
 async fn record_facts(State(s): State<AppState>, ctx: Ctx, Path(deal): Path<String>, body: Bytes) -> HandlerResult {

@@ -21,3 +21,4 @@ mod openapi;
 mod placements;
 mod platform;
 mod rate_limits;
+mod request_path;
