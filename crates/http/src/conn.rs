@@ -61,6 +61,10 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// Most a connection buffers of a request head (hyper's default is about 400 KiB): what an
+/// unauthenticated client can make levd hold, per connection, until the head time limit.
+/// Request targets beyond hyper's own 64 KiB limit still fit, so they are answered 414.
+const READ_BUFFER: usize = 128 * 1024;
 /// Refused or finished connections being drained at once (beyond it they are closed at once).
 const DRAINS_IN_FLIGHT: usize = 256;
 /// How long and how much a closing connection is read so its last answer is not lost to a reset.
@@ -106,7 +110,8 @@ pub async fn serve_with_limits(
         let mut signal_rx = signal_rx.clone();
         let close_rx = close_rx.clone();
         tokio::spawn(async move {
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http1().max_buf_size(READ_BUFFER);
             let mut conn = std::pin::pin!(builder.serve_connection(io, service));
             let mut signalled = false;
             loop {
@@ -140,6 +145,8 @@ pub async fn serve_with_limits(
 struct Activity {
     calls: AtomicU64,
     ended: AtomicU64,
+    /// The HTTP/2 connection's reader, woken when an answer ends so the idle limit starts.
+    reader: parking_lot::Mutex<Option<std::task::Waker>>,
 }
 
 /// The router as hyper's service for one connection, with the client's address.
@@ -184,6 +191,9 @@ impl Tracked {
     fn finish(&mut self) {
         if let Some(a) = self.activity.take() {
             a.ended.fetch_add(1, Ordering::SeqCst);
+            if let Some(w) = a.reader.lock().take() {
+                w.wake();
+            }
         }
     }
 }
@@ -273,6 +283,29 @@ impl Guarded {
     /// Whether levd has no request in progress and every answer is flushed.
     fn quiet(&self) -> bool {
         self.activity.calls.load(Ordering::SeqCst) == self.settled
+    }
+
+    /// HTTP/2 multiplexes requests and writes frames of its own at any time, so only the idle
+    /// limit applies: no stream in progress and nothing received for that long ends the
+    /// connection.
+    fn poll_http2_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let busy = self.activity.calls.load(Ordering::SeqCst) != self.activity.ended.load(Ordering::SeqCst);
+        if busy {
+            *self.activity.reader.lock() = Some(cx.waker().clone());
+            // An answer may have ended between the check and the registration.
+            if self.activity.calls.load(Ordering::SeqCst) != self.activity.ended.load(Ordering::SeqCst) {
+                self.idle_since = None;
+                return Poll::Pending;
+            }
+        }
+        let deadline = *self.idle_since.get_or_insert_with(Instant::now) + self.limits.idle_timeout;
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        match self.timer.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(Ok(())),
+        }
     }
 
     /// Notes requests handed to the router since the last read: the head waited for then is
@@ -368,7 +401,10 @@ impl AsyncRead for Guarded {
                     this.sniffed = true;
                     this.http2 = fresh.starts_with(b"PRI * HTTP/2");
                 }
-                if !fresh.is_empty() && this.head_started.is_none() && this.quiet() {
+                if this.http2 && !fresh.is_empty() {
+                    this.head_started = None;
+                    this.idle_since = None;
+                } else if !fresh.is_empty() && this.head_started.is_none() && this.quiet() {
                     this.head_started = Some(Instant::now());
                 }
                 return Poll::Ready(Ok(()));
@@ -377,7 +413,7 @@ impl AsyncRead for Guarded {
             Poll::Pending => {}
         }
         if this.http2 {
-            return Poll::Pending;
+            return this.poll_http2_idle(cx);
         }
         if !this.quiet() {
             // A request is in progress (its body being read): the request's own time limit applies.

@@ -429,3 +429,25 @@ async fn signed_links_are_built_on_the_public_url_whatever_the_host_header() {
     assert!(url.starts_with("http://files.example:8443/api/external/v2/files/"), "{url}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
+    let app = with_limits(ConnectionLimits {
+        header_read_timeout: Duration::from_secs(300),
+        idle_timeout: Duration::from_secs(1),
+        ..ConnectionLimits::default()
+    })
+    .await;
+    // HTTP/2 with prior knowledge: the preface and an empty SETTINGS frame, then silence.
+    let mut s = connect(&app).await;
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    assert!(closed_by_server(&mut s).await, "an idle HTTP/2 connection must be closed");
+
+    // Requests over HTTP/2 are served.
+    let client = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let r = client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+    app.stop().await;
+}
