@@ -169,27 +169,25 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
         let mut req = req.map(Body::new);
         req.extensions_mut().insert(ConnectInfo(self.addr));
         let router = self.router.clone();
-        let activity = self.activity.clone();
+        // Counts the answer ended when its body ends, or when this future is dropped unanswered
+        // (an HTTP/2 stream the client reset).
+        let answer = Answer(Some(self.activity.clone()));
         Box::pin(async move {
             let resp = match router.oneshot(req).await {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
-            Ok(resp.map(|inner| Tracked { inner, activity: Some(activity) }))
+            Ok(resp.map(|inner| Tracked { inner, answer }))
         })
     }
 }
 
-/// A response body that counts itself ended when it reports its end or is dropped (hyper drops
-/// it once the last frame is written into its buffer).
-pub struct Tracked {
-    inner: Body,
-    activity: Option<Arc<Activity>>,
-}
+/// One request's answer, counted ended once: when finished or dropped.
+struct Answer(Option<Arc<Activity>>);
 
-impl Tracked {
+impl Answer {
     fn finish(&mut self) {
-        if let Some(a) = self.activity.take() {
+        if let Some(a) = self.0.take() {
             a.ended.fetch_add(1, Ordering::SeqCst);
             if let Some(w) = a.reader.lock().take() {
                 w.wake();
@@ -198,10 +196,17 @@ impl Tracked {
     }
 }
 
-impl Drop for Tracked {
+impl Drop for Answer {
     fn drop(&mut self) {
         self.finish();
     }
+}
+
+/// A response body that counts its answer ended when it reports its end or is dropped (hyper
+/// drops it once the last frame is written into its buffer).
+pub struct Tracked {
+    inner: Body,
+    answer: Answer,
 }
 
 impl http_body::Body for Tracked {
@@ -212,7 +217,7 @@ impl http_body::Body for Tracked {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_frame(cx);
         if let Poll::Ready(None) = r {
-            this.finish();
+            this.answer.finish();
         }
         r
     }
