@@ -17,6 +17,10 @@ pub enum ErrorKind {
     RateLimited,
     Internal,
     Unavailable,
+    /// The request target is longer than the server reads.
+    UriTooLong,
+    /// The request head has more or larger header fields than the server reads.
+    HeaderFieldsTooLarge,
 }
 
 impl ErrorKind {
@@ -35,6 +39,8 @@ impl ErrorKind {
             ErrorKind::RateLimited => 429,
             ErrorKind::Internal => 500,
             ErrorKind::Unavailable => 503,
+            ErrorKind::UriTooLong => 414,
+            ErrorKind::HeaderFieldsTooLarge => 431,
         }
     }
 
@@ -54,6 +60,8 @@ impl ErrorKind {
             ErrorKind::RateLimited => "rate_limit_exceeded",
             ErrorKind::Internal => "internal_error",
             ErrorKind::Unavailable => "service_unavailable",
+            ErrorKind::UriTooLong => "uri_too_long",
+            ErrorKind::HeaderFieldsTooLarge => "request_header_fields_too_large",
         }
     }
 
@@ -73,6 +81,8 @@ impl ErrorKind {
             ErrorKind::RateLimited => "RATE_LIMITED",
             ErrorKind::Internal => "INTERNAL_ERROR",
             ErrorKind::Unavailable => "SERVICE_UNAVAILABLE",
+            ErrorKind::UriTooLong => "URI_TOO_LONG",
+            ErrorKind::HeaderFieldsTooLarge => "REQUEST_HEADER_FIELDS_TOO_LARGE",
         }
     }
 
@@ -85,9 +95,11 @@ impl ErrorKind {
             405 => ErrorKind::MethodNotAllowed,
             409 => ErrorKind::Conflict,
             413 => ErrorKind::PayloadTooLarge,
+            414 => ErrorKind::UriTooLong,
             415 => ErrorKind::UnsupportedMediaType,
             422 => ErrorKind::Validation,
             429 => ErrorKind::RateLimited,
+            431 => ErrorKind::HeaderFieldsTooLarge,
             503 | 504 | 408 => ErrorKind::Unavailable,
             s if s >= 500 => ErrorKind::Internal,
             _ => ErrorKind::BadRequest,

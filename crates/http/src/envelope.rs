@@ -108,6 +108,8 @@ fn generic_error(status: StatusCode) -> ApiError {
         404 => "Route not found",
         405 => "Method not allowed for this route",
         413 => "Request body exceeds the 1 MiB limit",
+        414 => "The request target is too long",
+        431 => "The request headers are too many or too large",
         415 => "Content-Type must be application/json",
         408 | 503 => "The service is temporarily unavailable",
         s if s >= 500 => "An unexpected error occurred",

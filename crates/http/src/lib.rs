@@ -2,6 +2,7 @@
 //! alias), the request-path middleware and thin handlers over the services.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod conn;
 pub mod envelope;
 pub mod mcp;
 pub mod middleware;
@@ -9,7 +10,6 @@ pub mod openapi;
 pub mod ratelimit;
 mod routes;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -49,6 +49,9 @@ pub struct Site {
     /// `Origin` values `/mcp` accepts from browsers; a request without `Origin` is not a
     /// browser's and passes.
     pub mcp_allowed_origins: Vec<String>,
+    /// Whether `public_url` was configured (`--public-url`) rather than derived from the bound
+    /// address: signed links are then built on it, whatever `Host` a request names.
+    pub public_url_configured: bool,
 }
 
 impl Site {
@@ -76,7 +79,12 @@ impl Site {
                 }
             }
         }
-        Site { mcp_allowed_origins: vec![public_url.clone()], public_url, mcp_allowed_hosts: hosts }
+        Site {
+            mcp_allowed_origins: vec![public_url.clone()],
+            public_url,
+            mcp_allowed_hosts: hosts,
+            public_url_configured: false,
+        }
     }
 }
 
@@ -181,15 +189,14 @@ async fn oauth_limits(
     next.run(req).await
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then drains open requests.
+/// Serves `router` on `listener` with the default connection limits until `shutdown`
+/// completes, then drains open requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    conn::serve_with_limits(listener, router, shutdown, conn::ConnectionLimits::default()).await
 }
 
 #[cfg(test)]

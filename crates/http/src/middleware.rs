@@ -134,9 +134,13 @@ pub async fn outer(mut req: Request, next: Next) -> Response {
     let request_id = new_request_id(&req);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().clone();
-    let mut resp = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => error_response(ApiError::unavailable("The request took too long and was abandoned")),
+    let mut resp = if let Some(e) = repeated_header(req.headers()) {
+        error_response(e)
+    } else {
+        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => error_response(ApiError::unavailable("The request took too long and was abandoned")),
+        }
     };
     let facts = resp.extensions_mut().remove::<LogFacts>().unwrap_or_default();
     let mut resp = finalize(resp, &request_id);
@@ -209,8 +213,14 @@ async fn run_pipeline(
         let Some(token) = parse_bearer(header.as_bytes()) else {
             return Err(unauthorized(levd_auth::MSG_INVALID_TOKEN, true));
         };
-        match state.auth.authenticate(token).await {
-            Ok(p) => principal = Some(p),
+        match state.auth.authenticate_with_claims(token).await {
+            Ok((p, claims)) => {
+                if !audience_fits_rest(state, claims.as_ref()) {
+                    tracing::debug!("token minted for another resource refused on the REST API");
+                    return Err(unauthorized(levd_auth::MSG_INVALID_TOKEN, true));
+                }
+                principal = Some(p);
+            }
             Err(e) if e.status() == 401 => return Err(unauthorized(&e.message, true)),
             Err(e) => return Err(error_response(e)),
         }
@@ -437,6 +447,18 @@ async fn run_pipeline(
     Ok(with_quota(resp, quota))
 }
 
+/// Tokens of the built-in authorization server name the resource they were minted for: the
+/// REST API accepts those minted for it or for the whole server, not those minted for `/mcp`.
+/// Other issuers' audiences were checked against their configuration by the verifier.
+fn audience_fits_rest(state: &AppState, claims: Option<&levd_auth::VerifiedToken>) -> bool {
+    let (Some(server), Some(claims)) = (&state.oauth, claims) else { return true };
+    if claims.issuer != server.issuer() {
+        return true;
+    }
+    let accepted = server.rest_audiences();
+    claims.audiences.iter().any(|a| accepted.contains(a))
+}
+
 fn with_quota(mut r: Response, q: Option<Quota>) -> Response {
     if let Some(q) = q {
         set_quota_headers(&mut r, &q);
@@ -481,4 +503,25 @@ fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
 /// Renders an error outside the middleware (used by the panic handler).
 pub fn render_error(request_id: &str, e: &ApiError) -> serde_json::Value {
     error_body(request_id, e)
+}
+
+/// Headers that name one credential, account or retry each: sent twice, which copy counts would
+/// be up to whoever reads them (a proxy may honour the other one), so the request is refused.
+static SINGLE_VALUED: [&HeaderName; 3] = [&AUTHORIZATION, &X_ACTIVE_ACCOUNT, &IDEMPOTENCY_KEY];
+
+/// The refusal of a request that repeats one of the headers that must appear at most once.
+pub fn repeated_header(headers: &http::HeaderMap) -> Option<ApiError> {
+    let name = SINGLE_VALUED.iter().find(|name| headers.get_all(**name).iter().nth(1).is_some())?;
+    Some(
+        ApiError::bad_request(format!("The {} header may appear only once", display_name(name)))
+            .with_detail("header", name.as_str()),
+    )
+}
+
+fn display_name(name: &HeaderName) -> &'static str {
+    match name.as_str() {
+        "authorization" => "Authorization",
+        "x-active-account" => "X-Active-Account",
+        _ => "Idempotency-Key",
+    }
 }

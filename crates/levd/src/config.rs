@@ -69,6 +69,16 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "LEV_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Seconds a client has to send a whole request head (from connecting, or from the first
+    /// byte of a later request on a kept-alive connection); then the connection is closed.
+    #[arg(long, env = "LEV_HEADER_READ_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "LEV_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout: u64,
+    /// Connections served at once; one more is answered 503 and closed.
+    #[arg(long, env = "LEV_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = parse_max_connections)]
+    pub max_connections: usize,
     /// Directory for document files (created if missing).
     #[arg(long, env = "LEV_DATA_DIR", default_value = "lev-data")]
     pub data_dir: PathBuf,
@@ -259,6 +269,13 @@ pub enum KeyCommand {
 
 /// `--public-url`: an `http` or `https` origin (levd serves its routes at the root, so a path,
 /// query or fragment would name URLs that do not exist).
+fn parse_max_connections(raw: &str) -> Result<usize, String> {
+    match raw.trim().parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err("must be a whole number from 1 to 1000000".into()),
+    }
+}
+
 fn parse_public_url(raw: &str) -> Result<String, String> {
     let url = raw.trim().trim_end_matches('/');
     let rest = url

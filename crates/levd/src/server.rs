@@ -6,6 +6,7 @@ use std::time::Duration;
 use levd_auth::{Authenticator, IssuerConfig, JwksSource, JwtVerifier};
 use levd_domain::limits::RateLimitConfig;
 use levd_domain::time_fmt::{rfc3339_before_now, unix_now};
+use levd_http::conn::ConnectionLimits;
 use levd_http::{AppState, Site};
 use levd_oauth::OAuthSettings;
 use levd_service::Service;
@@ -35,6 +36,8 @@ pub struct ServerConfig {
     pub mcp_allowed_origins: Vec<String>,
     /// The built-in authorization server, or `None` when it is turned off.
     pub oauth: Option<OAuthSettings>,
+    /// Time limits for request heads and idle connections, and the connection cap.
+    pub connection: ConnectionLimits,
 }
 
 /// A started server.
@@ -132,6 +135,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         format!("http://{addr}")
     };
     let mut site = Site::at(cfg.public_url.as_deref().unwrap_or(&default_url));
+    site.public_url_configured = cfg.public_url.is_some();
     site.mcp_allowed_hosts.extend(cfg.mcp_allowed_hosts.iter().cloned());
     site.mcp_allowed_origins.extend(cfg.mcp_allowed_origins.iter().cloned());
     let state = build_state_in(
@@ -187,9 +191,10 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
 
     let router = levd_http::app(state);
     let (tx, rx) = oneshot::channel::<()>();
-    let handle = tokio::spawn(levd_http::serve(listener, router, async move {
+    let shutdown = async move {
         let _ = rx.await;
-    }));
+    };
+    let handle = tokio::spawn(levd_http::conn::serve_with_limits(listener, router, shutdown, cfg.connection));
     Ok(Running { addr, store, demo, shutdown: Some(tx), handle, background })
 }
 
@@ -239,6 +244,11 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
             allow_private_client_metadata: args.allow_private_client_metadata,
             ..OAuthSettings::default()
         }),
+        connection: ConnectionLimits {
+            header_read_timeout: Duration::from_secs(args.header_read_timeout),
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            max_connections: args.max_connections,
+        },
     };
     let auth_server_on = cfg.oauth.is_some();
     let public_url = cfg.public_url.clone();

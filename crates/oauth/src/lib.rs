@@ -135,6 +135,12 @@ impl AuthServer {
         [self.issuer(), self.mcp_resource()]
     }
 
+    /// Audiences a token must carry to be used on the REST API.
+    pub fn rest_audiences(&self) -> [String; 2] {
+        let [root, _, rest] = self.resources();
+        [root, rest]
+    }
+
     /// Every resource tokens may be minted for: the whole server, the MCP endpoint, the REST API.
     pub fn resources(&self) -> [String; 3] {
         resources_at(&self.base)

@@ -1,7 +1,7 @@
 //! `/me`, `/me/accounts`, `/me/active-account` and `/account/team`.
 use levd_domain::ApiError;
 use levd_domain::query::{ListQuery, ListSpec};
-use levd_domain::scope::{AccountScope, Tier};
+use levd_domain::scope::{AccountScope, CredentialKind, KeyPermission, Tier};
 use levd_store::{AccountRow, MembershipRow, UserRow};
 use serde_json::{Map, Value, json};
 
@@ -103,8 +103,17 @@ impl Service {
         }))
     }
 
-    /// `PATCH /me/active-account`: saves the preferred account of the user.
-    pub async fn set_active_account(&self, user_id: i64, body: &[u8]) -> Result<Value, ApiError> {
+    /// `PATCH /me/active-account`: saves the preferred account of the user. The choice changes
+    /// what the user's other sessions act in, so it is a write: a read-only key may not make it.
+    pub async fn set_active_account(
+        &self,
+        user_id: i64,
+        scope: Option<&AccountScope>,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        if let Some(CredentialKind::ApiKey { permission: KeyPermission::ReadOnly, .. }) = scope.map(|s| s.credential) {
+            return Err(ApiError::forbidden("A read_only API key cannot change the active account"));
+        }
         let body = levd_domain::input::parse_object(body)?;
         let slug = match body.get("slug") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.trim(),

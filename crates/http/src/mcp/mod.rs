@@ -59,6 +59,7 @@ pub fn service(state: &AppState) -> BoxCloneSyncService<Request, Response, Infal
     let svc = ServiceBuilder::new()
         .layer(axum::middleware::from_fn(json_refusals))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer))
+        .layer(axum::middleware::from_fn(parse_errors))
         .service(mcp);
     BoxCloneSyncService::new(svc)
 }
@@ -100,6 +101,45 @@ async fn json_refusals(req: Request, next: Next) -> Response {
         }
     }
     out
+}
+
+/// A JSON body that is not JSON is a JSON-RPC parse error (code -32700, HTTP 400), which the SDK
+/// would answer as an unsupported media type. Other bodies go on to the SDK as they came.
+async fn parse_errors(req: Request, next: Next) -> Response {
+    let is_json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if req.method() != http::Method::POST || !is_json {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            let err = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                ApiError::new(ErrorKind::PayloadTooLarge, "Request body exceeds the 1 MiB limit")
+            } else {
+                ApiError::bad_request("The request body could not be read")
+            };
+            return error_response(err);
+        }
+    };
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        let body = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": { "code": -32700, "message": format!("Parse error: the body is not valid JSON ({e})") },
+        });
+        let mut r = Response::new(axum::body::Body::from(body.to_string()));
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        r.headers_mut().insert(CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        r.extensions_mut().insert(crate::envelope::Rendered);
+        return r;
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 /// The SDK's text without its leading reason phrase (`Forbidden: Origin header is not allowed`).

@@ -1001,7 +1001,7 @@ async fn run(svc: &Service, c: &Call<'_>) -> Result<Output, ApiError> {
         Op::AssetTypes => One(svc.list_asset_types(c.scope()?).await?),
         Op::Me => One(svc.me(c.user_id, c.scope).await?),
         Op::MyAccounts => One(svc.my_accounts(c.user_id, c.scope).await?),
-        Op::SwitchAccount => One(svc.set_active_account(c.user_id, &body).await?),
+        Op::SwitchAccount => One(svc.set_active_account(c.user_id, c.scope, &body).await?),
         Op::Team => List(svc.team(c.scope()?, q).await?),
         Op::BillingSummary => One(svc.billing_summary(c.scope()?).await?),
     })

@@ -25,7 +25,7 @@ async fn my_accounts(State(s): State<AppState>, ctx: Ctx) -> HandlerResult {
 }
 
 async fn set_active_account(State(s): State<AppState>, ctx: Ctx, body: Bytes) -> HandlerResult {
-    Ok(Reply::ok(s.service.set_active_account(ctx.user_id()?, &body).await?))
+    Ok(Reply::ok(s.service.set_active_account(ctx.user_id()?, ctx.0.scope.as_ref(), &body).await?))
 }
 
 async fn team(State(s): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> HandlerResult {

@@ -2,10 +2,13 @@
 //! checklist tasks and their notes, and `GET /files/{token}`, which serves the signed links the
 //! others hand out.
 //!
-//! Signed links are absolute URLs built from the request itself: the scheme is `https` when the
-//! request carries `X-Forwarded-Proto: https` (levd behind a TLS proxy), else `http`; the host is
-//! the request's `Host` header (or HTTP/2 authority). A client therefore gets links on the same
-//! host it called; a proxy in front of levd must pass `Host` through unchanged.
+//! Signed links are absolute URLs. With `--public-url` they are built on that URL and nothing in
+//! the request changes them. Without it they are built from the request itself: the scheme is
+//! `https` when the request carries `X-Forwarded-Proto: https` (levd behind a TLS proxy), else
+//! `http`; the host is the request's `Host` header (or HTTP/2 authority), reduced to a bare host
+//! and port. A client therefore gets links on the host it called; a proxy in front of levd must
+//! pass `Host` through unchanged, and a deployment reachable under names it does not control
+//! should set `--public-url`.
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
@@ -18,9 +21,9 @@ use levd_domain::deal_data::content_disposition;
 use levd_service::notes::NoteParent;
 
 use super::{Ctx, path_id};
-use crate::AppState;
 use crate::envelope::{HandlerResult, Reply, error_response};
 use crate::middleware::PREFIX;
+use crate::{AppState, Site};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -53,8 +56,12 @@ fn clean_host(host: &str) -> Option<&str> {
     ok.then_some(host)
 }
 
-/// The API root as this client reached it, e.g. `http://127.0.0.1:8080/api/external/v2`.
-fn api_base(headers: &HeaderMap, uri: &Uri) -> String {
+/// The API root signed links are built on: the configured public URL's, else the one this client
+/// reached, e.g. `http://127.0.0.1:8080/api/external/v2`.
+fn api_base(site: &Site, headers: &HeaderMap, uri: &Uri) -> String {
+    if site.public_url_configured {
+        return format!("{}{PREFIX}", site.public_url);
+    }
     let host = headers
         .get(HOST)
         .and_then(|v| v.to_str().ok())
@@ -79,7 +86,7 @@ async fn index_search(
     body: Bytes,
 ) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::page(s.service.search_index(scope, path_id(&deal), &body, &api_base(&headers, &uri)).await?))
+    Ok(Reply::page(s.service.search_index(scope, path_id(&deal), &body, &api_base(&s.site, &headers, &uri)).await?))
 }
 
 async fn index_observations(
@@ -91,7 +98,9 @@ async fn index_observations(
     body: Bytes,
 ) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::page(s.service.list_observations(scope, path_id(&deal), &body, &api_base(&headers, &uri)).await?))
+    Ok(Reply::page(
+        s.service.list_observations(scope, path_id(&deal), &body, &api_base(&s.site, &headers, &uri)).await?,
+    ))
 }
 
 async fn record_facts(State(s): State<AppState>, ctx: Ctx, Path(deal): Path<String>, body: Bytes) -> HandlerResult {
@@ -130,7 +139,7 @@ async fn list_memos(
     uri: Uri,
 ) -> HandlerResult {
     let scope = ctx.scope()?;
-    let base = api_base(&headers, &uri);
+    let base = api_base(&s.site, &headers, &uri);
     Ok(Reply::page(s.service.list_memos(scope, path_id(&deal), q.as_deref(), &base).await?))
 }
 
@@ -143,7 +152,7 @@ async fn get_memo(
     uri: Uri,
 ) -> HandlerResult {
     let scope = ctx.scope()?;
-    let base = api_base(&headers, &uri);
+    let base = api_base(&s.site, &headers, &uri);
     Ok(Reply::ok(s.service.get_memo(scope, path_id(&deal), &memo, q.as_deref(), &base).await?))
 }
 
@@ -182,7 +191,7 @@ async fn download(
     uri: Uri,
 ) -> HandlerResult {
     let scope = ctx.scope()?;
-    let base = api_base(&headers, &uri);
+    let base = api_base(&s.site, &headers, &uri);
     Ok(Reply::ok(s.service.document_download(scope, path_id(&deal), path_id(&doc), &base).await?))
 }
 
@@ -289,10 +298,22 @@ mod tests {
         let mut h = HeaderMap::new();
         let uri: Uri = "/x".parse().unwrap_or_default();
         h.insert(HOST, HeaderValue::from_static("api.example.test:8443"));
-        assert_eq!(api_base(&h, &uri), "http://api.example.test:8443/api/external/v2");
+        let derived = Site::at("http://127.0.0.1:8080");
+        assert_eq!(api_base(&derived, &h, &uri), "http://api.example.test:8443/api/external/v2");
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        assert_eq!(api_base(&h, &uri), "https://api.example.test:8443/api/external/v2");
+        assert_eq!(api_base(&derived, &h, &uri), "https://api.example.test:8443/api/external/v2");
         h.insert(HOST, HeaderValue::from_static("evil.test/phish?"));
-        assert_eq!(api_base(&h, &uri), "https://localhost/api/external/v2");
+        assert_eq!(api_base(&derived, &h, &uri), "https://localhost/api/external/v2");
+    }
+
+    #[test]
+    fn a_configured_public_url_wins_over_host_and_forwarded_proto() {
+        let mut site = Site::at("https://lev.example.com/");
+        site.public_url_configured = true;
+        let mut h = HeaderMap::new();
+        h.insert(HOST, HeaderValue::from_static("evil.test"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        let uri: Uri = "http://evil.test/x".parse().unwrap_or_default();
+        assert_eq!(api_base(&site, &h, &uri), "https://lev.example.com/api/external/v2");
     }
 }

@@ -79,6 +79,10 @@ pub struct Options {
     pub oauth: Option<levd_oauth::OAuthSettings>,
     /// Seed the demo data set (`--demo`) on the fresh database.
     pub demo: bool,
+    /// `--public-url`; `None` serves on the bound address.
+    pub public_url: Option<String>,
+    /// Request-head and idle time limits and the connection cap.
+    pub connection: levd_http::conn::ConnectionLimits,
 }
 
 impl Default for Options {
@@ -88,6 +92,8 @@ impl Default for Options {
             jwt: true,
             oauth: Some(levd_oauth::OAuthSettings { allow_private_client_metadata: true, ..Default::default() }),
             demo: false,
+            public_url: None,
+            connection: levd_http::conn::ConnectionLimits::default(),
         }
     }
 }
@@ -154,10 +160,11 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         demo: opts.demo,
         no_migrate: false,
         data_dir: dir.path().join("data"),
-        public_url: None,
+        public_url: opts.public_url,
         mcp_allowed_hosts: Vec::new(),
         mcp_allowed_origins: Vec::new(),
         oauth: opts.oauth,
+        connection: opts.connection,
     })
     .await
     .unwrap();
@@ -277,6 +284,7 @@ impl TestApp {
             mcp_allowed_hosts: Vec::new(),
             mcp_allowed_origins: Vec::new(),
             oauth: opts.oauth,
+            connection: opts.connection,
         })
         .await
         .unwrap();

@@ -24,3 +24,4 @@ mod placements;
 mod platform;
 mod rate_limits;
 mod reference;
+mod request_path;

@@ -808,13 +808,15 @@ async fn mcp_accepts_tokens_minted_for_it_and_refuses_other_audiences_and_missin
     let flow = Flow::public(&app, &email).await;
     let metadata = format!("resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"", app.base);
 
-    // Minted for /mcp: accepted there and on REST.
+    // Minted for /mcp: accepted there, refused on REST as a token for another audience.
     let mcp_resource = format!("{}/mcp", app.base);
     let (code, v) = flow.code(&[("resource", &mcp_resource)]).await;
     let (_, tokens) = flow.exchange(&code, &v).await;
     let for_mcp = tokens["access_token"].as_str().unwrap().to_string();
     assert_eq!(mcp_initialize(&app, &for_mcp).await.status(), 200);
-    assert_eq!(me(&app, &for_mcp).await.0, 200);
+    let (status, refused) = me(&app, &for_mcp).await;
+    assert_eq!(status, 401, "{refused}");
+    assert_error(&refused, 401, "unauthorized");
 
     // Minted for the REST API only: fine on REST, refused on /mcp as a token for another audience.
     let rest = format!("{}/api/external/v2", app.base);
