@@ -45,7 +45,11 @@ pub enum Backend {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// The database refused a text value it cannot hold (PostgreSQL: a NUL character in text
+    /// or JSON). A fault of the input, not of the server.
+    #[error("the database cannot store a text value of the request (NUL character)")]
+    UnstorableText,
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url: {0}")]
@@ -62,12 +66,27 @@ pub enum StoreError {
     SchemaNotReady(String),
 }
 
+/// SQLSTATEs of PostgreSQL for text it cannot hold: `22021` (a byte sequence invalid in the
+/// encoding, which is what a NUL in a text value gives) and `22P05` (a `\u0000` escape in JSON).
+const UNSTORABLE_TEXT_CODES: [&str; 2] = ["22021", "22P05"];
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        match &e {
+            sqlx::Error::Database(d) if d.code().is_some_and(|c| UNSTORABLE_TEXT_CODES.contains(&c.as_ref())) => {
+                StoreError::UnstorableText
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
 impl StoreError {
     /// Maps a unique-constraint violation to `Duplicate(what)`; other errors pass through.
     pub(crate) fn on_unique(e: sqlx::Error, what: &'static str) -> StoreError {
         match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate(what),
-            _ => StoreError::Database(e),
+            _ => StoreError::from(e),
         }
     }
 }

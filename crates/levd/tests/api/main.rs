@@ -16,6 +16,7 @@ mod fuzz;
 mod idempotency;
 mod jwt;
 mod mcp;
+mod nul_text;
 mod oauth;
 mod openapi;
 mod placements;
