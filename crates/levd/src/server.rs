@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub mcp_allowed_origins: Vec<String>,
     /// The built-in authorization server, or `None` when it is turned off.
     pub oauth: Option<OAuthSettings>,
+    /// Where the key that encrypts secrets at rest comes from.
+    pub secret_key: crate::secret_key::SecretKeySource,
 }
 
 /// A started server.
@@ -114,8 +116,15 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     } else {
         store.migrate().await.map_err(|e| format!("cannot migrate database {redacted}: {e}"))?;
     }
-    std::fs::create_dir_all(&cfg.data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", cfg.data_dir.display()))?;
+    crate::secret_key::create_private_dir(&cfg.data_dir)?;
+    // Secrets at rest: a key that opens nothing stored stops the start (levd never replaces
+    // secrets it cannot read); plaintext left by an older version is encrypted now.
+    let keys = cfg.secret_key.load()?;
+    let store = store.with_secret_keys(keys);
+    let sealed = store.seal_secrets_at_rest().await.map_err(|e| format!("secret key: {e}"))?;
+    if sealed.sealed > 0 || sealed.resealed > 0 {
+        tracing::info!(plaintext = sealed.sealed, older_key = sealed.resealed, "secrets at rest encrypted with the current secret key");
+    }
     let demo = if cfg.demo { crate::demo::seed_if_empty(&store, &cfg.data_dir).await? } else { None };
     let listener =
         tokio::net::TcpListener::bind(&cfg.bind).await.map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
@@ -234,6 +243,11 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
             allow_private_client_metadata: args.allow_private_client_metadata,
             ..OAuthSettings::default()
         }),
+        secret_key: crate::secret_key::SecretKeySource::from_settings(
+            global.secret_key_file.as_deref(),
+            &args.data_dir,
+            true,
+        )?,
     };
     let auth_server_on = cfg.oauth.is_some();
     let public_url = cfg.public_url.clone();

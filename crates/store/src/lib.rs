@@ -19,6 +19,7 @@ mod notes;
 mod oauth;
 mod placements;
 mod rate;
+mod secrets;
 
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ pub use keys::{KeyAuthRow, KeyRow, NewKey};
 pub use notes::NoteRow;
 pub use oauth::{ClientRow, CodeRow, GrantRow, InteractionRow, Redemption, RefreshRow, SigningKeyRow};
 pub use rate::RateLease;
+pub use secrets::{SealError, SealReport, SecretKeys};
 
 pub(crate) type Db = Any;
 
@@ -64,6 +66,9 @@ pub enum StoreError {
     UnknownPipeline,
     #[error("{0}")]
     SchemaNotReady(String),
+    /// A secret kept in the database cannot be sealed or opened with the configured keys.
+    #[error("{0}")]
+    Secret(String),
 }
 
 /// SQLSTATEs of PostgreSQL for text it cannot hold: `22021` (a byte sequence invalid in the
@@ -98,6 +103,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The keys that seal secrets at rest (signing keys, the file-link secret).
+    secret_keys: Option<std::sync::Arc<SecretKeys>>,
 }
 
 /// Default location: `lev.db` in the working directory.
@@ -133,7 +140,33 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, secret_keys: None })
+    }
+
+    /// This handle with the keys that seal secrets at rest.
+    pub fn with_secret_keys(mut self, keys: SecretKeys) -> Store {
+        self.secret_keys = Some(std::sync::Arc::new(keys));
+        self
+    }
+
+    /// The keys that seal secrets at rest, or an error naming what is missing.
+    pub(crate) fn secret_keys(&self) -> Result<&SecretKeys> {
+        self.secret_keys.as_deref().ok_or_else(|| {
+            StoreError::Secret("no secret key is configured (--secret-key-file or LEV_SECRET_KEY)".into())
+        })
+    }
+
+    /// Opens a stored secret of `purpose`; plaintext from older versions is returned as is
+    /// (start-up seals it, see `seal_secrets_at_rest`).
+    pub(crate) fn open_secret(&self, stored: String, purpose: &str) -> Result<String> {
+        if !SecretKeys::is_sealed(&stored) {
+            return Ok(stored);
+        }
+        self.secret_keys()?.open(&stored, purpose).map_err(|e| StoreError::Secret(e.to_string()))
+    }
+
+    pub(crate) fn seal_secret(&self, plain: &str, purpose: &str) -> Result<String> {
+        self.secret_keys()?.seal(plain, purpose).map_err(StoreError::Secret)
     }
 
     pub fn backend(&self) -> Backend {
