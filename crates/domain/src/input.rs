@@ -291,8 +291,9 @@ mod tests {
 
     #[test]
     fn nul_anywhere_in_a_body_is_refused_naming_the_member() {
-        let e = parse_object(br#"{"title":"a\u0000b","ok":"fine","tags":["x","\u0000"],"f":{"n":"\u0000"},"k\u0000":1}"#)
-            .unwrap_err();
+        let e =
+            parse_object(br#"{"title":"a\u0000b","ok":"fine","tags":["x","\u0000"],"f":{"n":"\u0000"},"k\u0000":1}"#)
+                .unwrap_err();
         assert_eq!(e.status(), 422);
         let f = e.details["fields"].as_object().unwrap();
         assert_eq!(f.len(), 4, "{f:?}");

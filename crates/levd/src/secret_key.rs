@@ -75,7 +75,8 @@ impl SecretKeySource {
 }
 
 fn read_key_file(path: &Path) -> Result<SecretKeys, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read secret key file {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read secret key file {}: {e}", path.display()))?;
     SecretKeys::parse(&text).map_err(|e| format!("secret key file {}: {e}", path.display()))
 }
 
@@ -139,7 +140,8 @@ pub async fn rotate(store: &levd_store::Store, source: &SecretKeySource) -> Resu
              start levd once (it seals everything again with the new key), then drop the old key"
         ));
     };
-    let old_text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read secret key file {}: {e}", path.display()))?;
+    let old_text =
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read secret key file {}: {e}", path.display()))?;
     let old = SecretKeys::parse(&old_text).map_err(|e| format!("secret key file {}: {e}", path.display()))?;
     let new_line = SecretKeys::generate_text()?;
     let both = format!("{new_line}{}\n", old_text.trim_end());

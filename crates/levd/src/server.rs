@@ -123,7 +123,11 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let store = store.with_secret_keys(keys);
     let sealed = store.seal_secrets_at_rest().await.map_err(|e| format!("secret key: {e}"))?;
     if sealed.sealed > 0 || sealed.resealed > 0 {
-        tracing::info!(plaintext = sealed.sealed, older_key = sealed.resealed, "secrets at rest encrypted with the current secret key");
+        tracing::info!(
+            plaintext = sealed.sealed,
+            older_key = sealed.resealed,
+            "secrets at rest encrypted with the current secret key"
+        );
     }
     let demo = if cfg.demo { crate::demo::seed_if_empty(&store, &cfg.data_dir).await? } else { None };
     let listener =

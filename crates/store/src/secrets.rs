@@ -159,8 +159,9 @@ impl crate::Store {
         for (kid, stored) in rows {
             items.push(("signing key", kid, stored));
         }
-        let link: Option<String> =
-            sqlx::query_scalar("SELECT secret_hex FROM file_link_secrets WHERE id = 1").fetch_optional(&mut *tx).await?;
+        let link: Option<String> = sqlx::query_scalar("SELECT secret_hex FROM file_link_secrets WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?;
         if let Some(stored) = link {
             items.push(("file-link secret", String::new(), stored));
         }

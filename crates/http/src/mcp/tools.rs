@@ -1114,13 +1114,8 @@ async fn charge_and_run(
     args: &Map<String, Value>,
     scope: Option<&AccountScope>,
 ) -> Result<Value, ApiError> {
-    let call = Call {
-        def,
-        args,
-        scope,
-        user_id: principal.user_id(),
-        api_base: format!("{}{PREFIX}", state.site.public_url),
-    };
+    let call =
+        Call { def, args, scope, user_id: principal.user_id(), api_base: format!("{}{PREFIX}", state.site.public_url) };
     charge(state, &call).await?;
     run(&state.service, &call).await.map(present)
 }

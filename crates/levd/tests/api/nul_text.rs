@@ -10,7 +10,8 @@ const NUL_PROBLEM: &str = "must not contain NUL characters";
 
 /// A `tools/call` on `/mcp`; returns the tool result.
 async fn mcp_call(app: &TestApp, token: &str, tool: &str, args: Value) -> Value {
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": tool, "arguments": args } });
+    let body =
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": tool, "arguments": args } });
     let r = app
         .client
         .post(format!("{}/mcp", app.base))
@@ -53,10 +54,9 @@ async fn nul_in_rest_bodies_and_query_parameters_is_a_422_naming_the_field() {
 
     let deal = app.create_deal(&t.key, json!({"title": "clean"})).await;
     let path = format!("/deals/{}", deal["id"]);
-    let (s, b) = parts(
-        app.patch_json(&path, &t.key, &json!({"title": "x\u{0}", "description": "fine"})).send().await.unwrap(),
-    )
-    .await;
+    let (s, b) =
+        parts(app.patch_json(&path, &t.key, &json!({"title": "x\u{0}", "description": "fine"})).send().await.unwrap())
+            .await;
     assert_nul_refused(s, &b, "title");
     let (_, b) = parts(app.get(&path, &t.key).send().await.unwrap()).await;
     assert_eq!(b["data"]["title"], "clean", "nothing was changed");

@@ -1089,7 +1089,11 @@ async fn signing_keys_and_the_link_secret_are_encrypted_at_rest_and_survive_a_re
         for path in [app.db_path.clone(), app.db_path.with_extension("db-wal")] {
             let Ok(bytes) = std::fs::read(&path) else { continue };
             let text = String::from_utf8_lossy(&bytes);
-            assert!(!text.contains("PRIVATE KEY") && !text.contains(&der_hint), "{} holds the private key", path.display());
+            assert!(
+                !text.contains("PRIVATE KEY") && !text.contains(&der_hint),
+                "{} holds the private key",
+                path.display()
+            );
             assert!(!text.contains(&link), "{} holds the link secret", path.display());
         }
     }
