@@ -157,3 +157,28 @@ async fn server_faults_of_one_tenant_open_only_that_tenants_breaker() {
     assert_eq!(mcp_health(&app).await["circuit_breaker"], "open");
     app.stop().await;
 }
+
+/// The last line of defence: text the database refuses is reported as the client's fault —
+/// by the store as its own error, by the OAuth endpoints (whose JSON registration body is read
+/// outside the REST body parser) as a 400, never a 500.
+#[tokio::test]
+async fn text_the_database_refuses_is_a_client_error_not_a_server_fault() {
+    let app = spawn().await;
+    let stored = app.store.create_user(&uuid::Uuid::new_v4().to_string(), "nul\u{0}@x.test", None, None, None).await;
+    if postgres_admin_url().is_some() {
+        assert!(matches!(stored, Err(levd_store::StoreError::UnstorableText)), "{stored:?}");
+    } else {
+        assert!(stored.is_ok(), "SQLite stores it; the API refuses it before it gets here");
+    }
+    let r = app
+        .client
+        .post(format!("{}/oidc/register", app.base))
+        .json(&json!({"client_name": "bad\u{0}name", "redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert!((400..500).contains(&status), "{status}: {body}");
+    app.stop().await;
+}
