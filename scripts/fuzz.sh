@@ -2,6 +2,7 @@
 # Fuzzes a running levd with schemathesis, against the reference OpenAPI document and against
 # levd's own, with a valid key and rate limits off. Fails on any 5xx or non-JSON answer.
 # Bounded: MAX_EXAMPLES examples per operation (default 8), MAX_TIME seconds per document.
+# String generation (all of Unicode, NUL included) is set in schemathesis.toml at the root.
 #
 #   scripts/fuzz.sh                       # builds levd, starts it on a temporary database
 set -euo pipefail

@@ -326,6 +326,9 @@ pub fn invalid_token() -> ApiError {
 }
 
 fn store_error(e: levd_store::StoreError) -> ApiError {
+    if matches!(e, levd_store::StoreError::UnstorableText) {
+        return ApiError::bad_request("The request contains text that cannot be stored");
+    }
     tracing::error!(error = %e, "store failure during authentication");
     ApiError::unavailable("The service is temporarily unavailable")
 }

@@ -30,9 +30,54 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
         return Err(ApiError::bad_request("Request body is required"));
     }
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
+        Ok(Value::Object(m)) => {
+            reject_nul_in_object(&m)?;
+            Ok(m)
+        }
         Ok(_) => Err(ApiError::bad_request("Request body must be a JSON object")),
         Err(e) => Err(ApiError::bad_request(format!("Request body is not valid JSON: {e}"))),
+    }
+}
+
+/// The problem reported for text that contains a NUL character: PostgreSQL cannot store it in
+/// a text or JSON column, so neither backend accepts it.
+pub const NUL_PROBLEM: &str = "must not contain NUL characters";
+
+/// Whether a piece of text can be stored by every backend.
+pub fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+/// `422` naming every member (dotted path, `[i]` for array items) whose text, or whose name,
+/// contains a NUL character, anywhere in the body.
+pub fn reject_nul_in_object(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    let mut errors = FieldErrors::default();
+    walk_object(obj, "", &mut errors);
+    errors.finish()
+}
+
+fn walk_object(obj: &Map<String, Value>, prefix: &str, errors: &mut FieldErrors) {
+    for (key, value) in obj {
+        let name = if storable(key) { key.clone() } else { key.replace('\0', "\u{FFFD}") };
+        let path = if prefix.is_empty() { name } else { format!("{prefix}.{name}") };
+        if !storable(key) {
+            errors.add(&path, NUL_PROBLEM);
+            continue;
+        }
+        walk_value(value, &path, errors);
+    }
+}
+
+fn walk_value(value: &Value, path: &str, errors: &mut FieldErrors) {
+    match value {
+        Value::String(s) if !storable(s) => errors.add(path, NUL_PROBLEM),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk_value(item, &format!("{path}[{i}]"), errors);
+            }
+        }
+        Value::Object(m) => walk_object(m, path, errors),
+        _ => {}
     }
 }
 
@@ -242,6 +287,22 @@ mod tests {
         assert_eq!(f.len(), 6);
         assert_eq!(f["title"], "must not be blank");
         assert_eq!(f["missing"], "is required");
+    }
+
+    #[test]
+    fn nul_anywhere_in_a_body_is_refused_naming_the_member() {
+        let e =
+            parse_object(br#"{"title":"a\u0000b","ok":"fine","tags":["x","\u0000"],"f":{"n":"\u0000"},"k\u0000":1}"#)
+                .unwrap_err();
+        assert_eq!(e.status(), 422);
+        let f = e.details["fields"].as_object().unwrap();
+        assert_eq!(f.len(), 4, "{f:?}");
+        assert_eq!(f["title"], NUL_PROBLEM);
+        assert_eq!(f["tags[1]"], NUL_PROBLEM);
+        assert_eq!(f["f.n"], NUL_PROBLEM);
+        assert_eq!(f["k\u{FFFD}"], NUL_PROBLEM);
+        assert!(parse_object(br#"{"title":"tab\there \u0001 ok"}"#).is_ok());
+        assert_eq!(parse_optional_object(br#"{"a":"\u0000"}"#).unwrap_err().status(), 422);
     }
 
     #[test]

@@ -188,7 +188,14 @@ pub fn parse_pairs(raw_query: &str) -> Result<Vec<(String, String)>, ApiError> {
         .filter(|segment| !segment.is_empty())
         .map(|segment| {
             let (key, value) = segment.split_once('=').unwrap_or((segment, ""));
-            Ok((form_decode(key)?, form_decode(value)?))
+            let (key, value) = (form_decode(key)?, form_decode(value)?);
+            // Text PostgreSQL cannot store is refused here, where every query string is read,
+            // so no parameter (filter, search, sort, cursor) can carry it further.
+            if !crate::input::storable(&key) || !crate::input::storable(&value) {
+                let name = key.replace('\0', "\u{FFFD}");
+                return Err(ApiError::invalid_field(&name, crate::input::NUL_PROBLEM));
+            }
+            Ok((key, value))
         })
         .collect()
 }
@@ -718,6 +725,17 @@ mod tests {
     }
 
     // --- parse_pairs
+
+    #[test]
+    fn nul_in_a_query_parameter_is_a_validation_error_naming_it() {
+        let e = parse_pairs("a=1&filter%5Btitle%5D=x%00y").unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert_eq!(e.details["fields"]["filter[title]"], crate::input::NUL_PROBLEM);
+        let e = parse_pairs("q%00=1").unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert!(e.details["fields"].get("q\u{FFFD}").is_some());
+        assert!(parse_pairs("q=%01%1F").is_ok(), "other control characters are storable");
+    }
 
     #[test]
     fn pairs_are_form_decoded() {

@@ -34,8 +34,8 @@ pub struct AppInner {
     pub site: Site,
     /// The built-in authorization server, unless turned off.
     pub oauth: Option<Arc<levd_oauth::AuthServer>>,
-    /// The circuit breaker in front of MCP tool calls (this node's).
-    pub mcp_breaker: mcp::breaker::Breaker,
+    /// The circuit breakers in front of MCP tool calls (this node's, one per tenant).
+    pub mcp_breaker: mcp::breaker::Breakers,
 }
 
 /// Where this server is reached from outside, and which browsers and hosts may talk to `/mcp`.
@@ -118,7 +118,7 @@ impl AppState {
             limits,
             site,
             oauth,
-            mcp_breaker: mcp::breaker::Breaker::default(),
+            mcp_breaker: mcp::breaker::Breakers::default(),
         }))
     }
 }

@@ -13,14 +13,32 @@ use serde_json::{Value, json};
 
 use crate::config::{
     AccountCommand, AccountType, AdminCommand, Global, JwtCommand, KeyCommand, MemberCommand, OauthCommand, RoleArg,
-    TierArg, UserCommand,
+    SecretKeyCommand, TierArg, UserCommand,
 };
+use crate::secret_key::SecretKeySource;
 
 pub async fn run(cmd: AdminCommand, global: &Global) -> ExitCode {
     let result = async {
         let store = Store::open_and_migrate(&global.database_url)
             .await
             .map_err(|e| format!("cannot open database {}: {e}", levd_store::redact_url(&global.database_url)))?;
+        if let AdminCommand::SecretKey(SecretKeyCommand::Rotate { data_dir }) = &cmd {
+            let source = SecretKeySource::from_settings(global.secret_key_file.as_deref(), data_dir, false)?;
+            let out = crate::secret_key::rotate(&store, &source).await;
+            store.close().await;
+            return out;
+        }
+        // Commands that touch secrets at rest need the key; the others work without it.
+        let data_dir = std::env::var_os("LEV_DATA_DIR").map_or_else(|| "lev-data".into(), std::path::PathBuf::from);
+        let store = match SecretKeySource::from_settings(global.secret_key_file.as_deref(), &data_dir, false)
+            .and_then(|s| s.load())
+        {
+            Ok(keys) => store.with_secret_keys(keys),
+            Err(e) => {
+                tracing::debug!(error = %e, "no secret key loaded");
+                store
+            }
+        };
         let out = execute(&store, cmd).await;
         store.close().await;
         out
@@ -191,10 +209,10 @@ pub async fn execute(store: &Store, cmd: AdminCommand) -> Result<Value, String> 
             Ok(json!({ "revoked": n }))
         }
         AdminCommand::Jwt(JwtCommand::List) => {
-            let keys = store.signing_keys().await.map_err(store_err)?;
+            let keys = store.signing_key_ids().await.map_err(store_err)?;
             Ok(Value::Array(
                 keys.iter()
-                    .map(|k| json!({ "kid": k.kid, "created_at": k.created_at, "retired_at": k.retired_at, "signing": k.retired_at.is_none() }))
+                    .map(|(kid, created_at, retired_at)| json!({ "kid": kid, "created_at": created_at, "retired_at": retired_at, "signing": retired_at.is_none() }))
                     .collect(),
             ))
         }
@@ -241,6 +259,7 @@ pub async fn execute(store: &Store, cmd: AdminCommand) -> Result<Value, String> 
                 "created_at": issued.row.created_at,
             }))
         }
+        AdminCommand::SecretKey(SecretKeyCommand::Rotate { .. }) => Err("secret-key rotate runs on its own".into()),
         AdminCommand::Document(cmd) => crate::admin_documents::execute(store, cmd).await,
         AdminCommand::Directory(cmd) => crate::admin_directory::execute(store, cmd).await,
         AdminCommand::Key(KeyCommand::Revoke { id }) => {

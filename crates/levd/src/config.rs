@@ -18,6 +18,11 @@ pub struct Global {
     /// Database: `sqlite://PATH` or a file path (created if missing), or `postgres://…`.
     #[arg(long, env = "LEV_DATABASE_URL", global = true, default_value = levd_store::DEFAULT_DATABASE_URL)]
     pub database_url: String,
+    /// File holding the key that encrypts secrets at rest (signing keys, the file-link
+    /// secret). `LEV_SECRET_KEY` may hold the key itself instead. Without either, `serve`
+    /// uses `secret.key` in the data directory and creates it on the first start.
+    #[arg(long, env = "LEV_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +158,9 @@ pub enum AdminCommand {
     /// Signing keys of the built-in authorization server.
     #[command(subcommand)]
     Jwt(JwtCommand),
+    /// The key that encrypts secrets at rest.
+    #[command(subcommand)]
+    SecretKey(SecretKeyCommand),
     /// What users allowed OAuth clients (MCP clients) to do, and taking it back.
     #[command(subcommand)]
     Oauth(OauthCommand),
@@ -173,6 +181,17 @@ pub enum OauthCommand {
         /// Only this client's grants.
         #[arg(long)]
         client_id: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretKeyCommand {
+    /// Make a new key and encrypt every secret with it; the key file then holds only the new
+    /// key. Run it while no server uses the database.
+    Rotate {
+        /// The data directory whose `secret.key` is used when no key file or key is given.
+        #[arg(long, env = "LEV_DATA_DIR", default_value = "lev-data")]
+        data_dir: PathBuf,
     },
 }
 

@@ -7,4 +7,5 @@ pub mod admin_directory;
 pub mod admin_documents;
 pub mod config;
 pub mod demo;
+pub mod secret_key;
 pub mod server;

@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub oauth: Option<OAuthSettings>,
     /// Time limits for request heads and idle connections, and the connection cap.
     pub connection: ConnectionLimits,
+    /// Where the key that encrypts secrets at rest comes from.
+    pub secret_key: crate::secret_key::SecretKeySource,
 }
 
 /// A started server.
@@ -117,8 +119,19 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     } else {
         store.migrate().await.map_err(|e| format!("cannot migrate database {redacted}: {e}"))?;
     }
-    std::fs::create_dir_all(&cfg.data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", cfg.data_dir.display()))?;
+    crate::secret_key::create_private_dir(&cfg.data_dir)?;
+    // Secrets at rest: a key that opens nothing stored stops the start (levd never replaces
+    // secrets it cannot read); plaintext left by an older version is encrypted now.
+    let keys = cfg.secret_key.load()?;
+    let store = store.with_secret_keys(keys);
+    let sealed = store.seal_secrets_at_rest().await.map_err(|e| format!("secret key: {e}"))?;
+    if sealed.sealed > 0 || sealed.resealed > 0 {
+        tracing::info!(
+            plaintext = sealed.sealed,
+            older_key = sealed.resealed,
+            "secrets at rest encrypted with the current secret key"
+        );
+    }
     let demo = if cfg.demo { crate::demo::seed_if_empty(&store, &cfg.data_dir).await? } else { None };
     if cfg.oauth.is_some() {
         // The built-in issuer's first signing key is made before its key set is first read
@@ -249,6 +262,11 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
             idle_timeout: Duration::from_secs(args.idle_timeout),
             max_connections: args.max_connections,
         },
+        secret_key: crate::secret_key::SecretKeySource::from_settings(
+            global.secret_key_file.as_deref(),
+            &args.data_dir,
+            true,
+        )?,
     };
     let auth_server_on = cfg.oauth.is_some();
     let public_url = cfg.public_url.clone();

@@ -137,6 +137,10 @@ struct Checked {
 
 /// Checks client metadata (a registration request or a metadata document).
 fn check_metadata(m: &Map<String, Value>) -> Result<Checked, OAuthError> {
+    // Text one backend cannot store is refused on every backend.
+    if levd_domain::input::reject_nul_in_object(m).is_err() {
+        return Err(registration_error("invalid_client_metadata", "client metadata must not contain NUL characters"));
+    }
     let redirect_uris = string_list(m, "redirect_uris")?
         .filter(|l| !l.is_empty())
         .ok_or_else(|| registration_error("invalid_redirect_uri", "`redirect_uris` must list at least one URI"))?;

@@ -323,6 +323,9 @@ impl IntoResponse for OAuthError {
 }
 
 fn store_failure(e: levd_store::StoreError) -> OAuthError {
+    if matches!(e, levd_store::StoreError::UnstorableText) {
+        return OAuthError::invalid_request("the request contains text that cannot be stored");
+    }
     tracing::error!(error = %e, "store failure while issuing or checking OAuth credentials");
     OAuthError::server()
 }
@@ -354,6 +357,9 @@ pub(crate) fn digest(secret: &str) -> String {
 pub(crate) fn parse_form(body: &[u8]) -> Result<std::collections::HashMap<String, String>, String> {
     let mut out = std::collections::HashMap::new();
     for (k, v) in url::form_urlencoded::parse(body) {
+        if !levd_domain::input::storable(&k) || !levd_domain::input::storable(&v) {
+            return Err("parameters must not contain NUL characters".to_string());
+        }
         if out.insert(k.to_string(), v.to_string()).is_some() {
             return Err(format!("parameter `{k}` is repeated"));
         }

@@ -62,7 +62,13 @@ impl Service {
 }
 
 /// Logs a store failure and hides it behind a generic 500.
+/// Text a backend refused to store (a NUL that slipped past input validation) is the
+/// client's fault: a `422`, never a `500`.
 pub(crate) fn internal(e: StoreError) -> ApiError {
+    if matches!(e, StoreError::UnstorableText) {
+        tracing::warn!("the database refused text of a request (NUL character)");
+        return ApiError::invalid_field("body", levd_domain::input::NUL_PROBLEM);
+    }
     tracing::error!(error = %e, "store failure");
     ApiError::internal()
 }

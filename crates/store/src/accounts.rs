@@ -187,7 +187,8 @@ impl Store {
         Ok(())
     }
 
-    /// Ends a membership; keys of the user on that account stop working.
+    /// Ends a membership and revokes, in the same transaction, every key the user holds on
+    /// that account, so adding the user back later does not bring old keys back to life.
     pub async fn remove_membership(&self, user_id: i64, account_id: i64) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
         let n = sqlx::query(
@@ -198,6 +199,14 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND account_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now_rfc3339())
+        .bind(user_id)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(BUMP_EPOCH).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(n > 0)

@@ -457,6 +457,9 @@ fn escape_like(s: &str) -> String {
     out
 }
 
+/// The associated data the file-link secret is sealed with.
+pub(crate) const LINK_SECRET_PURPOSE: &str = "file_link_secrets:1";
+
 fn offset_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -468,22 +471,27 @@ impl Store {
 
     /// The secret that signs file links, hex-encoded, if one was made.
     pub async fn file_link_secret(&self) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT secret_hex FROM file_link_secrets WHERE id = 1")
+        let stored: Option<String> = sqlx::query_scalar("SELECT secret_hex FROM file_link_secrets WHERE id = 1")
             .fetch_optional(self.pool())
-            .await?)
+            .await?;
+        stored.map(|s| self.open_secret(s, LINK_SECRET_PURPOSE)).transpose()
     }
 
     /// Stores `candidate` as the file-link secret unless one exists, and returns the stored
     /// one: the first writer wins, so every node ends up with the same secret.
+    /// The secret is stored sealed with the secret key.
     pub async fn init_file_link_secret(&self, candidate: &str, now: &str) -> Result<String> {
+        let sealed = self.seal_secret(candidate, LINK_SECRET_PURPOSE)?;
         sqlx::query(
             "INSERT INTO file_link_secrets (id, secret_hex, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
         )
-        .bind(candidate)
+        .bind(sealed)
         .bind(now)
         .execute(self.pool())
         .await?;
-        Ok(sqlx::query_scalar("SELECT secret_hex FROM file_link_secrets WHERE id = 1").fetch_one(self.pool()).await?)
+        let stored: String =
+            sqlx::query_scalar("SELECT secret_hex FROM file_link_secrets WHERE id = 1").fetch_one(self.pool()).await?;
+        self.open_secret(stored, LINK_SECRET_PURPOSE)
     }
 
     // -----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ mod notes;
 mod oauth;
 mod placements;
 mod rate;
+mod secrets;
 
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ pub use oauth::{
     AttemptRule, ClientRow, CodeRow, GrantRow, InteractionRow, Redemption, RefreshRow, SigninBucketRow, SigningKeyRow,
 };
 pub use rate::RateLease;
+pub use secrets::{SealError, SealReport, SecretKeys};
 
 pub(crate) type Db = Any;
 
@@ -47,7 +49,11 @@ pub enum Backend {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// The database refused a text value it cannot hold (PostgreSQL: a NUL character in text
+    /// or JSON). A fault of the input, not of the server.
+    #[error("the database cannot store a text value of the request (NUL character)")]
+    UnstorableText,
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url: {0}")]
@@ -62,6 +68,24 @@ pub enum StoreError {
     UnknownPipeline,
     #[error("{0}")]
     SchemaNotReady(String),
+    /// A secret kept in the database cannot be sealed or opened with the configured keys.
+    #[error("{0}")]
+    Secret(String),
+}
+
+/// SQLSTATEs of PostgreSQL for text it cannot hold: `22021` (a byte sequence invalid in the
+/// encoding, which is what a NUL in a text value gives) and `22P05` (a `\u0000` escape in JSON).
+const UNSTORABLE_TEXT_CODES: [&str; 2] = ["22021", "22P05"];
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        match &e {
+            sqlx::Error::Database(d) if d.code().is_some_and(|c| UNSTORABLE_TEXT_CODES.contains(&c.as_ref())) => {
+                StoreError::UnstorableText
+            }
+            _ => StoreError::Database(e),
+        }
+    }
 }
 
 impl StoreError {
@@ -69,7 +93,7 @@ impl StoreError {
     pub(crate) fn on_unique(e: sqlx::Error, what: &'static str) -> StoreError {
         match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate(what),
-            _ => StoreError::Database(e),
+            _ => StoreError::from(e),
         }
     }
 }
@@ -81,6 +105,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The keys that seal secrets at rest (signing keys, the file-link secret).
+    secret_keys: Option<std::sync::Arc<SecretKeys>>,
 }
 
 /// Default location: `lev.db` in the working directory.
@@ -116,7 +142,33 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, secret_keys: None })
+    }
+
+    /// This handle with the keys that seal secrets at rest.
+    pub fn with_secret_keys(mut self, keys: SecretKeys) -> Store {
+        self.secret_keys = Some(std::sync::Arc::new(keys));
+        self
+    }
+
+    /// The keys that seal secrets at rest, or an error naming what is missing.
+    pub(crate) fn secret_keys(&self) -> Result<&SecretKeys> {
+        self.secret_keys.as_deref().ok_or_else(|| {
+            StoreError::Secret("no secret key is configured (--secret-key-file or LEV_SECRET_KEY)".into())
+        })
+    }
+
+    /// Opens a stored secret of `purpose`; plaintext from older versions is returned as is
+    /// (start-up seals it, see `seal_secrets_at_rest`).
+    pub(crate) fn open_secret(&self, stored: String, purpose: &str) -> Result<String> {
+        if !SecretKeys::is_sealed(&stored) {
+            return Ok(stored);
+        }
+        self.secret_keys()?.open(&stored, purpose).map_err(|e| StoreError::Secret(e.to_string()))
+    }
+
+    pub(crate) fn seal_secret(&self, plain: &str, purpose: &str) -> Result<String> {
+        self.secret_keys()?.seal(plain, purpose).map_err(StoreError::Secret)
     }
 
     pub fn backend(&self) -> Backend {

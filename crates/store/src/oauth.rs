@@ -117,6 +117,11 @@ impl OfGrant for RefreshRow {
     }
 }
 
+/// The associated data a signing key's private half is sealed with: its row.
+pub(crate) fn signing_key_purpose(kid: &str) -> String {
+    format!("oauth_signing_keys:{kid}")
+}
+
 const KEY_COLUMNS: &str = "kid, private_pem, public_jwk, created_at, retired_at";
 const CLIENT_COLUMNS: &str = "client_id, secret_digest, auth_method, client_name, redirect_uris, metadata, created_at";
 const GRANT_COLUMNS: &str = "id, client_id, user_id, scope, audience, created_at, revoked_at";
@@ -159,10 +164,27 @@ impl Store {
     // -----------------------------------------------------------------------------------------
 
     /// Every key, newest first.
+    ///
+    /// The private keys are stored sealed with the secret key and returned opened.
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>> {
-        Ok(sqlx::query_as::<_, SigningKeyRow>(sqlf!(
+        let rows = sqlx::query_as::<_, SigningKeyRow>(sqlf!(
             "SELECT {KEY_COLUMNS} FROM oauth_signing_keys ORDER BY created_at DESC, kid DESC"
         ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|mut r| {
+                r.private_pem = self.open_secret(std::mem::take(&mut r.private_pem), &signing_key_purpose(&r.kid))?;
+                Ok(r)
+            })
+            .collect()
+    }
+
+    /// The kid of every signing key, newest first, without opening any private key.
+    pub async fn signing_key_ids(&self) -> Result<Vec<(String, i64, Option<i64>)>> {
+        Ok(sqlx::query_as::<_, (String, i64, Option<i64>)>(
+            "SELECT kid, created_at, retired_at FROM oauth_signing_keys ORDER BY created_at DESC, kid DESC",
+        )
         .fetch_all(self.pool())
         .await?)
     }
@@ -181,7 +203,7 @@ impl Store {
             "INSERT INTO oauth_signing_keys (kid, private_pem, public_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, NULL)",
         )
         .bind(&key.kid)
-        .bind(&key.private_pem)
+        .bind(self.seal_secret(&key.private_pem, &signing_key_purpose(&key.kid))?)
         .bind(&key.public_jwk)
         .bind(key.created_at)
         .execute(&mut *tx)

@@ -2,6 +2,12 @@
 //! server errors (5xx) it opens for 30 seconds, during which tools answer at once that the
 //! service is temporarily unavailable; then one call is let through (half open) and its outcome
 //! closes or reopens it. Rate-limit refusals (429) and client errors never count.
+//!
+//! There is one breaker per account (or, for calls that act in no account, per user): a
+//! tenant whose calls keep failing stops only its own calls, never another tenant's. Only
+//! server faults (5xx) count, so no input a client sends can open a breaker. `/health` reports
+//! the worst phase of any breaker of this node, so an operator still sees repeated faults.
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -24,6 +30,70 @@ impl Phase {
             Phase::Closed => "closed",
             Phase::Open => "open",
             Phase::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// Whose calls a breaker guards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tenant {
+    Account(i64),
+    User(i64),
+}
+
+/// The breakers of this node, one per tenant. Only tenants with recent failures have an
+/// entry: a success removes it, so the map holds at most one entry per failing tenant.
+#[derive(Debug)]
+pub struct Breakers {
+    threshold: u32,
+    cooldown: Duration,
+    by_tenant: Mutex<HashMap<Tenant, Breaker>>,
+}
+
+impl Default for Breakers {
+    fn default() -> Self {
+        Breakers::new(THRESHOLD, COOLDOWN)
+    }
+}
+
+impl Breakers {
+    pub fn new(threshold: u32, cooldown: Duration) -> Breakers {
+        Breakers { threshold, cooldown, by_tenant: Mutex::new(HashMap::new()) }
+    }
+
+    /// The phase of one tenant's breaker.
+    pub fn phase_of(&self, tenant: Tenant) -> Phase {
+        self.by_tenant.lock().get(&tenant).map_or(Phase::Closed, Breaker::phase)
+    }
+
+    /// The worst phase of any tenant's breaker (open before half open before closed).
+    pub fn phase(&self) -> Phase {
+        let map = self.by_tenant.lock();
+        let mut worst = Phase::Closed;
+        for b in map.values() {
+            match b.phase() {
+                Phase::Open => return Phase::Open,
+                Phase::HalfOpen => worst = Phase::HalfOpen,
+                Phase::Closed => {}
+            }
+        }
+        worst
+    }
+
+    /// Whether a call of `tenant` may run now.
+    pub fn admit(&self, tenant: Tenant) -> bool {
+        self.by_tenant.lock().get(&tenant).is_none_or(Breaker::admit)
+    }
+
+    /// Records the HTTP-equivalent status of an admitted call of `tenant`.
+    pub fn record(&self, tenant: Tenant, status: u16) {
+        let mut map = self.by_tenant.lock();
+        if status >= 500 {
+            map.entry(tenant).or_insert_with(|| Breaker::new(self.threshold, self.cooldown)).record(status);
+        } else if status != 429 {
+            map.remove(&tenant);
+        } else if let Some(b) = map.get(&tenant) {
+            b.record(status);
         }
     }
 }
@@ -128,6 +198,26 @@ mod tests {
             b.record(500);
         }
         assert_eq!(b.phase(), Phase::Closed);
+    }
+
+    #[test]
+    fn each_tenant_has_its_own_breaker() {
+        let b = Breakers::new(5, Duration::from_secs(60));
+        let (a, other) = (Tenant::Account(1), Tenant::Account(2));
+        for _ in 0..5 {
+            assert!(b.admit(a));
+            b.record(a, 500);
+        }
+        assert_eq!(b.phase_of(a), Phase::Open);
+        assert!(!b.admit(a));
+        assert_eq!(b.phase_of(other), Phase::Closed);
+        assert!(b.admit(other));
+        assert_eq!(b.phase(), Phase::Open, "the node reports the worst phase");
+        for _ in 0..10 {
+            b.record(Tenant::User(1), 422);
+        }
+        assert_eq!(b.phase_of(Tenant::User(1)), Phase::Closed, "client errors never count");
+        assert_eq!(b.by_tenant.lock().len(), 1, "tenants without failures hold no entry");
     }
 
     #[test]

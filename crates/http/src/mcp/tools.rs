@@ -40,6 +40,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, Tool, Too
 use serde_json::{Map, Value, json};
 
 use super::auth::McpCaller;
+use super::breaker::Tenant;
 use crate::AppState;
 use crate::middleware::PREFIX;
 use crate::ratelimit::Bucket;
@@ -1039,13 +1040,7 @@ pub async fn call(
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().hyphenated().to_string();
     let args = request.arguments.unwrap_or_default();
-    let (account_id, result) = if state.mcp_breaker.admit() {
-        let (account_id, result) = execute(state, caller, def, &args).await;
-        state.mcp_breaker.record(result.as_ref().map_or_else(|e| e.status(), |_| 200));
-        (account_id, result)
-    } else {
-        (None, Err(ApiError::unavailable(BREAKER_OPEN)))
-    };
+    let (account_id, result) = execute(state, caller, def, &args).await;
     let latency_ms = format!("{:.2}", started.elapsed().as_secs_f64() * 1000.0);
     match result {
         Ok(value) => {
@@ -1098,17 +1093,31 @@ async fn execute(
     if def.op.needs_account() && scope.is_none() {
         return (None, Err(account_required(principal)));
     }
-    let call = Call {
-        def,
-        args,
-        scope: scope.as_ref(),
-        user_id: principal.user_id(),
-        api_base: format!("{}{PREFIX}", state.site.public_url),
+    // The breaker of the tenant acted for: one tenant's failures never stop another's calls.
+    let tenant = match account_id {
+        Some(id) => Tenant::Account(id),
+        None => Tenant::User(principal.user_id()),
     };
-    if let Err(e) = charge(state, &call).await {
-        return (account_id, Err(e));
+    if !state.mcp_breaker.admit(tenant) {
+        return (account_id, Err(ApiError::unavailable(BREAKER_OPEN)));
     }
-    (account_id, run(&state.service, &call).await.map(present))
+    let result = charge_and_run(state, principal, def, args, scope.as_ref()).await;
+    state.mcp_breaker.record(tenant, result.as_ref().map_or_else(|e| e.status(), |_| 200));
+    (account_id, result)
+}
+
+/// Charges the rate limits of an admitted call and runs its operation.
+async fn charge_and_run(
+    state: &AppState,
+    principal: &Principal,
+    def: &Def,
+    args: &Map<String, Value>,
+    scope: Option<&AccountScope>,
+) -> Result<Value, ApiError> {
+    let call =
+        Call { def, args, scope, user_id: principal.user_id(), api_base: format!("{}{PREFIX}", state.site.public_url) };
+    charge(state, &call).await?;
+    run(&state.service, &call).await.map(present)
 }
 
 /// The per-minute buckets REST charges for the same operation (D18): the account's and the

@@ -246,3 +246,43 @@ async fn request_logs_are_structured_and_hold_no_secret() {
     assert!(v["account_id"].is_i64());
     assert!(v["latency_ms"].is_string() || v["latency_ms"].is_number());
 }
+
+#[tokio::test]
+async fn removing_a_member_revokes_their_keys_so_re_adding_them_does_not_revive_the_keys() {
+    let app = spawn().await;
+    let db = app.db_url.clone();
+    ok_json(levd(&db, &["account", "create", "--slug", "rejoin-co", "--name", "Rejoin", "--type", "lender"]));
+    ok_json(levd(&db, &["user", "create", "--email", "leaver@cli.test"]));
+    ok_json(levd(&db, &["user", "create", "--email", "stayer@cli.test"]));
+    for email in ["leaver@cli.test", "stayer@cli.test"] {
+        ok_json(levd(&db, &["member", "add", "--email", email, "--account", "rejoin-co", "--role", "admin"]));
+    }
+    let key = |email: &str| {
+        let k = ok_json(levd(&db, &["key", "create", "--email", email, "--account", "rejoin-co", "--label", "k"]));
+        k["api_key"].as_str().unwrap().to_string()
+    };
+    let (old, other) = (key("leaver@cli.test"), key("stayer@cli.test"));
+    assert_eq!(app.get("/me", &old).send().await.unwrap().status(), 200);
+
+    let r = ok_json(levd(&db, &["member", "remove", "--email", "leaver@cli.test", "--account", "rejoin-co"]));
+    assert_eq!(r["removed"], true);
+    ok_json(levd(&db, &["member", "add", "--email", "leaver@cli.test", "--account", "rejoin-co", "--role", "admin"]));
+
+    // The server learns of the change within its credential-cache bound; the old key must stay
+    // refused once it has (and never come back).
+    let start = Instant::now();
+    loop {
+        let s = app.get("/me", &old).send().await.unwrap().status();
+        if s == 401 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(3), "the removed member's old key still works ({s})");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.get("/me", &old).send().await.unwrap().status(), 401);
+    // Keys of other members are untouched, and the re-added member can make a new key.
+    assert_eq!(app.get("/me", &other).send().await.unwrap().status(), 200);
+    let fresh = key("leaver@cli.test");
+    assert_eq!(app.get("/me", &fresh).send().await.unwrap().status(), 200);
+}

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use levd::secret_key::SecretKeySource;
 use levd::server::{Running, ServerConfig, start};
 use levd_auth::{IssuerConfig, JwksSource};
 use levd_domain::limits::RateLimitConfig;
@@ -21,6 +22,8 @@ use serde_json::{Value, json};
 pub const ISSUER: &str = "https://issuer.levd.test/";
 pub const AUDIENCE: &str = "https://api.levd.test";
 pub const KID: &str = "test-key-1";
+/// The key that encrypts secrets at rest in test servers (and `levd admin` run by tests).
+pub const TEST_SECRET_KEY: &str = "dGVzdHMtb2YtbGV2ZC1zZWNyZXRzLWF0LXJlc3QhISE=";
 
 pub struct RsaKit {
     pub private_der: Vec<u8>,
@@ -165,6 +168,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         mcp_allowed_origins: Vec::new(),
         oauth: opts.oauth,
         connection: opts.connection,
+        secret_key: SecretKeySource::Inline(TEST_SECRET_KEY.into()),
     })
     .await
     .unwrap();
@@ -285,6 +289,7 @@ impl TestApp {
             mcp_allowed_origins: Vec::new(),
             oauth: opts.oauth,
             connection: opts.connection,
+            secret_key: SecretKeySource::Inline(TEST_SECRET_KEY.into()),
         })
         .await
         .unwrap();
@@ -297,6 +302,41 @@ impl TestApp {
             db_url: self.db_url.clone(),
             _dir: dir,
             running: Some(running),
+        }
+    }
+
+    /// Stops this server and starts another on the same address, database and data directory with
+    /// the secret key from `secret_key` (and the built-in authorization server on); the error
+    /// is the start-up failure.
+    pub async fn restart_with(&mut self, secret_key: SecretKeySource) -> Result<(), String> {
+        if let Some(r) = self.running.take() {
+            r.stop().await.unwrap();
+        }
+        let running = start(ServerConfig {
+            database_url: self.db_url.clone(),
+            // The same address, so the issuer (and every URL levd publishes) stays the same.
+            bind: self.base.trim_start_matches("http://").to_string(),
+            issuers: Vec::new(),
+            rate_limits: RateLimitConfig { enabled: false, ..RateLimitConfig::default() },
+            demo: false,
+            no_migrate: false,
+            data_dir: self._dir.path().join("data"),
+            public_url: None,
+            mcp_allowed_hosts: Vec::new(),
+            mcp_allowed_origins: Vec::new(),
+            oauth: Some(levd_oauth::OAuthSettings { allow_private_client_metadata: true, ..Default::default() }),
+            secret_key,
+        })
+        .await?;
+        self.store = running.store.clone();
+        self.running = Some(running);
+        Ok(())
+    }
+
+    /// Stops the server, keeping the database and directories for a later `restart_with`.
+    pub async fn halt(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.unwrap();
         }
     }
 
@@ -337,6 +377,8 @@ pub fn levd_admin(db_url: &str, args: &[&str], stdin: &str) -> std::process::Out
         .args(args)
         .args(["--database-url", db_url])
         .env_remove("LEV_DATABASE_URL")
+        .env_remove("LEV_SECRET_KEY_FILE")
+        .env("LEV_SECRET_KEY", TEST_SECRET_KEY)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

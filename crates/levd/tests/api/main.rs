@@ -17,6 +17,7 @@ mod fuzz;
 mod idempotency;
 mod jwt;
 mod mcp;
+mod nul_text;
 mod oauth;
 mod oauth_hardening;
 mod openapi;

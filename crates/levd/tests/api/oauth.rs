@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::common::*;
+use levd::secret_key::SecretKeySource;
 use levd_domain::scope::{Role, Tier};
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -1013,4 +1014,190 @@ async fn admin_lists_a_users_grants_and_revokes_them_on_the_running_server() {
     let out = levd_admin(&app.db_url, &["oauth", "grants", "--email", &email], "");
     assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), json!([]));
     app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets at rest: the signing private keys and the file-link secret are encrypted with the
+// secret key, which never enters the database.
+
+/// The stored signing keys and file-link secret, read straight from the database.
+async fn stored_secrets(app: &TestApp) -> Vec<String> {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.db_url).await.unwrap();
+    let mut out: Vec<String> = sqlx::query("SELECT private_pem FROM oauth_signing_keys")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
+    out.extend(
+        sqlx::query("SELECT secret_hex FROM file_link_secrets")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0)),
+    );
+    conn.close().await.unwrap();
+    out
+}
+
+async fn raw_exec(app: &TestApp, sql: &str, binds: &[&str]) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.db_url).await.unwrap();
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
+    for b in binds {
+        q = q.bind(b.to_string());
+    }
+    q.execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+/// Makes the signing key and the file-link secret; returns (private PEM, link secret hex).
+async fn make_secrets(app: &TestApp) -> (String, String) {
+    levd_oauth::KeyRing::new(app.store.clone(), 0).ensure(now()).await.unwrap();
+    let link = levd_domain::deal_data::LinkSecret::generate().unwrap().to_hex();
+    let link = app.store.init_file_link_secret(&link, "2026-01-01T00:00:00Z").await.unwrap();
+    let pem = app.store.signing_keys().await.unwrap()[0].private_pem.clone();
+    assert!(pem.contains("PRIVATE KEY"), "the store hands out the opened key");
+    (pem, link)
+}
+
+/// A link to a document that does not exist, signed with `secret_hex`: 404 when levd accepts
+/// the signature, 403 when it does not.
+async fn link_status(app: &TestApp, secret_hex: &str) -> u16 {
+    use levd_domain::deal_data::{FileTarget, LinkSecret, sign_file_link};
+    let secret = LinkSecret::from_hex(secret_hex).unwrap();
+    let token = sign_file_link(&secret, FileTarget::Document(999_999), now() as u64 + 600);
+    app.client.get(app.url(&format!("/files/{token}"))).send().await.unwrap().status().as_u16()
+}
+
+fn assert_sealed(stored: &[String], pem: &str, link: &str) {
+    assert_eq!(stored.len(), 2, "one signing key and the link secret");
+    let pem_body: String = pem.lines().filter(|l| !l.starts_with("-----")).take(2).collect();
+    for v in stored {
+        assert!(v.starts_with("enc:v1:"), "{v}");
+        assert!(!v.contains("PRIVATE KEY") && !v.contains(&pem_body[..40]) && !v.contains(link), "{v}");
+    }
+}
+
+#[tokio::test]
+async fn signing_keys_and_the_link_secret_are_encrypted_at_rest_and_survive_a_restart() {
+    let mut app = spawn().await;
+    let (pem, link) = make_secrets(&app).await;
+    let (_t, email) = signin_tenant(&app, "sealed").await;
+    let access = Flow::public(&app, &email).await.tokens().await["access_token"].as_str().unwrap().to_string();
+    assert_eq!(me(&app, &access).await.0, 200);
+    assert_eq!(link_status(&app, &link).await, 404);
+    assert_sealed(&stored_secrets(&app).await, &pem, &link);
+    if postgres_admin_url().is_none() {
+        // Nothing on disk holds the plaintext: the database file and its write-ahead log.
+        let der_hint: String = pem.lines().filter(|l| !l.starts_with("-----")).take(1).collect();
+        for path in [app.db_path.clone(), app.db_path.with_extension("db-wal")] {
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains("PRIVATE KEY") && !text.contains(&der_hint),
+                "{} holds the private key",
+                path.display()
+            );
+            assert!(!text.contains(&link), "{} holds the link secret", path.display());
+        }
+    }
+
+    // The same key after a restart: old tokens and links keep working, nothing is replaced.
+    app.restart_with(SecretKeySource::Inline(TEST_SECRET_KEY.into())).await.unwrap();
+    assert_eq!(me(&app, &access).await.0, 200);
+    assert_eq!(link_status(&app, &link).await, 404);
+    assert_eq!(app.store.signing_keys().await.unwrap()[0].private_pem, pem);
+    assert_eq!(link_status(&app, &levd_domain::deal_data::LinkSecret::generate().unwrap().to_hex()).await, 403);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_secret_key_stops_the_start_with_a_clear_message() {
+    let mut app = spawn().await;
+    make_secrets(&app).await;
+    let before = stored_secrets(&app).await;
+    let other = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let e = app.restart_with(SecretKeySource::Inline(other.into())).await.expect_err("a wrong key must not start");
+    assert!(e.contains("secret key") && e.contains("not among the configured secret keys"), "{e}");
+    // Nothing was replaced, and the right key still starts.
+    assert_eq!(stored_secrets(&app).await, before);
+    app.restart_with(SecretKeySource::Inline(TEST_SECRET_KEY.into())).await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn plaintext_secrets_of_older_versions_are_encrypted_on_start_and_keep_working() {
+    let mut app = spawn().await;
+    let (pem, link) = make_secrets(&app).await;
+    let (_t, email) = signin_tenant(&app, "legacy").await;
+    let access = Flow::public(&app, &email).await.tokens().await["access_token"].as_str().unwrap().to_string();
+    // What an older version left: the same secrets in plaintext.
+    raw_exec(&app, "UPDATE oauth_signing_keys SET private_pem = $1", &[&pem]).await;
+    raw_exec(&app, "UPDATE file_link_secrets SET secret_hex = $1", &[&link]).await;
+    assert!(stored_secrets(&app).await.iter().all(|v| !v.starts_with("enc:")));
+
+    app.restart_with(SecretKeySource::Inline(TEST_SECRET_KEY.into())).await.unwrap();
+    assert_sealed(&stored_secrets(&app).await, &pem, &link);
+    assert_eq!(me(&app, &access).await.0, 200);
+    assert_eq!(link_status(&app, &link).await, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_key_levd_creates_a_private_key_file_and_admin_rotation_reseals_everything() {
+    let mut app = spawn().await;
+    let data = app._dir.path().join("data");
+    // Start with the key file levd generates in its data directory.
+    app.restart_with(SecretKeySource::DataDir { dir: data.clone(), generate: true }).await.unwrap();
+    let key_file = data.join("secret.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let (pem, link) = make_secrets(&app).await;
+    let (_t, email) = signin_tenant(&app, "rotated").await;
+    let access = Flow::public(&app, &email).await.tokens().await["access_token"].as_str().unwrap().to_string();
+    let first = stored_secrets(&app).await;
+    assert_sealed(&first, &pem, &link);
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+    app.halt().await;
+
+    // Rotation while the server is stopped.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_levd"))
+        .args(["admin", "secret-key", "rotate", "--database-url", &app.db_url, "--secret-key-file"])
+        .arg(&key_file)
+        .env_remove("LEV_SECRET_KEY")
+        .env_remove("LEV_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["resealed"], 2, "{report}");
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(new_key, old_key);
+    assert_eq!(new_key.trim().lines().count(), 1, "the file keeps only the new key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let second = stored_secrets(&app).await;
+    assert_sealed(&second, &pem, &link);
+    assert_ne!(first, second);
+
+    // The new key opens everything: old tokens and links keep working.
+    app.restart_with(SecretKeySource::File(key_file.clone())).await.unwrap();
+    assert_eq!(me(&app, &access).await.0, 200);
+    assert_eq!(link_status(&app, &link).await, 404);
+    app.halt().await;
+    // The old key opens nothing any more.
+    let e = app.restart_with(SecretKeySource::Inline(old_key.trim().into())).await.expect_err("the old key is refused");
+    assert!(e.contains("not among the configured secret keys"), "{e}");
 }
