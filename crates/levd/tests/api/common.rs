@@ -325,6 +325,7 @@ impl TestApp {
             mcp_allowed_hosts: Vec::new(),
             mcp_allowed_origins: Vec::new(),
             oauth: Some(levd_oauth::OAuthSettings { allow_private_client_metadata: true, ..Default::default() }),
+            connection: levd_http::conn::ConnectionLimits::default(),
             secret_key,
         })
         .await?;
