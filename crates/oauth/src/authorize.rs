@@ -4,11 +4,10 @@
 //! Errors about the client or its redirect URI are shown to the user and never redirected
 //! (that would be an open redirect); every later error goes back to the client's redirect URI.
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use levd_store::{CodeRow, GrantRow, InteractionRow, MembershipRow};
@@ -276,8 +275,11 @@ fn read_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>
 /// `POST /authorize/sign-in`: checks the password, then shows the consent page.
 pub async fn sign_in(State(s): State<Arc<AuthServer>>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
-    let peer =
-        parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+    // The client address the outermost layer resolved (through trusted proxies).
+    let peer = parts
+        .extensions
+        .get::<levd_domain::net::ClientAddr>()
+        .map_or_else(|| "local".to_owned(), |c| c.0.to_string());
     let headers = parts.headers;
     let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
         return pages::error(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");

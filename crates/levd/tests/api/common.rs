@@ -77,6 +77,8 @@ pub struct Options {
     pub jwt: bool,
     /// The built-in authorization server (on, with loopback client metadata allowed).
     pub oauth: Option<levd_oauth::OAuthSettings>,
+    /// Trusted proxies and timings of the request path.
+    pub tuning: levd_http::middleware::Tuning,
 }
 
 impl Default for Options {
@@ -85,6 +87,7 @@ impl Default for Options {
             rate_limits: RateLimitConfig { enabled: false, ..RateLimitConfig::default() },
             jwt: true,
             oauth: Some(levd_oauth::OAuthSettings { allow_private_client_metadata: true, ..Default::default() }),
+            tuning: levd_http::middleware::Tuning::default(),
         }
     }
 }
@@ -155,6 +158,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         mcp_allowed_hosts: Vec::new(),
         mcp_allowed_origins: Vec::new(),
         oauth: opts.oauth,
+        tuning: opts.tuning,
     })
     .await
     .unwrap();
@@ -269,6 +273,7 @@ impl TestApp {
             mcp_allowed_hosts: Vec::new(),
             mcp_allowed_origins: Vec::new(),
             oauth: opts.oauth,
+            tuning: opts.tuning,
         })
         .await
         .unwrap();
