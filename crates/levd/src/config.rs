@@ -297,10 +297,7 @@ pub fn parse_log_filter(raw: &str) -> Result<String, String> {
     }
     for directive in raw.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         if !directive.contains(['=', '[']) && !LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
-            return Err(format!(
-                "'{directive}' is not a log level; use one of {} or module=level",
-                LEVELS.join(", ")
-            ));
+            return Err(format!("'{directive}' is not a log level; use one of {} or module=level", LEVELS.join(", ")));
         }
     }
     tracing_subscriber::EnvFilter::builder().parse(raw).map_err(|e| format!("'{raw}': {e}"))?;
@@ -354,9 +351,9 @@ fn apply_file(mut command: clap::Command, path: &Path) -> Result<clap::Command, 
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {shown}: {e}"))?;
     let table: toml::Table = text.parse().map_err(|e| format!("config file {shown} is not valid TOML: {e}"))?;
-    let settable = |arg: &clap::Arg| arg.get_long().is_some() && !matches!(arg.get_id().as_str(), "config" | "help" | "version");
-    let global: Vec<String> =
-        command.get_arguments().filter(|a| settable(a)).map(|a| a.get_id().to_string()).collect();
+    let settable =
+        |arg: &clap::Arg| arg.get_long().is_some() && !matches!(arg.get_id().as_str(), "config" | "help" | "version");
+    let global: Vec<String> = command.get_arguments().filter(|a| settable(a)).map(|a| a.get_id().to_string()).collect();
     let serve: Vec<String> = command
         .find_subcommand("serve")
         .map(|sc| sc.get_arguments().filter(|a| settable(a)).map(|a| a.get_id().to_string()).collect())
@@ -407,7 +404,46 @@ fn parse_public_url(raw: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_public_url;
+    use super::*;
+
+    #[test]
+    fn log_filters_must_name_levels() {
+        assert_eq!(parse_log_filter(" info,sqlx=warn ").as_deref(), Ok("info,sqlx=warn"));
+        assert!(parse_log_filter("DEBUG").is_ok());
+        assert!(parse_log_filter("levd_http=debug,warn").is_ok());
+        for bad in ["", "verbose", "warning", "info,levd=loud"] {
+            assert!(parse_log_filter(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_config_file_fills_in_below_flags() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("levd.toml");
+        std::fs::write(
+            &file,
+            "database_url = \"sqlite://x.db\"\nbind = \"127.0.0.9:1\"\ndemo = true\nmcp_allowed_hosts = [\"a\", \"b\"]\nrequest_timeout = 5\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let args = |extra: &[&str]| {
+            let mut v: Vec<OsString> = vec!["levd".into(), "serve".into(), "--config".into(), file.clone().into()];
+            v.extend(extra.iter().map(OsString::from));
+            v
+        };
+        let Ok(cli) = parse_args(args(&[])) else { panic!("file not applied") };
+        assert_eq!(cli.global.database_url, "sqlite://x.db");
+        let Command::Serve(serve) = cli.command else { panic!("not serve") };
+        assert_eq!(serve.bind, "127.0.0.9:1");
+        assert!(serve.demo);
+        assert_eq!(serve.mcp_allowed_hosts, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(serve.request_timeout, 5);
+        let Ok(cli) = parse_args(args(&["--bind", "127.0.0.1:2", "--database-url", "sqlite://y.db"])) else {
+            panic!("flags refused")
+        };
+        assert_eq!(cli.global.database_url, "sqlite://y.db");
+        let Command::Serve(serve) = cli.command else { panic!("not serve") };
+        assert_eq!(serve.bind, "127.0.0.1:2");
+    }
 
     #[test]
     fn public_urls_are_origins() {

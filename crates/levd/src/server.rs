@@ -124,11 +124,8 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     levd_store::private_dir(&cfg.data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", cfg.data_dir.display()))?;
     let demo = if cfg.demo { crate::demo::seed_if_empty(&store, &cfg.data_dir).await? } else { None };
-    let default_url = if addr.ip().is_unspecified() {
-        format!("http://127.0.0.1:{}", addr.port())
-    } else {
-        format!("http://{addr}")
-    };
+    let default_url =
+        if addr.ip().is_unspecified() { format!("http://127.0.0.1:{}", addr.port()) } else { format!("http://{addr}") };
     warn_about_reachability(addr, cfg.public_url.as_deref());
     let mut site = Site::at(cfg.public_url.as_deref().unwrap_or(&default_url));
     site.mcp_allowed_hosts.extend(cfg.mcp_allowed_hosts.iter().cloned());

@@ -276,10 +276,8 @@ fn read_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>
 pub async fn sign_in(State(s): State<Arc<AuthServer>>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
     // The client address the outermost layer resolved (through trusted proxies).
-    let peer = parts
-        .extensions
-        .get::<levd_domain::net::ClientAddr>()
-        .map_or_else(|| "local".to_owned(), |c| c.0.to_string());
+    let peer =
+        parts.extensions.get::<levd_domain::net::ClientAddr>().map_or_else(|| "local".to_owned(), |c| c.0.to_string());
     let headers = parts.headers;
     let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
         return pages::error(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");

@@ -62,6 +62,8 @@ pub enum StoreError {
     SchemaNotReady(String),
     #[error("the database file {0} is read-only: levd must be able to write it (and create files beside it)")]
     ReadOnly(String),
+    #[error("{0}")]
+    File(String),
 }
 
 impl StoreError {
@@ -241,10 +243,7 @@ fn prepare_sqlite_file(file: &std::path::Path, url: &str) -> Result<()> {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
-                    return Err(StoreError::UnsupportedUrl(format!(
-                        "cannot create the database file {}: {e}",
-                        file.display()
-                    )));
+                    return Err(StoreError::File(format!("cannot create the database file {}: {e}", file.display())));
                 }
             }
         }
@@ -253,10 +252,10 @@ fn prepare_sqlite_file(file: &std::path::Path, url: &str) -> Result<()> {
     if read_only {
         return Ok(());
     }
-    if let Err(e) = std::fs::OpenOptions::new().write(true).open(file) {
-        if e.kind() == std::io::ErrorKind::PermissionDenied {
-            return Err(StoreError::ReadOnly(format!("{} ({e})", file.display())));
-        }
+    if let Err(e) = std::fs::OpenOptions::new().write(true).open(file)
+        && e.kind() == std::io::ErrorKind::PermissionDenied
+    {
+        return Err(StoreError::ReadOnly(format!("{} ({e})", file.display())));
     }
     tighten(file);
     Ok(())
@@ -273,8 +272,12 @@ fn tighten(file: &std::path::Path) {
             return;
         }
         match std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700)) {
-            Ok(()) => tracing::warn!(file = %file.display(), from = format!("{mode:o}"), "made the database file private (owner only)"),
-            Err(e) => tracing::warn!(file = %file.display(), error = %e, "the database file is readable by others and could not be made private"),
+            Ok(()) => {
+                tracing::warn!(file = %file.display(), from = format!("{mode:o}"), "made the database file private (owner only)")
+            }
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "the database file is readable by others and could not be made private")
+            }
         }
     }
 }

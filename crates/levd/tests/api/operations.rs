@@ -291,8 +291,9 @@ async fn timings_that_contradict_each_other_are_refused() {
     .await;
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--idempotency-takeover"), "{}", text(&out.stderr));
-    let out = finished(serve(dir.path(), &["--bind", "127.0.0.1:0", "--idempotency-window", "60"]), Duration::from_secs(30))
-        .await;
+    let out =
+        finished(serve(dir.path(), &["--bind", "127.0.0.1:0", "--idempotency-window", "60"]), Duration::from_secs(30))
+            .await;
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("idempotency-window"), "{}", text(&out.stderr));
 }
@@ -312,8 +313,9 @@ async fn an_invalid_log_level_stops_the_start() {
         let err = text(&out.stderr);
         assert!(err.contains("log-level") && err.contains(bad.rsplit('=').next().unwrap()), "{bad}: {err}");
     }
-    let out = finished(serve(dir.path(), &["--bind", "127.0.0.1:0", "--log-level", "warning"]), Duration::from_secs(30))
-        .await;
+    let out =
+        finished(serve(dir.path(), &["--bind", "127.0.0.1:0", "--log-level", "warning"]), Duration::from_secs(30))
+            .await;
     assert!(!out.status.success());
     assert!(!dir.path().join("lev.db").exists());
 }
@@ -379,12 +381,16 @@ async fn reachability_warnings_match_the_setup() {
     let dir = tempfile::tempdir().unwrap();
     let logs = started(serve(dir.path(), &["--bind", "0.0.0.0:0"])).await.stop().await;
     assert!(logs.contains("without --public-url"), "{logs}");
-    let logs =
-        started(serve(dir.path(), &["--bind", "0.0.0.0:0", "--public-url", "http://lev.example.com"])).await.stop().await;
+    let logs = started(serve(dir.path(), &["--bind", "0.0.0.0:0", "--public-url", "http://lev.example.com"]))
+        .await
+        .stop()
+        .await;
     assert!(!logs.contains("without --public-url"), "{logs}");
     assert!(logs.contains("plain http"), "{logs}");
-    let logs =
-        started(serve(dir.path(), &["--bind", "0.0.0.0:0", "--public-url", "https://lev.example.com"])).await.stop().await;
+    let logs = started(serve(dir.path(), &["--bind", "0.0.0.0:0", "--public-url", "https://lev.example.com"]))
+        .await
+        .stop()
+        .await;
     assert!(!logs.contains("without --public-url") && !logs.contains("plain http"), "{logs}");
     let logs = started(serve(dir.path(), &["--bind", "127.0.0.1:0"])).await.stop().await;
     assert!(!logs.contains("without --public-url") && !logs.contains("plain http"), "{logs}");
@@ -450,4 +456,31 @@ async fn the_right_most_untrusted_address_of_a_chain_is_the_client() {
     assert_eq!(validate_from(&app, "192.0.2.77, 198.51.100.9, 10.1.2.3").await, 429);
     assert_eq!(validate_from(&app, "198.51.100.9").await, 429);
     assert_ne!(validate_from(&app, "198.51.100.10, 10.1.2.3").await, 429);
+}
+
+/// A database migrated by a newer levd (a migration this binary does not know) is refused
+/// with a message that says so and what to do.
+#[tokio::test]
+async fn a_migration_from_a_newer_levd_is_named_plainly() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = || {
+        let mut c = levd(dir.path());
+        c.args(["migrate", "--database-url", &db_url(dir.path())]);
+        finished(c, Duration::from_secs(30))
+    };
+    assert!(migrate().await.status.success());
+    let mut conn = sqlx::SqliteConnection::connect(&db_url(dir.path())).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', CURRENT_TIMESTAMP, TRUE, X'00', 0)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let out = migrate().await;
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("9999") && err.contains("newer levd"), "{err}");
 }
