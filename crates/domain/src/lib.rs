@@ -12,6 +12,7 @@ pub mod error;
 pub mod headers;
 pub mod input;
 pub mod limits;
+pub mod net;
 pub mod placements;
 pub mod query;
 pub mod scope;

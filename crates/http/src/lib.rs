@@ -36,6 +36,8 @@ pub struct AppInner {
     pub oauth: Option<Arc<levd_oauth::AuthServer>>,
     /// The circuit breakers in front of MCP tool calls (this node's, one per tenant).
     pub mcp_breaker: mcp::breaker::Breakers,
+    /// Trusted proxies, time limit and idempotency timings.
+    pub tuning: middleware::Tuning,
 }
 
 /// Where this server is reached from outside, and which browsers and hosts may talk to `/mcp`.
@@ -119,7 +121,20 @@ impl AppState {
             site,
             oauth,
             mcp_breaker: mcp::breaker::Breakers::default(),
+            tuning: middleware::Tuning::default(),
         }))
+    }
+
+    /// Replaces the default tuning; for use while building the state, before it is shared
+    /// (a shared state keeps what it has).
+    #[must_use]
+    pub fn with_tuning(mut self, tuning: middleware::Tuning) -> AppState {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.tuning = tuning;
+        } else {
+            tracing::error!("tuning set on a shared application state; ignored");
+        }
+        self
     }
 }
 
@@ -136,6 +151,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::pipeline));
     let oauth = state.oauth.clone();
     let state_for_oauth = state.clone();
+    let outer_state = state.clone();
     let mut root = Router::new()
         .nest(PREFIX, api.clone())
         .nest(BUILD_PREFIX, api)
@@ -159,7 +175,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         tracing::error!("handler panicked");
         envelope::error_response(ApiError::internal())
     }))
-    .layer(axum::middleware::from_fn(middleware::outer))
+    .layer(axum::middleware::from_fn_with_state(outer_state, middleware::outer))
 }
 
 /// Requests per minute and client address on the authorization server's endpoints (sign-in

@@ -1,7 +1,7 @@
 //! The request path of ARCHITECTURE.md. `outer` wraps everything (request id, time limit,
 //! envelopes, logs); `pipeline` runs on matched routes: authenticate, required headers, account
 //! resolution, rate limits, body limits and idempotency, then the handler.
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,9 @@ use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use levd_auth::{MSG_ACTIVE_ACCOUNT_REQUIRED, MSG_AUTH_REQUIRED, Principal, Resolution};
 use levd_domain::ApiError;
+use levd_domain::api_key::ApiKeySecret;
 use levd_domain::headers::{parse_bearer, parse_idempotency_key, parse_origin_app};
+use levd_domain::net::{ClientAddr, TrustedProxies};
 use levd_domain::scope::AccountScope;
 use levd_domain::time_fmt::{now_rfc3339, rfc3339_before_now};
 use levd_store::Claim;
@@ -32,11 +34,33 @@ pub const BUILD_PREFIX: &str = "/api/external/v2/build";
 
 /// Largest accepted request body (D5).
 pub const MAX_BODY: usize = 1024 * 1024;
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
-/// A recoverable claim still running after this long belongs to a request whose server died
-/// before its write committed (its write would have recorded the answer): it is taken over.
-const IDEMPOTENCY_ABANDONED: Duration = Duration::from_secs(120);
+
+/// Settings of the request path an operator may change (`levd serve` flags).
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// A request still running after this long is abandoned with a 503; it also bounds how
+    /// long a shutdown waits for open requests.
+    pub request_timeout: Duration,
+    /// How long an `Idempotency-Key` and its recorded answer are kept.
+    pub idempotency_window: Duration,
+    /// A recoverable claim still running after this long belongs to a request whose server
+    /// died before its write committed (its write would have recorded the answer): it is
+    /// taken over.
+    pub idempotency_takeover: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            trusted_proxies: TrustedProxies::default(),
+            request_timeout: Duration::from_secs(30),
+            idempotency_window: Duration::from_secs(24 * 3600),
+            idempotency_takeover: Duration::from_secs(120),
+        }
+    }
+}
 
 /// Writes that record their idempotent answer inside their own transaction.
 fn recoverable(method: &Method, template: &str) -> bool {
@@ -44,6 +68,7 @@ fn recoverable(method: &Method, template: &str) -> bool {
 }
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_ORIGIN_APP: HeaderName = HeaderName::from_static("x-origin-app");
 static X_ACTIVE_ACCOUNT: HeaderName = HeaderName::from_static("x-active-account");
 static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -70,6 +95,9 @@ struct LogFacts {
     route: Option<MatchedPath>,
     origin_app: Option<Arc<str>>,
     account_id: Option<i64>,
+    user_id: Option<i64>,
+    /// The non-secret prefix of the API key used (never the key).
+    key_prefix: Option<String>,
 }
 
 /// How a route is authenticated and scoped.
@@ -128,18 +156,35 @@ fn new_request_id(req: &Request) -> Arc<str> {
         .into()
 }
 
-/// Outermost layer: request id, time limit, envelopes, `X-Request-Id`, request log.
-pub async fn outer(mut req: Request, next: Next) -> Response {
+/// The client address of a request: the socket peer, or, when the peer is a trusted proxy,
+/// the address its `X-Forwarded-For` names. `None` without a socket (in-process tests).
+fn resolve_client(req: &Request, proxies: &TrustedProxies) -> Option<IpAddr> {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    Some(proxies.client(peer, req.headers().get_all(&X_FORWARDED_FOR).iter().map(HeaderValue::as_bytes)))
+}
+
+/// Outermost layer: request id, client address, time limit, envelopes, `X-Request-Id`,
+/// request log. Everything logged while the request runs carries its id (the `request` span).
+pub async fn outer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = new_request_id(&req);
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    let client = resolve_client(&req, &state.tuning.trusted_proxies);
+    if let Some(ip) = client {
+        req.extensions_mut().insert(ClientAddr(ip));
+    }
     let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %request_id);
     let mut resp = if let Some(e) = repeated_header(req.headers()) {
         error_response(e)
     } else {
-        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        let run = tracing::Instrument::instrument(next.run(req), span.clone());
+        match tokio::time::timeout(state.tuning.request_timeout, run).await {
             Ok(r) => r,
-            Err(_) => error_response(ApiError::unavailable("The request took too long and was abandoned")),
+            Err(_) => {
+                span.in_scope(|| tracing::warn!("request abandoned: it took longer than the request timeout"));
+                error_response(ApiError::unavailable("The request took too long and was abandoned"))
+            }
         }
     };
     let facts = resp.extensions_mut().remove::<LogFacts>().unwrap_or_default();
@@ -148,16 +193,20 @@ pub async fn outer(mut req: Request, next: Next) -> Response {
         resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }
     let status = resp.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Milliseconds with two decimals, logged as a number.
+    let latency_ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
     tracing::info!(
         target: "levd::request",
         request_id = %request_id,
+        client = client.map_or_else(|| "local".to_owned(), |ip| ip.to_string()),
         method = %method,
         route = facts.route.as_ref().map_or("(unmatched)", |m| m.as_str()),
         status,
-        latency_ms = format!("{latency_ms:.2}"),
+        latency_ms,
         origin_app = facts.origin_app.as_deref().unwrap_or("-"),
         account_id = facts.account_id,
+        user_id = facts.user_id,
+        key_prefix = facts.key_prefix.as_deref(),
         "request"
     );
     resp
@@ -170,8 +219,9 @@ fn unauthorized(message: &str, token_sent: bool) -> Response {
     r
 }
 
+/// The client address for per-address rules, as `outer` resolved it.
 pub(crate) fn client_ip(req: &Request) -> String {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map_or_else(|| "local".to_string(), |c| c.0.ip().to_string())
+    req.extensions().get::<ClientAddr>().map_or_else(|| "local".to_string(), |c| c.0.to_string())
 }
 
 fn set_quota_headers(resp: &mut Response, q: &Quota) {
@@ -218,6 +268,10 @@ async fn run_pipeline(
                 if !audience_fits_rest(state, claims.as_ref()) {
                     tracing::debug!("token minted for another resource refused on the REST API");
                     return Err(unauthorized(levd_auth::MSG_INVALID_TOKEN, true));
+                }
+                facts.user_id = Some(p.user_id());
+                if matches!(p, Principal::ApiKey(_)) {
+                    facts.key_prefix = ApiKeySecret::parse(token).map(|k| k.key_prefix());
                 }
                 principal = Some(p);
             }
@@ -374,8 +428,8 @@ async fn run_pipeline(
                 key,
                 &fingerprint,
                 &now_rfc3339(),
-                &ts(IDEMPOTENCY_TTL),
-                &ts(IDEMPOTENCY_ABANDONED),
+                &ts(state.tuning.idempotency_window),
+                &ts(state.tuning.idempotency_takeover),
                 recoverable(&method, template),
             )
             .await;
@@ -417,7 +471,7 @@ async fn run_pipeline(
     // find abandoned and execute a second time.
     let store = state.service.store.clone();
     let claim = levd_store::ClaimContext { account_id, user_id, key: key.clone(), request_id: request_id.to_string() };
-    let task = tokio::spawn(levd_store::CURRENT_CLAIM.scope(claim, async move {
+    let work = levd_store::CURRENT_CLAIM.scope(claim, async move {
         let resp = finalize(next.run(req).await, &request_id);
         let status = resp.status().as_u16();
         // 5xx is never stored, nor 429 (D16); the key may be retried.
@@ -433,7 +487,8 @@ async fn run_pipeline(
             let _ = store.release_idempotency_key(account_id, user_id, &key).await;
         }
         Response::from_parts(parts, Body::from(bytes))
-    }));
+    });
+    let task = tokio::spawn(tracing::Instrument::in_current_span(work));
     let resp = match task.await {
         Ok(r) => r,
         Err(e) => {

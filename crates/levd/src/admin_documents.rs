@@ -57,7 +57,7 @@ pub async fn execute(store: &Store, cmd: Command) -> Result<Value, String> {
                     .ok_or_else(|| format!("{} has no usable file name; pass --name", file.display()))?,
             };
             let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            std::fs::create_dir_all(&data_dir)
+            levd_store::private_dir(&data_dir)
                 .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
             let service = Service::new(store.clone(), Arc::new(RateLimitConfig::default()), Arc::new(|| {}))
                 .with_data_dir(data_dir);

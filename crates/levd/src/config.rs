@@ -1,8 +1,11 @@
-//! Command line and environment: flags first, then `LEV_*` variables, then defaults that work
-//! on a fresh machine.
-use std::path::PathBuf;
+//! Command line, environment and configuration file: flags first, then `LEV_*` variables,
+//! then the file named by `--config` / `LEV_CONFIG`, then defaults that work on a fresh
+//! machine.
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use levd_domain::net::TrustedProxies;
 
 #[derive(Debug, Parser)]
 #[command(name = "levd", version, about = "A self-hostable server for the Lev External API v2")]
@@ -15,6 +18,10 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct Global {
+    /// A TOML file of settings: the long flags of `levd serve` as keys, `_` for `-`
+    /// (`bind = "0.0.0.0:8080"`). Flags and environment variables win over it.
+    #[arg(long, env = "LEV_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     /// Database: `sqlite://PATH` or a file path (created if missing), or `postgres://…`.
     #[arg(long, env = "LEV_DATABASE_URL", global = true, default_value = levd_store::DEFAULT_DATABASE_URL)]
     pub database_url: String,
@@ -84,6 +91,25 @@ pub struct ServeArgs {
     /// Connections served at once; one more is answered 503 and closed.
     #[arg(long, env = "LEV_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = parse_max_connections)]
     pub max_connections: usize,
+    /// What to log: a level (`error`, `warn`, `info`, `debug`, `trace`) and per-module
+    /// levels, comma-separated (`info,levd_http=debug`).
+    #[arg(long, env = "LEV_LOG", default_value = DEFAULT_LOG, value_parser = parse_log_filter)]
+    pub log_level: String,
+    /// Reverse proxies whose `X-Forwarded-For` names the client, comma-separated addresses or
+    /// CIDR networks (`10.0.0.0/8,127.0.0.1`). Default: none (the header is ignored).
+    #[arg(long, env = "LEV_TRUSTED_PROXIES", value_parser = parse_proxies)]
+    pub trusted_proxies: Option<TrustedProxies>,
+    /// Longest time a request may run, in seconds; it also bounds how long a shutdown waits
+    /// for open requests.
+    #[arg(long, env = "LEV_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub request_timeout: u64,
+    /// Seconds after which the claim of an `Idempotency-Key` whose request never finished
+    /// (its server died) is taken over by a retry. Must exceed `--request-timeout`.
+    #[arg(long, env = "LEV_IDEMPOTENCY_TAKEOVER", default_value_t = 120, value_parser = clap::value_parser!(u64).range(2..=86_400))]
+    pub idempotency_takeover: u64,
+    /// Seconds an `Idempotency-Key` and its recorded answer are kept.
+    #[arg(long, env = "LEV_IDEMPOTENCY_WINDOW", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(3_600..=2_592_000))]
+    pub idempotency_window: u64,
     /// Directory for document files (created if missing).
     #[arg(long, env = "LEV_DATA_DIR", default_value = "lev-data")]
     pub data_dir: PathBuf,
@@ -286,6 +312,111 @@ pub enum KeyCommand {
     },
 }
 
+/// Default of `--log-level`.
+pub const DEFAULT_LOG: &str = "info,sqlx=warn";
+
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// `--log-level` / `LEV_LOG`: directives as `tracing` reads them, with one more rule: a bare
+/// word must be a level (a lone `verbose` or `warning` is a mistake, not a module name).
+pub fn parse_log_filter(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(format!("is empty; use a level ({}) or module=level pairs", LEVELS.join(", ")));
+    }
+    for directive in raw.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if !directive.contains(['=', '[']) && !LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
+            return Err(format!("'{directive}' is not a log level; use one of {} or module=level", LEVELS.join(", ")));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder().parse(raw).map_err(|e| format!("'{raw}': {e}"))?;
+    Ok(raw.to_owned())
+}
+
+fn parse_proxies(raw: &str) -> Result<TrustedProxies, String> {
+    levd_domain::net::parse_trusted_proxies(raw)
+}
+
+/// Why the command line could not be read.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// Flags or environment (clap prints these itself, with usage).
+    Cli(clap::Error),
+    /// The configuration file.
+    File(String),
+}
+
+/// Reads the command line, the environment and the configuration file, in that order of
+/// precedence. The file's values become the defaults of the flags they name, so they sit
+/// below both flags and environment variables, and every long flag of `levd serve` (and the
+/// global ones) can be set in the file without code of its own.
+pub fn parse_args(args: Vec<OsString>) -> Result<Cli, ConfigError> {
+    let mut command = Cli::command();
+    if let Some(path) = config_path(&args) {
+        command = apply_file(command, &path).map_err(ConfigError::File)?;
+    }
+    let matches = command.try_get_matches_from(args).map_err(ConfigError::Cli)?;
+    Cli::from_arg_matches(&matches).map_err(ConfigError::Cli)
+}
+
+/// `--config FILE` / `--config=FILE` from the arguments, else `LEV_CONFIG`.
+fn config_path(args: &[OsString]) -> Option<PathBuf> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--config" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(v) = a.to_str().and_then(|s| s.strip_prefix("--config=")) {
+            return Some(PathBuf::from(v));
+        }
+    }
+    std::env::var_os("LEV_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+fn apply_file(mut command: clap::Command, path: &Path) -> Result<clap::Command, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {shown}: {e}"))?;
+    let table: toml::Table = text.parse().map_err(|e| format!("config file {shown} is not valid TOML: {e}"))?;
+    let settable =
+        |arg: &clap::Arg| arg.get_long().is_some() && !matches!(arg.get_id().as_str(), "config" | "help" | "version");
+    let global: Vec<String> = command.get_arguments().filter(|a| settable(a)).map(|a| a.get_id().to_string()).collect();
+    let serve: Vec<String> = command
+        .find_subcommand("serve")
+        .map(|sc| sc.get_arguments().filter(|a| settable(a)).map(|a| a.get_id().to_string()).collect())
+        .unwrap_or_default();
+    for (key, value) in &table {
+        let id = key.replace('-', "_");
+        let values = match value {
+            toml::Value::Array(items) => items.iter().map(scalar).collect::<Option<Vec<_>>>(),
+            other => scalar(other).map(|v| vec![v]),
+        }
+        .ok_or_else(|| format!("config file {shown}: key '{key}' must be a string, number, boolean or list of them"))?;
+        if global.contains(&id) {
+            command = command.mut_arg(&id, |a| a.default_values(values));
+        } else if serve.contains(&id) {
+            command = command.mut_subcommand("serve", |sc| sc.mut_arg(&id, |a| a.default_values(values)));
+        } else {
+            return Err(format!(
+                "config file {shown}: unknown key '{key}' (keys are the long flags of `levd serve` with '_' for '-', e.g. bind, database_url)"
+            ));
+        }
+    }
+    Ok(command)
+}
+
+fn scalar(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
 /// `--public-url`: an `http` or `https` origin (levd serves its routes at the root, so a path,
 /// query or fragment would name URLs that do not exist).
 fn parse_max_connections(raw: &str) -> Result<usize, String> {
@@ -309,7 +440,46 @@ fn parse_public_url(raw: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_public_url;
+    use super::*;
+
+    #[test]
+    fn log_filters_must_name_levels() {
+        assert_eq!(parse_log_filter(" info,sqlx=warn ").as_deref(), Ok("info,sqlx=warn"));
+        assert!(parse_log_filter("DEBUG").is_ok());
+        assert!(parse_log_filter("levd_http=debug,warn").is_ok());
+        for bad in ["", "verbose", "warning", "info,levd=loud"] {
+            assert!(parse_log_filter(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_config_file_fills_in_below_flags() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("levd.toml");
+        std::fs::write(
+            &file,
+            "database_url = \"sqlite://x.db\"\nbind = \"127.0.0.9:1\"\ndemo = true\nmcp_allowed_hosts = [\"a\", \"b\"]\nrequest_timeout = 5\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let args = |extra: &[&str]| {
+            let mut v: Vec<OsString> = vec!["levd".into(), "serve".into(), "--config".into(), file.clone().into()];
+            v.extend(extra.iter().map(OsString::from));
+            v
+        };
+        let Ok(cli) = parse_args(args(&[])) else { panic!("file not applied") };
+        assert_eq!(cli.global.database_url, "sqlite://x.db");
+        let Command::Serve(serve) = cli.command else { panic!("not serve") };
+        assert_eq!(serve.bind, "127.0.0.9:1");
+        assert!(serve.demo);
+        assert_eq!(serve.mcp_allowed_hosts, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(serve.request_timeout, 5);
+        let Ok(cli) = parse_args(args(&["--bind", "127.0.0.1:2", "--database-url", "sqlite://y.db"])) else {
+            panic!("flags refused")
+        };
+        assert_eq!(cli.global.database_url, "sqlite://y.db");
+        let Command::Serve(serve) = cli.command else { panic!("not serve") };
+        assert_eq!(serve.bind, "127.0.0.1:2");
+    }
 
     #[test]
     fn public_urls_are_origins() {

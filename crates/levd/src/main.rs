@@ -1,11 +1,17 @@
 //! Entry point of the `levd` binary.
 use std::process::ExitCode;
 
-use clap::Parser;
-use levd::config::{Cli, Command};
+use levd::config::{Command, ConfigError, parse_args};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_args(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(ConfigError::Cli(e)) => e.exit(),
+        Err(ConfigError::File(e)) => {
+            eprintln!("levd: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

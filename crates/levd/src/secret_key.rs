@@ -82,15 +82,7 @@ fn read_key_file(path: &Path) -> Result<SecretKeys, String> {
 
 /// Creates `dir` (and missing parents) with mode 0700 when it does not exist.
 pub fn create_private_dir(dir: &Path) -> Result<(), String> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
-    set_mode(dir, 0o700).map_err(|e| format!("cannot restrict data directory {}: {e}", dir.display()))
+    levd_store::private_dir(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))
 }
 
 /// Creates `path` (which must not exist) readable and writable by its owner only, whatever the

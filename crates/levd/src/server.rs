@@ -7,6 +7,7 @@ use levd_auth::{Authenticator, IssuerConfig, JwksSource, JwtVerifier};
 use levd_domain::limits::RateLimitConfig;
 use levd_domain::time_fmt::{rfc3339_before_now, unix_now};
 use levd_http::conn::ConnectionLimits;
+use levd_http::middleware::Tuning;
 use levd_http::{AppState, Site};
 use levd_oauth::OAuthSettings;
 use levd_service::Service;
@@ -40,6 +41,8 @@ pub struct ServerConfig {
     pub connection: ConnectionLimits,
     /// Where the key that encrypts secrets at rest comes from.
     pub secret_key: crate::secret_key::SecretKeySource,
+    /// Trusted proxies, request time limit and idempotency timings.
+    pub tuning: Tuning,
 }
 
 /// A started server.
@@ -112,6 +115,10 @@ pub fn build_state_in(
 
 /// Opens the database, seeds demo data when asked, binds and serves in the background.
 pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
+    // The address first: a wrong `--bind` must not leave a new database behind.
+    let listener =
+        tokio::net::TcpListener::bind(&cfg.bind).await.map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let redacted = levd_store::redact_url(&cfg.database_url);
     let store = Store::open(&cfg.database_url).await.map_err(|e| format!("cannot open database {redacted}: {e}"))?;
     if cfg.no_migrate {
@@ -119,7 +126,8 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     } else {
         store.migrate().await.map_err(|e| format!("cannot migrate database {redacted}: {e}"))?;
     }
-    crate::secret_key::create_private_dir(&cfg.data_dir)?;
+    levd_store::private_dir(&cfg.data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", cfg.data_dir.display()))?;
     // Secrets at rest: a key that opens nothing stored stops the start (levd never replaces
     // secrets it cannot read); plaintext left by an older version is encrypted now.
     let keys = cfg.secret_key.load()?;
@@ -138,15 +146,9 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         // (the preload below), so a first start finds a key instead of an empty set.
         levd_oauth::KeyRing::new(store.clone(), 0).ensure(unix_now()).await?;
     }
-    let listener =
-        tokio::net::TcpListener::bind(&cfg.bind).await.map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let default_url = if addr.ip().is_unspecified() {
-        tracing::warn!("listening on all interfaces without --public-url: OAuth and MCP URLs name 127.0.0.1");
-        format!("http://127.0.0.1:{}", addr.port())
-    } else {
-        format!("http://{addr}")
-    };
+    let default_url =
+        if addr.ip().is_unspecified() { format!("http://127.0.0.1:{}", addr.port()) } else { format!("http://{addr}") };
+    warn_about_reachability(addr, cfg.public_url.as_deref());
     let mut site = Site::at(cfg.public_url.as_deref().unwrap_or(&default_url));
     site.public_url_configured = cfg.public_url.is_some();
     site.mcp_allowed_hosts.extend(cfg.mcp_allowed_hosts.iter().cloned());
@@ -158,7 +160,8 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         Some(cfg.data_dir.clone()),
         site,
         cfg.oauth.clone(),
-    );
+    )
+    .with_tuning(cfg.tuning.clone());
     if state.auth.jwt().is_enabled()
         && let Err(e) = state.auth.jwt().preload().await
     {
@@ -180,11 +183,12 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         }
     }));
     let purge_store = store.clone();
+    let idempotency_window = cfg.tuning.idempotency_window;
     background.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            match purge_store.purge_idempotency_keys(&rfc3339_before_now(Duration::from_secs(24 * 3600))).await {
+            match purge_store.purge_idempotency_keys(&rfc3339_before_now(idempotency_window)).await {
                 Ok(n) if n > 0 => tracing::info!(removed = n, "expired idempotency records removed"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
@@ -211,14 +215,61 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     Ok(Running { addr, store, demo, shutdown: Some(tx), handle, background })
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LEV_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+/// Says what a listener on `addr` with this public URL exposes that an operator may not mean
+/// to: OAuth and MCP URLs naming 127.0.0.1 while other machines can connect, or an issuer on
+/// plain http reachable from other machines (tokens and passwords cross the network in clear).
+fn warn_about_reachability(addr: SocketAddr, public_url: Option<&str>) {
+    match public_url {
+        None if addr.ip().is_unspecified() => {
+            tracing::warn!("listening on all interfaces without --public-url: OAuth and MCP URLs name 127.0.0.1");
+        }
+        Some(url) if url.starts_with("http://") && !addr.ip().is_loopback() => {
+            tracing::warn!(
+                public_url = url,
+                "the public URL is plain http on an address other machines can reach: terminate TLS in front of levd and give its https URL"
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Logs to standard error; colours only when it is a terminal.
+fn init_tracing(format: LogFormat, filter: &str) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .parse(filter)
+        .map_err(|e| format!("invalid log level '{filter}': {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_span_list(false).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    Ok(())
+}
+
+/// The tuning `levd serve`'s flags describe, checked against each other.
+pub fn tuning_from(args: &ServeArgs) -> Result<Tuning, String> {
+    if args.idempotency_takeover <= args.request_timeout {
+        return Err(format!(
+            "--idempotency-takeover ({} s) must be longer than --request-timeout ({} s): a claim must not be taken over while its request may still run",
+            args.idempotency_takeover, args.request_timeout
+        ));
+    }
+    if args.idempotency_window < args.idempotency_takeover {
+        return Err(format!(
+            "--idempotency-window ({} s) must not be shorter than --idempotency-takeover ({} s)",
+            args.idempotency_window, args.idempotency_takeover
+        ));
+    }
+    Ok(Tuning {
+        trusted_proxies: args.trusted_proxies.clone().unwrap_or_default(),
+        request_timeout: Duration::from_secs(args.request_timeout),
+        idempotency_window: Duration::from_secs(args.idempotency_window),
+        idempotency_takeover: Duration::from_secs(args.idempotency_takeover),
+    })
 }
 
 pub fn issuers_from(args: &ServeArgs) -> Result<Vec<IssuerConfig>, String> {
@@ -238,8 +289,9 @@ pub fn issuers_from(args: &ServeArgs) -> Result<Vec<IssuerConfig>, String> {
 }
 
 pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
-    init_tracing(args.log_format);
+    init_tracing(args.log_format, &args.log_level)?;
     let issuers = issuers_from(&args)?;
+    let tuning = tuning_from(&args)?;
     let rate_limits = RateLimitConfig { enabled: args.rate_limits == Switch::On, ..RateLimitConfig::default() };
     let cfg = ServerConfig {
         database_url: global.database_url.clone(),
@@ -267,6 +319,7 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
             &args.data_dir,
             true,
         )?,
+        tuning,
     };
     let auth_server_on = cfg.oauth.is_some();
     let public_url = cfg.public_url.clone();

@@ -7,11 +7,10 @@
 //! have registered it with any URI, so the error is shown on levd's own page instead. Errors
 //! after the user signed in and saw the consent page go back to the client.
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use levd_store::{AttemptRule, CodeRow, GrantRow, InteractionRow, MembershipRow};
@@ -348,8 +347,9 @@ fn read_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>
 /// `POST /authorize/sign-in`: checks the password, then shows the consent page.
 pub async fn sign_in(State(s): State<Arc<AuthServer>>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
+    // The client address the outermost layer resolved (through trusted proxies).
     let peer =
-        parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "local".to_owned(), |c| address_key(c.0.ip()));
+        parts.extensions.get::<levd_domain::net::ClientAddr>().map_or_else(|| "local".to_owned(), |c| address_key(c.0));
     let headers = parts.headers;
     let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
         return pages::error(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");

@@ -148,11 +148,16 @@ impl Service {
             return Ok(id);
         }
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            levd_store::private_dir(dir)?;
         }
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let tmp = path.with_extension(format!("tmp-{}-{nanos}", std::process::id()));
-        std::fs::write(&tmp, bytes)?;
+        // Owner-only, like every file levd creates.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        std::io::Write::write_all(&mut options.open(&tmp)?, bytes)?;
         std::fs::rename(&tmp, &path)?;
         Ok(id)
     }

@@ -71,6 +71,10 @@ pub enum StoreError {
     /// A secret kept in the database cannot be sealed or opened with the configured keys.
     #[error("{0}")]
     Secret(String),
+    #[error("the database file {0} is read-only: levd must be able to write it (and create files beside it)")]
+    ReadOnly(String),
+    #[error("{0}")]
+    File(String),
 }
 
 /// SQLSTATEs of PostgreSQL for text it cannot hold: `22021` (a byte sequence invalid in the
@@ -122,6 +126,22 @@ impl Store {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let (backend, url) = normalize_url(url)?;
         let sqlite = backend == Backend::Sqlite;
+        if sqlite {
+            let file = sqlite_file(&url);
+            if let Some(file) = &file {
+                prepare_sqlite_file(file, &url)?;
+            }
+            // One connection first: the pool retries failed connections until its timeout and
+            // then reports only that, so a read-only or corrupt file is reported here at once.
+            use sqlx::Connection;
+            let mut conn = sqlx::AnyConnection::connect(&url).await?;
+            let setup = sqlite_setup(&mut conn).await;
+            let _ = conn.close().await;
+            setup.map_err(|e| match &file {
+                Some(f) if e.to_string().contains("readonly") => StoreError::ReadOnly(f.display().to_string()),
+                _ => StoreError::Database(e),
+            })?;
+        }
         let max = if sqlite { 8 } else { 16 };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
@@ -130,18 +150,19 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if sqlite {
-                        // WAL: readers never block the writer. NORMAL sync in WAL mode keeps every
-                        // committed transaction across a crash of the process.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        sqlite_setup(conn).await?;
                     }
                     Ok(())
                 })
             })
             .connect(&url)
             .await?;
+        if let Some(file) = sqlite.then(|| sqlite_file(&url)).flatten() {
+            // The WAL and shared-memory files now exist; they hold the same data.
+            for f in [file.clone(), with_suffix(&file, "-wal"), with_suffix(&file, "-shm")] {
+                tighten(&f);
+            }
+        }
         Ok(Store { pool, backend, secret_keys: None })
     }
 
@@ -177,11 +198,17 @@ impl Store {
 
     /// Applies every pending migration of this backend (they are embedded in the binary).
     pub async fn migrate(&self) -> Result<()> {
-        match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
-        }
-        Ok(())
+        let run = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await,
+        };
+        run.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::SchemaNotReady(format!(
+                "the database has migration {v}, which this levd does not know: a newer levd migrated it. \
+                 Run a levd at least as new as that one, or restore a backup taken before the upgrade"
+            )),
+            other => StoreError::Migrate(other),
+        })
     }
 
     /// Checks that every migration this binary knows has been applied (for `--no-migrate`).
@@ -229,6 +256,104 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// Connection settings of every SQLite connection. WAL: readers never block the writer. NORMAL
+/// sync in WAL mode keeps every committed transaction across a crash of the process.
+async fn sqlite_setup(conn: &mut sqlx::AnyConnection) -> std::result::Result<(), sqlx::Error> {
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    Ok(())
+}
+
+/// The file of a normalized SQLite URL (`None` for an in-memory database).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://")?;
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    (!path.is_empty() && !path.starts_with(':')).then(|| std::path::PathBuf::from(path))
+}
+
+fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    std::path::PathBuf::from(s)
+}
+
+/// The database holds signing keys and secrets: a new file is created readable by its owner
+/// only, whatever the umask (SQLite gives its WAL and shared-memory files the database file's
+/// mode), and an existing one levd may write is tightened. A file levd may not write is
+/// reported as such.
+fn prepare_sqlite_file(file: &std::path::Path, url: &str) -> Result<()> {
+    let read_only = url.contains("mode=ro") || url.contains("immutable=1");
+    if !file.exists() {
+        if url.contains("mode=rwc") {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(file) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(StoreError::File(format!("cannot create the database file {}: {e}", file.display())));
+                }
+            }
+        }
+        return Ok(());
+    }
+    if read_only {
+        return Ok(());
+    }
+    if let Err(e) = std::fs::OpenOptions::new().write(true).open(file)
+        && e.kind() == std::io::ErrorKind::PermissionDenied
+    {
+        return Err(StoreError::ReadOnly(format!("{} ({e})", file.display())));
+    }
+    tighten(file);
+    Ok(())
+}
+
+/// Takes group and other permissions away from a file levd created, saying so.
+fn tighten(file: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(file) else { return };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        match std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700)) {
+            Ok(()) => {
+                tracing::warn!(file = %file.display(), from = format!("{mode:o}"), "made the database file private (owner only)")
+            }
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "the database file is readable by others and could not be made private")
+            }
+        }
+    }
+}
+
+/// Creates a directory levd owns (document files) readable by its owner only, whatever the
+/// umask; an existing one with wider permissions is tightened, with a warning.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+            tracing::warn!(dir = %dir.display(), from = format!("{mode:o}"), "made the data directory private (owner only)");
+        }
+    }
+    Ok(())
 }
 
 /// SQL text with `$n` placeholders (understood by SQLite and PostgreSQL alike) and its

@@ -86,6 +86,8 @@ pub struct Options {
     pub public_url: Option<String>,
     /// Request-head and idle time limits and the connection cap.
     pub connection: levd_http::conn::ConnectionLimits,
+    /// Trusted proxies and timings of the request path.
+    pub tuning: levd_http::middleware::Tuning,
 }
 
 impl Default for Options {
@@ -97,6 +99,7 @@ impl Default for Options {
             demo: false,
             public_url: None,
             connection: levd_http::conn::ConnectionLimits::default(),
+            tuning: levd_http::middleware::Tuning::default(),
         }
     }
 }
@@ -169,6 +172,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         oauth: opts.oauth,
         connection: opts.connection,
         secret_key: SecretKeySource::Inline(TEST_SECRET_KEY.into()),
+        tuning: opts.tuning,
     })
     .await
     .unwrap();
@@ -290,6 +294,7 @@ impl TestApp {
             oauth: opts.oauth,
             connection: opts.connection,
             secret_key: SecretKeySource::Inline(TEST_SECRET_KEY.into()),
+            tuning: opts.tuning,
         })
         .await
         .unwrap();
@@ -326,6 +331,7 @@ impl TestApp {
             mcp_allowed_origins: Vec::new(),
             oauth: Some(levd_oauth::OAuthSettings { allow_private_client_metadata: true, ..Default::default() }),
             connection: levd_http::conn::ConnectionLimits::default(),
+            tuning: levd_http::middleware::Tuning::default(),
             secret_key,
         })
         .await?;

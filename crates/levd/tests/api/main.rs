@@ -21,6 +21,7 @@ mod nul_text;
 mod oauth;
 mod oauth_hardening;
 mod openapi;
+mod operations;
 mod placements;
 mod platform;
 mod rate_limits;
