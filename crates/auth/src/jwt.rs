@@ -1,6 +1,6 @@
 //! JWT bearer-token verification against the JWKS of one or more trusted issuers.
 //!
-//! Policy (spec auth.md §5, decisions D10/D15, ARCHITECTURE "JWT"):
+//! Policy (`docs/auth.md#credentials`, `docs/auth.md#jwt`):
 //! * RS256 only. The header's `alg` is checked against that allow-list before anything else, so
 //!   `none`, the HS* family (including the "RSA public key as HMAC secret" confusion attack) and
 //!   every other algorithm are refused without touching a key.
@@ -10,7 +10,7 @@
 //!   at most once per refetch interval per issuer, so a flood of tokens with invented kids cannot
 //!   turn into a flood of requests to the identity provider.
 //! * `exp` (required) and `nbf` (when present) are checked with a 60 s leeway; `aud` must contain
-//!   the issuer's audience; `sub` must be a non-empty string (it names the user, D15).
+//!   the issuer's audience; `sub` must be a non-empty string (it names the user, `docs/auth.md#jwt`).
 //! * A verified token is remembered, keyed by the SHA-256 of the token, until it would expire
 //!   anyway, so a client repeating the same bearer token costs one hash instead of an RSA check.
 //!

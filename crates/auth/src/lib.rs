@@ -177,7 +177,7 @@ impl Authenticator {
         if row.revoked_at.is_some() {
             return Err(invalid_token());
         }
-        // A key whose user left the account authenticates nothing (D11).
+        // A key whose user left the account authenticates nothing (`docs/auth.md#roles`).
         let role = row.role().ok_or_else(invalid_token)?;
         let p = Arc::new(KeyPrincipal {
             key_id: row.key_id,
@@ -267,7 +267,7 @@ impl Authenticator {
         }
     }
 
-    /// The account a request acts for (D4). API keys: their own account, header ignored.
+    /// The account a request acts for (`docs/auth.md#active-account`). API keys: their own account, header ignored.
     /// JWT users: header, else saved preference, else the only membership.
     pub fn resolve(&self, principal: &Principal, header: Option<&[u8]>) -> Result<Resolution, ApiError> {
         match principal {

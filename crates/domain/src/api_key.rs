@@ -85,7 +85,7 @@ impl std::fmt::Debug for ApiKeySecret {
     }
 }
 
-/// Whether a bearer token is to be treated as an API key rather than a JWT (decision D10).
+/// Whether a bearer token is to be treated as an API key rather than a JWT (`docs/auth.md#credentials`).
 /// Says nothing about validity.
 pub fn is_api_key_token(token: &str) -> bool {
     token.starts_with(API_KEY_PREFIX)

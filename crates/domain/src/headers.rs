@@ -24,7 +24,7 @@ fn visible_ascii(value: &[u8], max: usize) -> Option<&str> {
     std::str::from_utf8(value).ok()
 }
 
-/// `X-Origin-App` (D3): 1–128 visible ASCII characters.
+/// `X-Origin-App` (`docs/api.md#origin-app`): 1–128 visible ASCII characters.
 pub fn parse_origin_app(value: Option<&[u8]>) -> Result<&str, ApiError> {
     match value {
         None => Err(ApiError::bad_request("X-Origin-App header is required")),
@@ -36,7 +36,7 @@ pub fn parse_origin_app(value: Option<&[u8]>) -> Result<&str, ApiError> {
     }
 }
 
-/// `Idempotency-Key` (D16): 1–255 visible ASCII characters.
+/// `Idempotency-Key` (`docs/api.md#idempotency`): 1–255 visible ASCII characters.
 pub fn parse_idempotency_key(value: &[u8]) -> Result<&str, ApiError> {
     visible_ascii(value, 255)
         .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1-255 visible ASCII characters"))

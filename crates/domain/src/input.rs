@@ -1,5 +1,5 @@
 //! Reading request bodies: the JSON must be an object (else `400`); each field is then checked
-//! and every problem is collected, so a `422` names all offending fields at once (D8).
+//! and every problem is collected, so a `422` names all offending fields at once (`docs/api.md#validation`).
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldErrors};
@@ -89,7 +89,7 @@ pub fn parse_optional_object(body: &[u8]) -> Result<Map<String, Value>, ApiError
     parse_object(body)
 }
 
-/// Field-by-field reader over a body object. Unknown members are ignored (D8).
+/// Field-by-field reader over a body object. Unknown members are ignored (`docs/api.md#validation`).
 pub struct BodyReader<'a> {
     obj: &'a Map<String, Value>,
     pub errors: FieldErrors,

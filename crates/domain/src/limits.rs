@@ -1,4 +1,4 @@
-//! Rate-limit figures (D18): per account and per endpoint by tier, per IP for the public routes.
+//! Rate-limit figures (`docs/api.md#rate-limits`): per account and per endpoint by tier, per IP for the public routes.
 use serde::Serialize;
 
 use crate::scope::Tier;

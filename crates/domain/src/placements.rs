@@ -11,7 +11,7 @@
 //! * Fixed term sheets carry no benchmark (stored as none, shown as `none-fixed`); benchmark
 //!   quotes name one of the market data's base rates and keep its key, display value and a
 //!   snapshot of its rate, taken whenever a write names the benchmark.
-//! * Lists of term sheets leave soft-deleted ones out; they stay readable by id (D24).
+//! * Lists of term sheets leave soft-deleted ones out; they stay readable by id (`docs/api.md#deletes`).
 //! * A deal has at most one winning term sheet: marking one clears the others, and a deleted
 //!   quote is no longer the winner.
 use serde::Serialize;
@@ -585,7 +585,7 @@ pub fn status_stamps(from: &str, to: &str, has_outreach: bool, has_first_respons
 // ---------------------------------------------------------------------------------------------
 // Term sheets
 
-/// A term sheet as the API shows it (`deleted_at` is set on soft-deleted ones, D24).
+/// A term sheet as the API shows it (`deleted_at` is set on soft-deleted ones, `docs/api.md#deletes`).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TermSheet {
     pub id: i64,

@@ -4,7 +4,7 @@
 //! Bad syntax (undecodable query, repeated parameter, malformed filter brackets, pagination
 //! styles mixed, undecodable cursor) is a `400`; a well-formed parameter whose content breaks a
 //! rule is a `422` naming the parameter in `details.fields` and, where there is a closed set of
-//! names, listing it in `details.allowed` (decisions D8, D20–D22).
+//! names, listing it in `details.allowed` (`docs/api.md#validation`, `docs/api.md#lists`).
 use std::collections::HashSet;
 
 use base64::Engine as _;
@@ -216,7 +216,7 @@ fn form_decode(encoded: &str) -> Result<String, ApiError> {
                 match (high, low) {
                     (Some(h), Some(l)) => out.push((h << 4) | l),
                     // Passing a stray '%' through (as browsers do) would silently change what
-                    // the client meant; D8 makes bad query syntax a 400.
+                    // the client meant; `docs/api.md#validation` makes bad query syntax a 400.
                     _ => {
                         return Err(ApiError::bad_request("Malformed percent-encoding in query string"));
                     }
@@ -385,7 +385,7 @@ fn echo(text: &str) -> String {
     }
 }
 
-/// A 422 about a name outside a closed set, listing the set (D22).
+/// A 422 about a name outside a closed set, listing the set (`docs/api.md#lists`).
 fn not_allowed(param: &str, problem: impl Into<String>, allowed: Vec<&str>) -> ApiError {
     ApiError::invalid_field(param, problem).with_detail("parameter", echo(param)).with_detail("allowed", allowed)
 }

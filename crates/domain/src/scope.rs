@@ -81,7 +81,7 @@ impl ScopeSet {
     }
 }
 
-/// Role of a user on an account (D11).
+/// Role of a user on an account (`docs/auth.md#roles`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Admin,
@@ -113,7 +113,7 @@ impl Role {
     }
 }
 
-/// Grant level of an API key (D13).
+/// Grant level of an API key (`docs/auth.md#api-keys`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyPermission {
     FullAccess,

@@ -1,4 +1,4 @@
-//! The request path of ARCHITECTURE.md. `outer` wraps everything (request id, time limit,
+//! The request path (`docs/api.md`). `outer` wraps everything (request id, time limit,
 //! envelopes, logs); `pipeline` runs on matched routes: authenticate, required headers, account
 //! resolution, rate limits, body limits and idempotency, then the handler.
 use std::net::{IpAddr, SocketAddr};
@@ -28,11 +28,11 @@ use crate::AppState;
 use crate::envelope::{Rendered, error_body, error_response, finalize};
 use crate::ratelimit::{Bucket, Quota};
 
-/// Canonical prefix of every route, and the alias the seed document uses (D1).
+/// Canonical prefix of every route, and the alias the seed document uses (`docs/api.md#routes`).
 pub const PREFIX: &str = "/api/external/v2";
 pub const BUILD_PREFIX: &str = "/api/external/v2/build";
 
-/// Largest accepted request body (D5).
+/// Largest accepted request body (`docs/api.md#bodies`).
 pub const MAX_BODY: usize = 1024 * 1024;
 
 /// Settings of the request path an operator may change (`levd serve` flags).
@@ -254,7 +254,7 @@ async fn run_pipeline(
     let method = req.method().clone();
     let policy = policy_for(&method, template);
 
-    // 1. Authenticate (D3: before anything else).
+    // 1. Authenticate, before anything else (`docs/api.md#origin-app`).
     let mut principal = None;
     if !matches!(policy, Policy::Public { .. }) {
         let Some(header) = req.headers().get(AUTHORIZATION) else {
@@ -295,7 +295,7 @@ async fn run_pipeline(
         state.auth.record_key_use(k, o);
     }
 
-    // 3. Active account (D4).
+    // 3. Active account (`docs/auth.md#active-account`).
     let mut scope = None;
     if let Some(p) = &principal {
         let header = req.headers().get(&X_ACTIVE_ACCOUNT).map(|v| v.as_bytes());
@@ -313,7 +313,7 @@ async fn run_pipeline(
     }
     facts.account_id = scope.as_ref().map(|s| s.account_id);
 
-    // 4. Rate limits (D18).
+    // 4. Rate limits (`docs/api.md#rate-limits`).
     let mut quota = None;
     if state.limits.enabled {
         let buckets = match (&policy, &scope, &principal) {
@@ -375,7 +375,7 @@ async fn run_pipeline(
         }
     }
 
-    // 5. Body: size and media type (D5).
+    // 5. Body: size and media type (`docs/api.md#bodies`).
     let has_body_method = matches!(method, Method::POST | Method::PATCH | Method::PUT | Method::DELETE);
     let mut body_bytes = Bytes::new();
     if has_body_method {
@@ -404,7 +404,7 @@ async fn run_pipeline(
         req = Request::from_parts(parts, Body::from(body_bytes.clone()));
     }
 
-    // 6. Idempotency (D16).
+    // 6. Idempotency (`docs/api.md#idempotency`).
     let idem = match (&scope, &principal, req.headers().get(&IDEMPOTENCY_KEY)) {
         (_, Some(p), Some(v)) if has_body_method => {
             let key = match parse_idempotency_key(v.as_bytes()) {
@@ -474,7 +474,7 @@ async fn run_pipeline(
     let work = levd_store::CURRENT_CLAIM.scope(claim, async move {
         let resp = finalize(next.run(req).await, &request_id);
         let status = resp.status().as_u16();
-        // 5xx is never stored, nor 429 (D16); the key may be retried.
+        // 5xx is never stored, nor 429 (`docs/api.md#idempotency`); the key may be retried.
         if status >= 500 || status == 429 {
             let _ = store.release_idempotency_key(account_id, user_id, &key).await;
             return resp;

@@ -1,4 +1,4 @@
-//! Per-minute rate limits (D18, D25) as GCRA buckets: smooth, exact to the request, and a
+//! Per-minute rate limits (`docs/api.md#rate-limits`) as GCRA buckets: smooth, exact to the request, and a
 //! rejected request costs nothing. Several buckets are checked together and charged only when
 //! all of them accept.
 //!

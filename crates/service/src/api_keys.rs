@@ -1,4 +1,4 @@
-//! API keys: create, list, revoke (D13) and the public validation endpoint (D14).
+//! API keys: create, list, revoke (`docs/auth.md#api-keys`) and the public validation endpoint (`docs/auth.md#api-keys`).
 use levd_domain::api_key::{ApiKeySecret, digest_hex};
 use levd_domain::input::{BodyReader, parse_object};
 use levd_domain::query::{ListQuery, ListSpec, Paging};

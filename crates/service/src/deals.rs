@@ -154,7 +154,7 @@ impl Service {
         Ok(Value::Object(Self::to_map(&deal)))
     }
 
-    /// `DELETE /deals/{deal_id}`: archives; repeating it answers the same (D24).
+    /// `DELETE /deals/{deal_id}`: archives; repeating it answers the same (`docs/api.md#deletes`).
     pub async fn archive_deal(&self, scope: &AccountScope, deal_id: i64) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         if !self.store.archive_deal(grant.account_id(), deal_id, &now_rfc3339()).await.map_err(internal)? {

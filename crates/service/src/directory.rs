@@ -1,5 +1,5 @@
 //! The lender directory (`/lenders/...`) and market data (`/market/...`): global reference
-//! data, the same for every account, read with `lenders:read` (D12: market data falls under
+//! data, the same for every account, read with `lenders:read` (`docs/auth.md#scopes`: market data falls under
 //! it too). Nothing here is filtered by account because nothing here belongs to one.
 //!
 //! The data sets are loaded from levd's built-in data the first time any of these operations

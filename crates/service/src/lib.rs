@@ -52,7 +52,7 @@ impl Service {
         (self.credentials_changed)()
     }
 
-    /// `GET /health` (D23): `Err` when the database cannot be reached.
+    /// `GET /health` (`docs/api.md#health`): `Err` when the database cannot be reached.
     pub async fn health(&self) -> Result<(), ApiError> {
         self.store.ping().await.map_err(|e| {
             tracing::error!(error = %e, "health check: database unavailable");

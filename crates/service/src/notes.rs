@@ -38,7 +38,7 @@ impl NoteParent {
         }
     }
 
-    /// Scopes that gate reading and writing notes of this parent (D12).
+    /// Scopes that gate reading and writing notes of this parent (`docs/auth.md#scopes`).
     pub fn scopes(self) -> (Scope, Scope) {
         match self {
             NoteParent::Deal | NoteParent::Placement | NoteParent::ChecklistTask => {

@@ -1,6 +1,6 @@
 //! Placements (with their notes), term sheets, pipelines and the deal sub-resources read
 //! alongside them (properties, team, the pipeline move). Scopes are `deals:read` /
-//! `deals:write` throughout (D12); what a caller sees of a placement follows
+//! `deals:write` throughout (`docs/auth.md#scopes`); what a caller sees of a placement follows
 //! [`levd_domain::placements`] (owners, `hidden`, `masked`).
 use levd_domain::ApiError;
 use levd_domain::input::{Patch, parse_object};
@@ -365,7 +365,7 @@ impl Service {
         Ok(to_json(&stored.for_viewer()))
     }
 
-    /// `GET /deals/{deal_id}/term-sheets/{term_sheet_id}`, soft-deleted ones included (D24).
+    /// `GET /deals/{deal_id}/term-sheets/{term_sheet_id}`, soft-deleted ones included (`docs/api.md#deletes`).
     pub async fn get_term_sheet(
         &self,
         scope: &AccountScope,
@@ -434,7 +434,7 @@ impl Service {
     }
 
     /// `DELETE /deals/{deal_id}/term-sheets/{term_sheet_id}`: soft delete; repeating it answers
-    /// the same (D24).
+    /// the same (`docs/api.md#deletes`).
     pub async fn delete_term_sheet(
         &self,
         scope: &AccountScope,

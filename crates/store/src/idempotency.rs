@@ -1,4 +1,4 @@
-//! Idempotency records (D16): claimed atomically, completed with the response, released when
+//! Idempotency records (`docs/api.md#idempotency`): claimed atomically, completed with the response, released when
 //! the response must not be stored.
 //!
 //! A claim whose request died with its server (process killed between the write and the

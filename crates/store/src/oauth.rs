@@ -132,7 +132,7 @@ impl Store {
     // -----------------------------------------------------------------------------------------
 
     /// Sets a user's password hash (PHC string), and gives the user a subject when it has none
-    /// yet, so tokens of the built-in server can name it (D15).
+    /// yet, so tokens of the built-in server can name it (`docs/auth.md#jwt`).
     pub async fn set_password(&self, user_id: i64, password_hash: &str, default_subject: &str) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         let n = sqlx::query("UPDATE users SET password_hash = $1, subject = COALESCE(subject, $2) WHERE id = $3")

@@ -1,4 +1,4 @@
-//! The circuit breaker in front of every tool call (oauth-mcp.md §7): after 5 consecutive
+//! The circuit breaker in front of every tool call (`docs/auth.md#mcp`): after 5 consecutive
 //! server errors (5xx) it opens for 30 seconds, during which tools answer at once that the
 //! service is temporarily unavailable; then one call is let through (half open) and its outcome
 //! closes or reopens it. Rate-limit refusals (429) and client errors never count.

@@ -1,4 +1,4 @@
-//! The MCP server at `/mcp` (oauth-mcp.md §5–§7): Streamable HTTP through the `rmcp` SDK, in
+//! The MCP server at `/mcp` (`docs/auth.md#mcp`): Streamable HTTP through the `rmcp` SDK, in
 //! stateless mode with JSON answers, so every request stands alone and any levd node behind a
 //! load balancer can serve any request of a client. In front of the SDK: bearer
 //! authentication (`auth`), and a layer that turns the SDK's plain-text refusals into JSON.
@@ -150,7 +150,7 @@ fn plain_message(status: StatusCode, text: &str) -> String {
     if text.is_empty() { reason.to_string() } else { text.chars().take(300).collect() }
 }
 
-/// `GET /health`: the MCP server's own health (oauth-mcp.md §7), distinct from the REST
+/// `GET /health`: the MCP server's own health (`docs/auth.md#mcp`), distinct from the REST
 /// `GET /api/external/v2/health`. `lev_api` says whether the data behind the tools (the
 /// database) answers; `503` when it does not. Limited per client address like the REST one.
 pub async fn health(axum::extract::State(state): axum::extract::State<AppState>, req: Request) -> Response {

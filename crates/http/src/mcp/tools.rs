@@ -1,8 +1,8 @@
-//! The tool catalogue of oauth-mcp.md §6.1 and the one dispatcher behind it. Each tool is one
+//! The MCP tool catalogue (`docs/auth.md#mcp`) and the one dispatcher behind it. Each tool is one
 //! row: name, a short description, what it does to the account (read, add, change), the REST
 //! operation it mirrors, and its arguments. A call turns the arguments into what that REST
 //! operation would receive — path ids, the raw query string, the JSON body bytes — and calls the
-//! same service function, so validation, scope checks (D12), tenant isolation and messages are
+//! same service function, so validation, scope checks (`docs/auth.md#scopes`), tenant isolation and messages are
 //! those of REST.
 //!
 //! Tools of the catalogue that levd leaves out, because its REST API has no operation for them:
@@ -146,7 +146,7 @@ impl Arg {
         self
     }
 
-    /// Enumerated values are lower-case on the wire (§6.1): what a model sends is folded.
+    /// Enumerated values are lower-case on the wire (`docs/api.md#lists`): what a model sends is folded.
     fn folds_case(&self) -> bool {
         self.schema.get("enum").is_some() || self.schema.pointer("/items/enum").is_some()
     }
@@ -1073,7 +1073,7 @@ pub async fn call(
     }
 }
 
-/// Resolves the account (D4, with no header: saved preference, else the only membership),
+/// Resolves the account (`docs/auth.md#active-account`, with no header: saved preference, else the only membership),
 /// charges the rate limits and runs the operation. Returns the account acted for.
 async fn execute(
     state: &AppState,
@@ -1120,7 +1120,7 @@ async fn charge_and_run(
     run(&state.service, &call).await.map(present)
 }
 
-/// The per-minute buckets REST charges for the same operation (D18): the account's and the
+/// The per-minute buckets REST charges for the same operation (`docs/api.md#rate-limits`): the account's and the
 /// endpoint's, or the user's own when no account is resolved.
 async fn charge(state: &AppState, c: &Call<'_>) -> Result<(), ApiError> {
     if !state.limits.enabled {
@@ -1169,7 +1169,7 @@ fn account_required(principal: &Principal) -> ApiError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Results (§6.2)
+// Results
 
 /// Lists as `{total, showing, has_more, data}` with the page position; one record as itself.
 fn present(out: Output) -> Value {

@@ -33,7 +33,7 @@ async fn revoke(State(s): State<AppState>, ctx: Ctx, Path(key_id): Path<String>)
     Ok(Reply::ok(s.service.revoke_api_key(ctx.scope()?, path_id(&key_id)).await?))
 }
 
-/// The key comes from the body (`api_key`); with no body, from a `Bearer lev_sk_…` header (D14).
+/// The key comes from the body (`api_key`); with no body, from a `Bearer lev_sk_…` header (`docs/auth.md#api-keys`).
 async fn validate(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> HandlerResult {
     let obj = parse_optional_object(&body).map_err(Failure)?;
     let token = match obj.get("api_key") {

@@ -1,4 +1,4 @@
-//! `GET /health` (D23).
+//! `GET /health` (`docs/api.md#health`).
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;

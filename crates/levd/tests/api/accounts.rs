@@ -1,5 +1,5 @@
-//! `/me`, `/me/accounts`, `/me/active-account`, `/account/team`, account resolution (D4) and
-//! roles (D11).
+//! `/me`, `/me/accounts`, `/me/active-account`, `/account/team`, account resolution (`docs/auth.md#active-account`) and
+//! roles (`docs/auth.md#roles`).
 use levd_domain::scope::{KeyPermission, Role, Tier};
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-//! API keys: create, list, revoke, ceilings, validation, usage tracking and storage (D13, D14).
+//! API keys: create, list, revoke, ceilings, validation, usage tracking and storage (`docs/auth.md#api-keys`).
 use levd_domain::scope::{KeyPermission, Role, Tier};
 use serde_json::{Value, json};
 
@@ -215,7 +215,7 @@ async fn validate_api_key_reports_validity_without_auth() {
     app.store.revoke_key(1, None, None, "2026-01-01T00:00:00Z").await.unwrap();
     let (_, b) = parts(post(json!({"api_key": t.key})).await.unwrap()).await;
     assert_eq!(b["data"], json!({"valid": false}));
-    // X-Origin-App is still required (D3).
+    // X-Origin-App is still required (`docs/api.md#origin-app`).
     let (s, _) = parts(app.client.post(&url).json(&json!({"api_key": "x"})).send().await.unwrap()).await;
     assert_eq!(s, 400);
 }

@@ -363,7 +363,7 @@ pub async fn parts(r: Response) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid JSON ({e}): {text}")))
 }
 
-/// Asserts the error envelope of D6 and returns the `error` object.
+/// Asserts the error envelope of `docs/api.md#errors` and returns the `error` object.
 pub fn assert_error(body: &Value, status: u16, type_name: &str) -> Value {
     let e = &body["error"];
     assert_eq!(e["status"], status, "{body}");

@@ -1,5 +1,5 @@
 //! Deals over HTTP: list, create, read, update, archive and financials, on the canonical routes
-//! and under the `/build` alias (D1). Each test runs its own server on a fresh database.
+//! and under the `/build` alias (`docs/api.md#routes`). Each test runs its own server on a fresh database.
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -378,7 +378,7 @@ async fn create_body_must_be_a_json_object() {
     }
     // No body and no Content-Type at all.
     fail(app.req(Method::POST, "/deals", &t.key), 400, "bad_request").await;
-    // A body that is not declared as JSON (D5).
+    // A body that is not declared as JSON (`docs/api.md#bodies`).
     let r = app.req(Method::POST, "/deals", &t.key).header("content-type", "text/plain").body("{\"title\": \"x\"}");
     fail(r, 415, "unsupported_media_type").await;
     assert_eq!(count(&app, &t.key).await, 0);
@@ -915,7 +915,7 @@ async fn delete_archives_and_is_idempotent() {
     // Still listed and its financials still readable.
     assert_eq!(ids(&list(&app, &t.key, "").await), vec![id]);
     ok(app.get(&format!("/deals/{id}/financials"), &t.key)).await;
-    // A second DELETE answers the same and keeps the first archive time (D24).
+    // A second DELETE answers the same and keeps the first archive time (`docs/api.md#deletes`).
     pause().await;
     let b = ok(app.delete(&format!("/deals/{id}"), &t.key)).await;
     assert_eq!(b["data"], json!({"deleted": true}));
@@ -1454,7 +1454,7 @@ async fn another_accounts_deal_is_404_and_untouched() {
             assert_eq!(e["message"], "Deal not found");
         }
     }
-    // X-Active-Account is ignored for API keys (D4).
+    // X-Active-Account is ignored for API keys (`docs/auth.md#active-account`).
     let r = app.get(&format!("/deals/{id}"), &a.key).header("X-Active-Account", "bravo");
     fail(r, 404, "not_found").await;
     // Unchanged for its owner.
@@ -1550,7 +1550,7 @@ async fn viewer_member_key_can_read_but_not_write() {
     let m = app.create_deal(&member_key, json!({"title": "By member"})).await;
     ok(app.patch_json(&format!("/deals/{}", id_of(&m)), &member_key, &json!({"loan_amount": 1}))).await;
     ok(app.delete(&format!("/deals/{}", id_of(&m)), &member_key)).await;
-    // Demoting the member shrinks the key (D11). The role is changed in the database directly,
+    // Demoting the member shrinks the key (`docs/auth.md#roles`). The role is changed in the database directly,
     // as another process would; such changes reach the server's credential cache through the
     // auth epoch, polled every 500 ms, hence the pause.
     app.member(member, v.account.id, Role::Viewer).await;

@@ -1,4 +1,4 @@
-//! Idempotency keys (D16): replay, conflicts, races, scope.
+//! Idempotency keys (`docs/api.md#idempotency`): replay, conflicts, races, scope.
 use levd_domain::scope::{KeyPermission, Role};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! JWT authentication over HTTP: RS256 from the configured issuer only, strict claims (D15).
+//! JWT authentication over HTTP: RS256 from the configured issuer only, strict claims (`docs/auth.md#jwt`).
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};

@@ -11,6 +11,7 @@ mod crm;
 mod deal_data;
 mod deal_notes;
 mod deals;
+mod docs_links;
 mod demo;
 mod directory;
 mod fuzz;

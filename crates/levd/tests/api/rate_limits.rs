@@ -1,4 +1,4 @@
-//! Rate limits (D18, D25): per account, per endpoint, per IP; headers on every response.
+//! Rate limits (`docs/api.md#rate-limits`): per account, per endpoint, per IP; headers on every response.
 use levd_domain::limits::{RateLimitConfig, TierLimits};
 use levd_domain::scope::{Role, Tier};
 use serde_json::json;

@@ -8,6 +8,17 @@ use serde_json::Value;
 use crate::common::*;
 
 const PREFIX: &str = "/api/external/v2";
+
+/// Fields the reference's shared schema names for an operation that, by Lev's documentation,
+/// leaves them out: the lender directory list and detail share `LenderDirectoryLender`, whose
+/// detail-only members list items omit (`docs/resources.md#directory`).
+const NOT_IN_ANSWER: &[(&str, &str, &str)] = &[
+    ("GET", "/lenders/directory", "linkedin_url"),
+    ("GET", "/lenders/directory", "aliases"),
+    ("GET", "/lenders/directory", "domains"),
+    ("GET", "/lenders/directory", "square_logo_url"),
+    ("GET", "/lenders/directory", "programs"),
+];
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 fn reference() -> Value {
@@ -110,7 +121,11 @@ async fn levd_document_covers_the_reference_document() {
             continue;
         };
         let query: Vec<_> = op.query.difference(&mine.query).collect();
-        let fields: Vec<_> = op.fields.difference(&mine.fields).collect();
+        let fields: Vec<_> = op
+            .fields
+            .difference(&mine.fields)
+            .filter(|f| !NOT_IN_ANSWER.contains(&(key.0.as_str(), key.1.as_str(), f.as_str())))
+            .collect();
         if !query.is_empty() || !fields.is_empty() {
             problems.push(format!("{} {}: query {query:?}, data fields {fields:?}", key.0, key.1));
         }
