@@ -37,6 +37,26 @@ pub struct ServerConfig {
     pub oauth: Option<OAuthSettings>,
 }
 
+impl ServerConfig {
+    /// A loopback server on a free port with the defaults of `levd serve` (rate limits on, the
+    /// built-in authorization server off, no trusted JWT issuer).
+    pub fn new(database_url: impl Into<String>, data_dir: impl Into<std::path::PathBuf>) -> ServerConfig {
+        ServerConfig {
+            database_url: database_url.into(),
+            bind: "127.0.0.1:0".into(),
+            issuers: Vec::new(),
+            rate_limits: RateLimitConfig::default(),
+            demo: false,
+            no_migrate: false,
+            data_dir: data_dir.into(),
+            public_url: None,
+            mcp_allowed_hosts: Vec::new(),
+            mcp_allowed_origins: Vec::new(),
+            oauth: None,
+        }
+    }
+}
+
 /// A started server.
 pub struct Running {
     pub addr: SocketAddr,

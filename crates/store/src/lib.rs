@@ -17,6 +17,7 @@ mod idempotency;
 mod keys;
 mod notes;
 mod oauth;
+mod ops;
 mod placements;
 mod rate;
 
@@ -31,6 +32,7 @@ pub use idempotency::{CURRENT_CLAIM, Claim, ClaimContext};
 pub use keys::{KeyAuthRow, KeyRow, NewKey};
 pub use notes::NoteRow;
 pub use oauth::{ClientRow, CodeRow, GrantRow, InteractionRow, Redemption, RefreshRow, SigningKeyRow};
+pub use ops::{DbState, TableStats};
 pub use rate::RateLease;
 
 pub(crate) type Db = Any;
@@ -106,7 +108,13 @@ impl Store {
                         // committed transaction across a crash of the process.
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")))
+                            .await?;
+                        // Pages freed by purges go back to the file system (new databases; an
+                        // older one needs `levd migrate` once), and a checkpointed log does not
+                        // keep its largest size.
+                        conn.execute("PRAGMA auto_vacuum = INCREMENTAL").await?;
+                        conn.execute("PRAGMA journal_size_limit = 67108864").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }
                     Ok(())
@@ -246,6 +254,12 @@ impl Sql {
         sqlx::query_scalar_with(sqlx::AssertSqlSafe(self.text), self.args)
     }
 }
+
+/// How long a SQLite statement waits for a lock held by another connection, in milliseconds.
+pub(crate) const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// The write of the readiness probe: touches one row without changing it (rolled back anyway).
+pub(crate) const PROBE_WRITE: &str = "UPDATE auth_epoch SET value = value WHERE id = 1";
 
 /// Statement that bumps the credential-cache epoch; run in the same transaction as the change.
 pub(crate) const BUMP_EPOCH: &str = "UPDATE auth_epoch SET value = value + 1 WHERE id = 1";

@@ -18,6 +18,7 @@ mod jwt;
 mod mcp;
 mod oauth;
 mod openapi;
+mod operations;
 mod placements;
 mod platform;
 mod rate_limits;
