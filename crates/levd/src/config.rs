@@ -146,6 +146,31 @@ pub enum AdminCommand {
     /// What users allowed OAuth clients (MCP clients) to do, and taking it back.
     #[command(subcommand)]
     Oauth(OauthCommand),
+    /// Write one archive of the database (a consistent snapshot, taken while levd runs) and the
+    /// data directory, with a manifest of versions and checksums.
+    Backup {
+        /// The archive to write (`.tar`, or gzip-compressed when it ends in `.gz` or `.tgz`).
+        #[arg(long)]
+        to: PathBuf,
+        /// Directory holding document files; the same one as `levd serve`.
+        #[arg(long, env = "LEV_DATA_DIR", default_value = "lev-data")]
+        data_dir: PathBuf,
+    },
+    /// Restore an archive of `levd admin backup` into the database and data directory named
+    /// (stop every levd using them first).
+    Restore {
+        /// The archive to read.
+        #[arg(long)]
+        from: PathBuf,
+        /// Directory for document files; the same one as `levd serve`.
+        #[arg(long, env = "LEV_DATA_DIR", default_value = "lev-data")]
+        data_dir: PathBuf,
+        /// Replace a database or data directory that already holds data.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Row counts and sizes of the tables, and the size of the database.
+    Stats,
 }
 
 #[derive(Debug, Subcommand)]

@@ -299,7 +299,14 @@ pub async fn migrate_only(global: &Global) -> Result<(), String> {
     let store = Store::open_and_migrate(&global.database_url)
         .await
         .map_err(|e| format!("cannot migrate {}: {e}", levd_store::redact_url(&global.database_url)))?;
+    // A SQLite database made before incremental vacuum was on cannot shrink until it is rewritten
+    // once; `levd migrate` is the step run with the servers stopped, so it does that here.
+    let rewritten =
+        store.enable_incremental_vacuum().await.map_err(|e| format!("cannot enable incremental vacuum: {e}"))?;
     store.close().await;
+    if rewritten {
+        eprintln!("levd: the SQLite database was rewritten once so that it can shrink (incremental vacuum)");
+    }
     println!("{{\"migrated\":true}}");
     Ok(())
 }

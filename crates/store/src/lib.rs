@@ -32,7 +32,7 @@ pub use idempotency::{CURRENT_CLAIM, Claim, ClaimContext};
 pub use keys::{KeyAuthRow, KeyRow, NewKey};
 pub use notes::NoteRow;
 pub use oauth::{ClientRow, CodeRow, GrantRow, InteractionRow, Redemption, RefreshRow, SigningKeyRow};
-pub use ops::{DbState, TableStats};
+pub use ops::{DbState, TableStats, latest_migration};
 pub use rate::RateLease;
 
 pub(crate) type Db = Any;

@@ -70,6 +70,15 @@ pub struct TableStats {
     pub bytes: Option<i64>,
 }
 
+/// Highest migration this binary carries for `backend`.
+pub fn latest_migration(backend: Backend) -> i64 {
+    let migrator = match backend {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 impl Store {
     /// Writes to the database and rolls the write back, giving up after `within`. The write
     /// (a no-op update of the credential epoch) takes the same locks a real write would.
@@ -233,6 +242,18 @@ impl Store {
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL").await?;
         conn.execute("VACUUM").await?;
         Ok(true)
+    }
+
+    /// Highest migration applied to the database; `None` when levd's tables are not there yet.
+    pub async fn schema_version(&self) -> Result<Option<i64>> {
+        match sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_one(&self.pool)
+            .await
+        {
+            Ok(v) => Ok(v),
+            Err(sqlx::Error::Database(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Copies a consistent snapshot of a SQLite database to `dest` (a new file) while other

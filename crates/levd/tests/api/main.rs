@@ -6,6 +6,7 @@ mod common;
 mod accounts;
 mod admin_cli;
 mod api_keys;
+mod backup;
 mod cluster;
 mod crm;
 mod deal_data;
