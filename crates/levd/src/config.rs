@@ -96,6 +96,9 @@ pub struct ServeArgs {
     /// over plain http on loopback). For development only.
     #[arg(long, env = "LEV_ALLOW_PRIVATE_CLIENT_METADATA")]
     pub allow_private_client_metadata: bool,
+    /// Days after which a registered OAuth client without a grant in use is deleted.
+    #[arg(long, env = "LEV_OAUTH_CLIENT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub oauth_client_retention_days: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -15,6 +15,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Global, LogFormat, ServeArgs, Switch};
 
+/// How often the SQLite database is checkpointed and vacuumed incrementally.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(300);
+
 /// Everything `start` needs; built from flags by `run`, directly by tests.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -178,6 +181,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         }
     }));
     let purge_store = store.clone();
+    let client_retention = cfg.oauth.as_ref().map(|o| o.unused_client_retention);
     background.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -196,6 +200,29 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
             #[allow(clippy::cast_possible_truncation)]
             if let Err(e) = purge_store.purge_oauth(hour_ago as i64 + 3600).await {
                 tracing::warn!(error = %e, "purge of expired sign-ins, codes and refresh tokens failed");
+            }
+            if let Some(keep) = client_retention {
+                #[allow(clippy::cast_possible_wrap)]
+                let cutoff = unix_now() - keep.as_secs() as i64;
+                match purge_store.purge_unused_clients(cutoff).await {
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "unused OAuth client registrations removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purge of unused OAuth clients failed"),
+                }
+            }
+        }
+    }));
+
+    // SQLite upkeep: pages freed by the purges go back to the file system and the write-ahead
+    // log is folded back and truncated whenever nothing is in the way.
+    let upkeep_store = store.clone();
+    background.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = upkeep_store.maintain().await {
+                tracing::debug!(error = %e, "database upkeep skipped");
             }
         }
     }));
@@ -252,6 +279,7 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
         oauth: (args.auth_server == Switch::On).then(|| OAuthSettings {
             access_token_ttl: Duration::from_secs(args.access_token_ttl),
             allow_private_client_metadata: args.allow_private_client_metadata,
+            unused_client_retention: Duration::from_secs(args.oauth_client_retention_days * 24 * 3600),
             ..OAuthSettings::default()
         }),
     };

@@ -55,6 +55,8 @@ pub struct OAuthSettings {
     pub signin_failures_per_email: i64,
     pub signin_failures_per_ip: i64,
     pub signin_window: Duration,
+    /// Client registrations without a grant in use for this long are purged.
+    pub unused_client_retention: Duration,
 }
 
 impl Default for OAuthSettings {
@@ -66,6 +68,7 @@ impl Default for OAuthSettings {
             signin_failures_per_email: 5,
             signin_failures_per_ip: 30,
             signin_window: Duration::from_secs(15 * 60),
+            unused_client_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -104,16 +104,18 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if sqlite {
+                        // Pages freed by purges go back to the file system (new databases: this
+                        // must come before the first write, which switching to WAL is; an older
+                        // one needs `levd migrate` once), and a checkpointed log does not keep
+                        // its largest size. A read-only database refuses the setting; that is
+                        // for the readiness check to report, not a reason to fail the connection.
+                        let _ = conn.execute("PRAGMA auto_vacuum = INCREMENTAL").await;
                         // WAL: readers never block the writer. NORMAL sync in WAL mode keeps every
                         // committed transaction across a crash of the process.
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")))
                             .await?;
-                        // Pages freed by purges go back to the file system (new databases; an
-                        // older one needs `levd migrate` once), and a checkpointed log does not
-                        // keep its largest size.
-                        conn.execute("PRAGMA auto_vacuum = INCREMENTAL").await?;
                         conn.execute("PRAGMA journal_size_limit = 67108864").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }

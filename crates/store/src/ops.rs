@@ -61,6 +61,9 @@ fn classify(e: &sqlx::Error) -> DbState {
 /// own bound so a probe that gives up also releases its connection soon after.
 const PROBE_LOCK_WAIT_MS: u64 = 1000;
 
+/// Lock wait of the periodic upkeep, in milliseconds.
+const MAINTENANCE_LOCK_WAIT_MS: u64 = 200;
+
 /// Table sizes as `levd admin stats` prints them.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableStats {
@@ -135,12 +138,20 @@ impl Store {
             return Ok(None);
         }
         let mut conn = self.pool.acquire().await?;
-        conn.execute("PRAGMA incremental_vacuum").await?;
-        // Columns: busy (1 when readers or a writer kept the checkpoint from finishing), pages
-        // in the log, pages copied back.
-        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await?;
-        let busy: i64 = row.try_get(0)?;
-        let log_pages: i64 = row.try_get(1)?;
+        // Upkeep never queues behind requests: a short lock wait, and it gives way when busy.
+        conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {MAINTENANCE_LOCK_WAIT_MS}"))).await?;
+        let outcome = async {
+            if let Err(e) = conn.execute("PRAGMA incremental_vacuum").await {
+                tracing::debug!(error = %e, "incremental vacuum skipped: the database is busy");
+            }
+            // Columns: busy (1 when readers or a writer kept the checkpoint from finishing),
+            // pages in the log, pages copied back.
+            let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await?;
+            Ok::<_, sqlx::Error>((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?))
+        }
+        .await;
+        conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {}", crate::SQLITE_BUSY_TIMEOUT_MS))).await?;
+        let (busy, log_pages) = outcome?;
         if busy != 0 {
             tracing::debug!(log_pages, "checkpoint did not complete: the database was in use");
         }

@@ -210,3 +210,151 @@ async fn readyz_answers_503_within_two_seconds_when_postgres_goes_down() {
     assert_eq!(s, 503, "{body}");
     drop(server);
 }
+
+fn client_row(id: &str, created_at: i64) -> levd_store::ClientRow {
+    levd_store::ClientRow {
+        client_id: id.into(),
+        secret_digest: None,
+        auth_method: "none".into(),
+        client_name: Some(id.into()),
+        redirect_uris: r#"["http://127.0.0.1:9/cb"]"#.into(),
+        metadata: "{}".into(),
+        created_at,
+    }
+}
+
+#[tokio::test]
+async fn unused_oauth_client_registrations_are_purged_and_clients_in_use_stay() {
+    let app = spawn().await;
+    let day = 86_400;
+    let (now, cutoff) = (now(), now() - 30 * day);
+    let user = app.user("owner@purge.test", Some("sub-purge")).await;
+    for (grant, client, revoked) in [("g1", "old-granted", None), ("g2", "old-revoked-lately", Some(now - 2 * day))] {
+        let g = levd_store::GrantRow {
+            id: grant.into(),
+            client_id: client.into(),
+            user_id: user,
+            scope: "deals:read".into(),
+            audience: "https://api.levd.test".into(),
+            created_at: now - 35 * day,
+            revoked_at: None,
+        };
+        let code = levd_store::CodeRow {
+            grant_id: grant.into(),
+            redirect_uri: "http://127.0.0.1:9/cb".into(),
+            code_challenge: "x".repeat(43),
+            expires_at: now + 60,
+        };
+        app.store.insert_grant_with_code(&g, &format!("digest-{grant}"), &code).await.unwrap();
+        if let Some(at) = revoked {
+            app.store.revoke_grants_of(user, Some(client), at).await.unwrap();
+        }
+    }
+
+    // Registered after their grants: the server's own purge runs at start too, and must not
+    // see an old client before its grant.
+    for (id, created) in [
+        ("old-unused", now - 40 * day),
+        ("old-granted", now - 40 * day),
+        ("new-unused", now),
+        ("old-revoked-lately", now - 40 * day),
+    ] {
+        app.store.insert_client(&client_row(id, created)).await.unwrap();
+    }
+    // The server's own purge (run at start, then hourly) may have been first.
+    assert!(app.store.purge_unused_clients(cutoff).await.unwrap() <= 1);
+    assert!(app.store.client("old-unused").await.unwrap().is_none());
+    for kept in ["old-granted", "new-unused", "old-revoked-lately"] {
+        assert!(app.store.client(kept).await.unwrap().is_some(), "{kept} was purged");
+    }
+    // Idempotent: a second run (another node) finds nothing more.
+    assert_eq!(app.store.purge_unused_clients(cutoff).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn admin_stats_lists_every_table_with_its_row_count() {
+    let app = spawn().await;
+    let t = app.tenant("stats-co").await;
+    for i in 0..3 {
+        app.create_deal(&t.key, serde_json::json!({"title": format!("Deal {i}")})).await;
+    }
+    let out = levd_admin(&app.db_url, &["stats"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tables = v["tables"].as_array().unwrap();
+    let row = |name: &str| tables.iter().find(|t| t["name"] == name).unwrap_or_else(|| panic!("no {name}: {v}"));
+    assert_eq!(row("deals")["rows"], 3, "{v}");
+    assert_eq!(row("accounts")["rows"], 1, "{v}");
+    assert!(row("oauth_clients")["rows"].is_i64(), "{v}");
+    assert!(v["database_bytes"].as_i64().unwrap() > 0, "{v}");
+    assert!(row("deals")["bytes"].as_i64().unwrap() > 0, "{v}");
+    if postgres_admin_url().is_none() {
+        assert_eq!(v["auto_vacuum"], "incremental", "{v}");
+    }
+}
+
+/// SQLite: the file gives back the pages of expired idempotency records, and the write-ahead log
+/// is truncated by the upkeep.
+#[tokio::test]
+async fn the_sqlite_file_shrinks_after_a_purge_and_the_log_is_truncated() {
+    if postgres_admin_url().is_some() {
+        return;
+    }
+    let app = spawn().await;
+    let t = app.tenant("growth-co").await;
+    for i in 0..150 {
+        let r = app
+            .post_json("/deals", &t.key, &serde_json::json!({"title": format!("{i} {}", "x".repeat(240))}))
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let wal = std::path::PathBuf::from(format!("{}-wal", app.db_path.display()));
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+
+    let before = app.store.database_bytes().await.unwrap();
+    let removed = app.store.purge_idempotency_keys("9999-12-31T00:00:00Z").await.unwrap();
+    assert!(removed >= 150, "{removed}");
+    assert!(app.store.free_pages().await.unwrap().unwrap() > 0);
+
+    // Upkeep gives way to other connections; the server's own background reads are brief.
+    let started = Instant::now();
+    loop {
+        let log = app.store.maintain().await.unwrap();
+        if log == Some(0) && std::fs::metadata(&wal).unwrap().len() == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "log not truncated: {log:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.store.free_pages().await.unwrap(), Some(0));
+    let after = app.store.database_bytes().await.unwrap();
+    assert!(after < before, "database did not shrink: {before} -> {after}");
+    let file = std::fs::metadata(&app.db_path).unwrap().len();
+    assert_eq!(file as i64, after, "the file holds exactly the pages in use");
+}
+
+/// A SQLite file made without incremental vacuum (by an older levd) is rewritten once by
+/// `levd migrate`, after which it can shrink.
+#[tokio::test]
+async fn levd_migrate_turns_on_incremental_vacuum_for_an_older_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    c.execute("CREATE TABLE leftover (x INTEGER)").await.unwrap();
+    let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum").fetch_one(&mut c).await.unwrap();
+    assert_eq!(mode, 0);
+    c.close().await.unwrap();
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_levd"))
+        .args(["migrate", "--database-url", &url])
+        .env_remove("LEV_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stats = levd_admin(&url, &["stats"], "");
+    let v: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(v["auto_vacuum"], "incremental", "{v}");
+}
