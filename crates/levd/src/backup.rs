@@ -320,6 +320,9 @@ fn unpack_and_verify(from: &Path, into: &Path) -> Result<Manifest, String> {
         ));
     }
     for f in &manifest.files {
+        if !safe_relative(Path::new(&f.path)) {
+            return Err(format!("manifest.json names {:?}, outside the archive", f.path));
+        }
         let (bytes, sha256) = sha256_of(&into.join(&f.path)).map_err(|_| format!("{} is missing", f.path))?;
         if bytes != f.bytes || sha256 != f.sha256 {
             return Err(format!("{} does not match its checksum: the archive is damaged", f.path));
