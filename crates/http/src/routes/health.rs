@@ -1,4 +1,4 @@
-//! `GET /health` (D23), and the probes at the server root: `GET /livez` and `GET /readyz`.
+//! `GET /health`, and the probes at the server root: `GET /livez` and `GET /readyz`.
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
