@@ -158,6 +158,8 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/docs", axum::routing::get(routes::docs::docs_page))
         .route_service("/mcp", mcp::service(&state))
         .route("/health", axum::routing::get(mcp::health))
+        .route("/livez", axum::routing::get(routes::health::livez))
+        .route("/readyz", axum::routing::get(routes::health::readyz))
         .fallback(routes::not_found)
         .with_state(state);
     if let Some(server) = oauth {

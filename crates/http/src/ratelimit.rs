@@ -115,6 +115,9 @@ pub struct SharedLimiter {
     fallback: LocalLimiter,
 }
 
+/// Longest wait for the database's answer to a token lease.
+const SHARED_LEASE_BOUND: std::time::Duration = std::time::Duration::from_millis(300);
+
 impl SharedLimiter {
     pub fn new(store: Store) -> SharedLimiter {
         SharedLimiter { store, leases: Mutex::new(HashMap::new()), fallback: LocalLimiter::default() }
@@ -132,10 +135,21 @@ impl SharedLimiter {
                 }
                 let per = b.per_minute.max(1);
                 let interval = PERIOD / f64::from(per);
-                let lease = match self.store.lease_rate_tokens(&b.key, interval, lease_size(per), PERIOD).await {
-                    Ok(l) => l,
-                    Err(e) => {
+                // Bounded: a database that does not answer (server down, lock held) must not
+                // hold every request for the pool's whole acquire timeout.
+                let lease = match tokio::time::timeout(
+                    SHARED_LEASE_BOUND,
+                    self.store.lease_rate_tokens(&b.key, interval, lease_size(per), PERIOD),
+                )
+                .await
+                {
+                    Ok(Ok(l)) => l,
+                    Ok(Err(e)) => {
                         tracing::warn!(error = %e, "shared rate limits unavailable; limiting on this node only");
+                        return self.fallback.check(buckets);
+                    }
+                    Err(_) => {
+                        tracing::warn!("shared rate limits did not answer in time; limiting on this node only");
                         return self.fallback.check(buckets);
                     }
                 };

@@ -19,6 +19,16 @@ use crate::secret_key::SecretKeySource;
 
 pub async fn run(cmd: AdminCommand, global: &Global) -> ExitCode {
     let result = async {
+        // These two work on files and must not create or migrate the database they name.
+        match &cmd {
+            AdminCommand::Backup { to, data_dir } => {
+                return crate::backup::backup(&global.database_url, to, data_dir).await;
+            }
+            AdminCommand::Restore { from, data_dir, force } => {
+                return crate::backup::restore(&global.database_url, from, data_dir, *force).await;
+            }
+            _ => {}
+        }
         let store = Store::open_and_migrate(&global.database_url)
             .await
             .map_err(|e| format!("cannot open database {}: {e}", levd_store::redact_url(&global.database_url)))?;
@@ -260,6 +270,8 @@ pub async fn execute(store: &Store, cmd: AdminCommand) -> Result<Value, String> 
             }))
         }
         AdminCommand::SecretKey(SecretKeyCommand::Rotate { .. }) => Err("secret-key rotate runs on its own".into()),
+        AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => Err("not a database command".into()),
+        AdminCommand::Stats => stats(store).await,
         AdminCommand::Document(cmd) => crate::admin_documents::execute(store, cmd).await,
         AdminCommand::Directory(cmd) => crate::admin_directory::execute(store, cmd).await,
         AdminCommand::Key(KeyCommand::Revoke { id }) => {
@@ -269,4 +281,26 @@ pub async fn execute(store: &Store, cmd: AdminCommand) -> Result<Value, String> 
             Ok(json!({ "id": id, "revoked": true }))
         }
     }
+}
+
+/// `levd admin stats`: every table with its row count (and bytes where the backend tells), the
+/// size of the database and, on SQLite, the pages the next incremental vacuum gives back.
+async fn stats(store: &Store) -> Result<Value, String> {
+    let tables = store.table_stats().await.map_err(store_err)?;
+    let mut out = json!({
+        "backend": match store.backend() { levd_store::Backend::Sqlite => "sqlite", levd_store::Backend::Postgres => "postgres" },
+        "schema_version": store.schema_version().await.map_err(store_err)?,
+        "database_bytes": store.database_bytes().await.map_err(store_err)?,
+        "tables": tables,
+    });
+    if let Some(free) = store.free_pages().await.map_err(store_err)? {
+        out["free_pages"] = json!(free);
+        let mode = store.auto_vacuum_mode().await.map_err(store_err)?;
+        out["auto_vacuum"] = json!(match mode {
+            Some(2) => "incremental",
+            Some(1) => "full",
+            _ => "none",
+        });
+    }
+    Ok(out)
 }

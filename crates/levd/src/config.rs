@@ -137,6 +137,9 @@ pub struct ServeArgs {
     /// over plain http on loopback). For development only.
     #[arg(long, env = "LEV_ALLOW_PRIVATE_CLIENT_METADATA")]
     pub allow_private_client_metadata: bool,
+    /// Days after which a registered OAuth client without a grant in use is deleted.
+    #[arg(long, env = "LEV_OAUTH_CLIENT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub oauth_client_retention_days: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -190,6 +193,31 @@ pub enum AdminCommand {
     /// What users allowed OAuth clients (MCP clients) to do, and taking it back.
     #[command(subcommand)]
     Oauth(OauthCommand),
+    /// Write one archive of the database (a consistent snapshot, taken while levd runs) and the
+    /// data directory, with a manifest of versions and checksums.
+    Backup {
+        /// The archive to write (`.tar`, or gzip-compressed when it ends in `.gz` or `.tgz`).
+        #[arg(long)]
+        to: PathBuf,
+        /// Directory holding document files; the same one as `levd serve`.
+        #[arg(long, env = "LEV_DATA_DIR", default_value = "lev-data")]
+        data_dir: PathBuf,
+    },
+    /// Restore an archive of `levd admin backup` into the database and data directory named
+    /// (stop every levd using them first).
+    Restore {
+        /// The archive to read.
+        #[arg(long)]
+        from: PathBuf,
+        /// Directory for document files; the same one as `levd serve`.
+        #[arg(long, env = "LEV_DATA_DIR", default_value = "lev-data")]
+        data_dir: PathBuf,
+        /// Replace a database or data directory that already holds data.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Row counts and sizes of the tables, and the size of the database.
+    Stats,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod admin_directory;
 pub mod admin_documents;
+pub mod backup;
 pub mod config;
 pub mod demo;
 pub mod secret_key;

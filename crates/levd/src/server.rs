@@ -17,6 +17,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Global, LogFormat, ServeArgs, Switch};
 
+/// How often the SQLite database is checkpointed and vacuumed incrementally.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(300);
+
 /// Everything `start` needs; built from flags by `run`, directly by tests.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -43,6 +46,31 @@ pub struct ServerConfig {
     pub secret_key: crate::secret_key::SecretKeySource,
     /// Trusted proxies, request time limit and idempotency timings.
     pub tuning: Tuning,
+}
+
+impl ServerConfig {
+    /// A loopback server on a free port with the defaults of `levd serve` (rate limits on, the
+    /// built-in authorization server off, no trusted JWT issuer).
+    /// The secret key is `secret.key` in the data directory, made on first start.
+    pub fn new(database_url: impl Into<String>, data_dir: impl Into<std::path::PathBuf>) -> ServerConfig {
+        let data_dir = data_dir.into();
+        ServerConfig {
+            database_url: database_url.into(),
+            bind: "127.0.0.1:0".into(),
+            issuers: Vec::new(),
+            rate_limits: RateLimitConfig::default(),
+            demo: false,
+            no_migrate: false,
+            secret_key: crate::secret_key::SecretKeySource::DataDir { dir: data_dir.clone(), generate: true },
+            data_dir,
+            public_url: None,
+            mcp_allowed_hosts: Vec::new(),
+            mcp_allowed_origins: Vec::new(),
+            oauth: None,
+            connection: ConnectionLimits::default(),
+            tuning: Tuning::default(),
+        }
+    }
 }
 
 /// A started server.
@@ -184,6 +212,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     }));
     let purge_store = store.clone();
     let idempotency_window = cfg.tuning.idempotency_window;
+    let client_retention = cfg.oauth.as_ref().map(|o| o.unused_client_retention);
     background.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -202,6 +231,29 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
             #[allow(clippy::cast_possible_truncation)]
             if let Err(e) = purge_store.purge_oauth(hour_ago as i64 + 3600).await {
                 tracing::warn!(error = %e, "purge of expired sign-ins, codes and refresh tokens failed");
+            }
+            if let Some(keep) = client_retention {
+                #[allow(clippy::cast_possible_wrap)]
+                let cutoff = unix_now() - keep.as_secs() as i64;
+                match purge_store.purge_unused_clients(cutoff).await {
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "unused OAuth client registrations removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purge of unused OAuth clients failed"),
+                }
+            }
+        }
+    }));
+
+    // SQLite upkeep: pages freed by the purges go back to the file system and the write-ahead
+    // log is folded back and truncated whenever nothing is in the way.
+    let upkeep_store = store.clone();
+    background.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = upkeep_store.maintain().await {
+                tracing::debug!(error = %e, "database upkeep skipped");
             }
         }
     }));
@@ -307,6 +359,7 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
         oauth: (args.auth_server == Switch::On).then(|| OAuthSettings {
             access_token_ttl: Duration::from_secs(args.access_token_ttl),
             allow_private_client_metadata: args.allow_private_client_metadata,
+            unused_client_retention: Duration::from_secs(args.oauth_client_retention_days * 24 * 3600),
             ..OAuthSettings::default()
         }),
         connection: ConnectionLimits {
@@ -361,7 +414,14 @@ pub async fn migrate_only(global: &Global) -> Result<(), String> {
     let store = Store::open_and_migrate(&global.database_url)
         .await
         .map_err(|e| format!("cannot migrate {}: {e}", levd_store::redact_url(&global.database_url)))?;
+    // A SQLite database made before incremental vacuum was on cannot shrink until it is rewritten
+    // once; `levd migrate` is the step run with the servers stopped, so it does that here.
+    let rewritten =
+        store.enable_incremental_vacuum().await.map_err(|e| format!("cannot enable incremental vacuum: {e}"))?;
     store.close().await;
+    if rewritten {
+        eprintln!("levd: the SQLite database was rewritten once so that it can shrink (incremental vacuum)");
+    }
     println!("{{\"migrated\":true}}");
     Ok(())
 }

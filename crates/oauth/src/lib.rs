@@ -69,6 +69,8 @@ pub struct OAuthSettings {
     /// a sign-in waits for one before it is answered 503.
     pub password_slots: usize,
     pub password_wait: Duration,
+    /// Client registrations without a grant in use for this long are purged.
+    pub unused_client_retention: Duration,
 }
 
 impl Default for OAuthSettings {
@@ -85,6 +87,7 @@ impl Default for OAuthSettings {
             signin_window: Duration::from_secs(15 * 60),
             password_slots: password::Checker::default_slots(),
             password_wait: Duration::from_secs(5),
+            unused_client_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -35,11 +35,48 @@ pub struct Service {
     /// Directory holding document files.
     pub data_dir: Arc<std::path::PathBuf>,
     credentials_changed: CredentialsChanged,
+    /// The last database check and when it was made (see `readiness`).
+    last_check: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Readiness)>>>,
+}
+
+/// How long the database check may take before it answers "unavailable". Health and readiness
+/// answer within two seconds; the rest of the request (routing, a shared rate-limit lease) gets
+/// the remainder.
+pub const CHECK_BOUND: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// How long one check's result answers further probes: a flood of unauthenticated probes costs
+/// the database at most one write-and-rollback per second.
+const CHECK_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether this node can serve: the database takes writes and its schema is the one this
+/// binary expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    pub database: levd_store::DbState,
+    /// `None` when every migration of this binary is applied, else what is missing.
+    pub schema_problem: Option<String>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.database == levd_store::DbState::Ok && self.schema_problem.is_none()
+    }
+
+    /// Why the node is not ready; `None` when it is.
+    pub fn reason(&self) -> Option<String> {
+        self.database.reason().map(str::to_owned).or_else(|| self.schema_problem.clone())
+    }
 }
 
 impl Service {
     pub fn new(store: Store, limits: Arc<RateLimitConfig>, credentials_changed: CredentialsChanged) -> Service {
-        Service { store, limits, data_dir: Arc::new("lev-data".into()), credentials_changed }
+        Service {
+            store,
+            limits,
+            data_dir: Arc::new("lev-data".into()),
+            credentials_changed,
+            last_check: Arc::new(tokio::sync::Mutex::new(None)),
+        }
     }
 
     /// Uses `dir` for document files.
@@ -52,12 +89,39 @@ impl Service {
         (self.credentials_changed)()
     }
 
-    /// `GET /health` (`docs/api.md#health`): `Err` when the database cannot be reached.
-    pub async fn health(&self) -> Result<(), ApiError> {
-        self.store.ping().await.map_err(|e| {
-            tracing::error!(error = %e, "health check: database unavailable");
-            ApiError::unavailable("Database unavailable")
-        })
+    /// The health endpoints' view (`docs/api.md#health`) of the database: a write-and-rollback, answered within
+    /// `CHECK_BOUND`.
+    pub async fn health(&self) -> levd_store::DbState {
+        self.readiness().await.database
+    }
+
+    /// Checks the database (a write that is rolled back, within `CHECK_BOUND`) and the schema.
+    /// Concurrent callers share one check, and a result younger than a second is reused.
+    pub async fn readiness(&self) -> Readiness {
+        let mut last = self.last_check.lock().await;
+        if let Some((at, r)) = last.as_ref()
+            && at.elapsed() < CHECK_REUSE
+        {
+            return r.clone();
+        }
+        let started = std::time::Instant::now();
+        let database = self.store.probe_write(CHECK_BOUND).await;
+        let left = CHECK_BOUND.saturating_sub(started.elapsed());
+        let schema_problem = if database == levd_store::DbState::Ok {
+            match tokio::time::timeout(left, self.store.check_schema()).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("the schema could not be read in time".into()),
+            }
+        } else {
+            None
+        };
+        let r = Readiness { database, schema_problem };
+        if let Some(reason) = r.reason() {
+            tracing::warn!(reason, "database check failed");
+        }
+        *last = Some((std::time::Instant::now(), r.clone()));
+        r
     }
 }
 

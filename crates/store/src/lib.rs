@@ -17,6 +17,7 @@ mod idempotency;
 mod keys;
 mod notes;
 mod oauth;
+mod ops;
 mod placements;
 mod rate;
 mod secrets;
@@ -34,6 +35,7 @@ pub use notes::NoteRow;
 pub use oauth::{
     AttemptRule, ClientRow, CodeRow, GrantRow, InteractionRow, Redemption, RefreshRow, SigninBucketRow, SigningKeyRow,
 };
+pub use ops::{DbState, TableStats, latest_migration};
 pub use rate::RateLease;
 pub use secrets::{SealError, SealReport, SecretKeys};
 
@@ -261,9 +263,17 @@ impl Store {
 /// Connection settings of every SQLite connection. WAL: readers never block the writer. NORMAL
 /// sync in WAL mode keeps every committed transaction across a crash of the process.
 async fn sqlite_setup(conn: &mut sqlx::AnyConnection) -> std::result::Result<(), sqlx::Error> {
+    // Pages freed by purges go back to the file system (new databases: this must come before
+    // the first write, which switching to WAL is; an older one needs `levd migrate` once), and a
+    // checkpointed log does not keep its largest size. A read-only database refuses the setting;
+    // that is for the readiness check to report, not a reason to fail the connection.
+    let _ = conn.execute("PRAGMA auto_vacuum = INCREMENTAL").await;
+    // WAL: readers never block the writer. NORMAL sync in WAL mode keeps every committed
+    // transaction across a crash of the process.
     conn.execute("PRAGMA journal_mode = WAL").await?;
     conn.execute("PRAGMA synchronous = NORMAL").await?;
-    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))).await?;
+    conn.execute("PRAGMA journal_size_limit = 67108864").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
     Ok(())
 }
@@ -425,6 +435,12 @@ impl Sql {
         sqlx::query_scalar_with(sqlx::AssertSqlSafe(self.text), self.args)
     }
 }
+
+/// How long a SQLite statement waits for a lock held by another connection, in milliseconds.
+pub(crate) const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// The write of the readiness probe: touches one row without changing it (rolled back anyway).
+pub(crate) const PROBE_WRITE: &str = "UPDATE auth_epoch SET value = value WHERE id = 1";
 
 /// Statement that bumps the credential-cache epoch; run in the same transaction as the change.
 pub(crate) const BUMP_EPOCH: &str = "UPDATE auth_epoch SET value = value + 1 WHERE id = 1";

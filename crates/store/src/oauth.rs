@@ -479,6 +479,21 @@ impl Store {
         Ok(n)
     }
 
+    /// Deletes client registrations made before `cutoff` (unix seconds) that have no grant in
+    /// use: none that is still active, and none created or revoked since `cutoff`. A purged
+    /// client registers again when it next needs to. Idempotent, so every node may run it.
+    pub async fn purge_unused_clients(&self, cutoff: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM oauth_clients WHERE created_at < $1 AND NOT EXISTS (
+                 SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.client_id
+                 AND (g.revoked_at IS NULL OR g.revoked_at >= $1 OR g.created_at >= $1))",
+        )
+        .bind(cutoff)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
     // -----------------------------------------------------------------------------------------
     // Failed sign-ins
     // -----------------------------------------------------------------------------------------

@@ -165,7 +165,7 @@ pub async fn health(axum::extract::State(state): axum::extract::State<AppState>,
             return error_response(ApiError::new(ErrorKind::RateLimited, "Too many health checks from this address"));
         }
     }
-    let reachable = state.service.health().await.is_ok();
+    let reachable = state.service.health().await == levd_store::DbState::Ok;
     let breaker = state.mcp_breaker.phase();
     let ok = reachable && breaker == breaker::Phase::Closed;
     let body = serde_json::json!({

@@ -6,7 +6,7 @@ mod deal_data;
 mod deals;
 mod directory;
 pub mod docs;
-mod health;
+pub mod health;
 mod placements;
 
 use axum::Router;
