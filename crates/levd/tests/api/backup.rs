@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use levd::server::{ServerConfig, start};
+use levd::server::start;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -111,7 +111,7 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_write_and_t
     ));
     assert!(r["files"].as_u64().unwrap() >= 2, "{r}");
 
-    let mut cfg = ServerConfig::new(restored_url.clone(), restored_data.clone());
+    let mut cfg = server_config(restored_url.clone(), restored_data.clone());
     cfg.rate_limits.enabled = false;
     let server = start(cfg).await.unwrap();
     let base = format!("http://{}/api/external/v2", server.addr);

@@ -25,6 +25,14 @@ pub const KID: &str = "test-key-1";
 /// The key that encrypts secrets at rest in test servers (and `levd admin` run by tests).
 pub const TEST_SECRET_KEY: &str = "dGVzdHMtb2YtbGV2ZC1zZWNyZXRzLWF0LXJlc3QhISE=";
 
+/// `levd serve`'s defaults for a server of a test's own, on `database_url`, with the secret key
+/// every test server uses (so it opens what `spawn` sealed).
+pub fn server_config(database_url: impl Into<String>, data_dir: impl Into<PathBuf>) -> ServerConfig {
+    let mut cfg = ServerConfig::new(database_url, data_dir);
+    cfg.secret_key = SecretKeySource::Inline(TEST_SECRET_KEY.into());
+    cfg
+}
+
 pub struct RsaKit {
     pub private_der: Vec<u8>,
     pub public_pem: String,

@@ -51,7 +51,11 @@ fn anchors(page: &str) -> BTreeSet<String> {
 fn citations_read_anchors() {
     assert_eq!(
         citations("see `docs/api.md#idempotency`. And docs/auth.md, (docs/x.md#a-b)"),
-        vec![("api.md".into(), Some("idempotency".into())), ("auth.md".into(), None), ("x.md".into(), Some("a-b".into()))]
+        vec![
+            ("api.md".into(), Some("idempotency".into())),
+            ("auth.md".into(), None),
+            ("x.md".into(), Some("a-b".into()))
+        ]
     );
     assert_eq!(anchors("<a id=\"one\"></a>\n## One\n<a id=\"two\"></a>"), ["one", "two"].map(String::from).into());
 }
@@ -64,7 +68,9 @@ fn every_docs_citation_names_an_existing_page_and_anchor() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), anchors(&std::fs::read_to_string(&p).unwrap())))
+        .map(|p| {
+            (p.file_name().unwrap().to_string_lossy().into_owned(), anchors(&std::fs::read_to_string(&p).unwrap()))
+        })
         .collect();
     let mut sources = vec![root.join("README.md")];
     files(&root.join("crates"), &mut sources);

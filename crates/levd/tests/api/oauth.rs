@@ -1151,7 +1151,8 @@ async fn plaintext_secrets_of_older_versions_are_encrypted_on_start_and_keep_wor
 
 #[tokio::test]
 async fn without_a_key_levd_creates_a_private_key_file_and_admin_rotation_reseals_everything() {
-    let mut app = spawn().await;
+    // No authorization server at first, so nothing is sealed before levd makes its own key.
+    let mut app = spawn_with(Options { oauth: None, ..Options::default() }).await;
     let data = app._dir.path().join("data");
     // Start with the key file levd generates in its data directory.
     app.restart_with(SecretKeySource::DataDir { dir: data.clone(), generate: true }).await.unwrap();

@@ -2,7 +2,7 @@
 //! the upkeep that keeps the database small (purges, vacuum, checkpoints, stats).
 use std::time::{Duration, Instant};
 
-use levd::server::{ServerConfig, start};
+use levd::server::start;
 use serde_json::Value;
 use sqlx::{Connection, Executor};
 
@@ -124,7 +124,7 @@ async fn readyz_reports_a_read_only_database_and_recovers_once_it_is_fixed() {
     // SQLite: the same file opened read-only (as levd sees a file it may not write), then the
     // server on the writable file.
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = ServerConfig::new(format!("{}?mode=ro", app.db_url), dir.path().join("data"));
+    let mut cfg = server_config(format!("{}?mode=ro", app.db_url), dir.path().join("data"));
     cfg.no_migrate = true;
     let ro = start(cfg).await.unwrap();
     let ro_base = format!("http://{}", ro.addr);
@@ -136,7 +136,7 @@ async fn readyz_reports_a_read_only_database_and_recovers_once_it_is_fixed() {
     assert_eq!(body["error"]["details"]["database"], "read_only", "{body}");
     ro.stop().await.unwrap();
 
-    let mut cfg = ServerConfig::new(app.db_url.clone(), dir.path().join("data"));
+    let mut cfg = server_config(app.db_url.clone(), dir.path().join("data"));
     cfg.no_migrate = true;
     let fixed = start(cfg).await.unwrap();
     let (s, body) = get_root(&format!("http://{}", fixed.addr), "/readyz").await;
@@ -193,7 +193,7 @@ async fn readyz_answers_503_within_two_seconds_when_postgres_goes_down() {
     let host_end = host_start + url[host_start..].find('/').unwrap();
     let relay = Relay::start(url[host_start..host_end].to_string()).await;
     let relayed = format!("{}{}{}", &url[..host_start], relay.addr, &url[host_end..]);
-    let server = start(ServerConfig::new(relayed, dir.path().join("data"))).await.unwrap();
+    let server = start(server_config(relayed, dir.path().join("data"))).await.unwrap();
     let base = format!("http://{}", server.addr);
     wait_for(&base, "/readyz", 200, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
