@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => match levd::server::run(args, &cli.global).await {
+            Command::Serve(args) => match levd::server::run(*args, &cli.global).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("levd: {e}");
