@@ -75,7 +75,9 @@ def main() -> None:
         "code_challenge": challenge,
         "code_challenge_method": "S256",
         "scope": "openid email offline_access",
-        "resource": f"{base}/mcp",
+        # The whole server: the token is used on the REST API below, which refuses tokens
+        # minted for /mcp alone.
+        "resource": f"{base}/",
     })
 
     with sync_playwright() as p:

@@ -510,10 +510,31 @@ impl Drop for Guarded {
 /// Half-closes `stream`, reads and discards what the client still sends (bounded in time and
 /// size) and closes it, holding `permit` until then.
 fn drain_and_close(stream: TcpStream, permit: Option<OwnedSemaphorePermit>, drains: &Arc<Semaphore>) {
+    close_gently(stream, None, permit, drains);
+}
+
+/// Answers a connection beyond the cap with `503` and the envelope, then closes it.
+fn refuse_over_capacity(stream: TcpStream, drains: &Arc<Semaphore>) {
+    close_gently(stream, Some(envelope_response(503)), None, drains);
+}
+
+/// Writes `answer` (if any), half-closes `stream`, reads and discards what the client still
+/// sends (bounded in time and size) and closes it; `permit` is held until then. Closing this
+/// way lets the client read the answer instead of meeting a reset. When too many connections
+/// are being drained already, the stream is dropped at once.
+fn close_gently(
+    stream: TcpStream,
+    answer: Option<Vec<u8>>,
+    permit: Option<OwnedSemaphorePermit>,
+    drains: &Arc<Semaphore>,
+) {
     let Ok(drain) = drains.clone().try_acquire_owned() else { return };
     tokio::spawn(async move {
         let mut stream = stream;
         let _ = tokio::time::timeout(DRAIN_TIME, async {
+            if let Some(answer) = answer {
+                let _ = stream.write_all(&answer).await;
+            }
             let _ = stream.shutdown().await;
             let mut sink = [0u8; 4096];
             let mut total = 0;
@@ -526,28 +547,6 @@ fn drain_and_close(stream: TcpStream, permit: Option<OwnedSemaphorePermit>, drai
         })
         .await;
         drop((permit, drain));
-    });
-}
-
-/// Answers a connection beyond the cap with `503` and the envelope, then closes it.
-fn refuse_over_capacity(stream: TcpStream, drains: &Arc<Semaphore>) {
-    let Ok(drain) = drains.clone().try_acquire_owned() else { return };
-    tokio::spawn(async move {
-        let mut stream = stream;
-        let _ = tokio::time::timeout(DRAIN_TIME, async {
-            let _ = stream.write_all(&envelope_response(503)).await;
-            let _ = stream.shutdown().await;
-            let mut sink = [0u8; 4096];
-            let mut total = 0;
-            while total < DRAIN_BYTES {
-                match stream.read(&mut sink).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => total += n,
-                }
-            }
-        })
-        .await;
-        drop(drain);
     });
 }
 

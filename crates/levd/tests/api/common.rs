@@ -167,20 +167,14 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         });
     }
     let running = start(ServerConfig {
-        database_url: db_url.clone(),
-        bind: "127.0.0.1:0".into(),
         issuers,
         rate_limits: opts.rate_limits,
         demo: opts.demo,
-        no_migrate: false,
-        data_dir: dir.path().join("data"),
         public_url: opts.public_url,
-        mcp_allowed_hosts: Vec::new(),
-        mcp_allowed_origins: Vec::new(),
         oauth: opts.oauth,
         connection: opts.connection,
-        secret_key: SecretKeySource::Inline(TEST_SECRET_KEY.into()),
         tuning: opts.tuning,
+        ..server_config(db_url.clone(), dir.path().join("data"))
     })
     .await
     .unwrap();
@@ -288,21 +282,14 @@ impl TestApp {
     pub async fn second_node(&self, opts: Options) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let running = start(ServerConfig {
-            database_url: self.db_url.clone(),
-            bind: "127.0.0.1:0".into(),
-            issuers: Vec::new(),
             rate_limits: opts.rate_limits,
-            demo: false,
             no_migrate: true,
-            data_dir: self._dir.path().join("data"),
             // Behind one load balancer: one public URL, so one issuer for every node.
             public_url: Some(self.base.clone()),
-            mcp_allowed_hosts: Vec::new(),
-            mcp_allowed_origins: Vec::new(),
             oauth: opts.oauth,
             connection: opts.connection,
-            secret_key: SecretKeySource::Inline(TEST_SECRET_KEY.into()),
             tuning: opts.tuning,
+            ..server_config(self.db_url.clone(), self._dir.path().join("data"))
         })
         .await
         .unwrap();
@@ -326,21 +313,12 @@ impl TestApp {
             r.stop().await.unwrap();
         }
         let running = start(ServerConfig {
-            database_url: self.db_url.clone(),
             // The same address, so the issuer (and every URL levd publishes) stays the same.
             bind: self.base.trim_start_matches("http://").to_string(),
-            issuers: Vec::new(),
             rate_limits: RateLimitConfig { enabled: false, ..RateLimitConfig::default() },
-            demo: false,
-            no_migrate: false,
-            data_dir: self._dir.path().join("data"),
-            public_url: None,
-            mcp_allowed_hosts: Vec::new(),
-            mcp_allowed_origins: Vec::new(),
             oauth: Some(levd_oauth::OAuthSettings { allow_private_client_metadata: true, ..Default::default() }),
-            connection: levd_http::conn::ConnectionLimits::default(),
-            tuning: levd_http::middleware::Tuning::default(),
             secret_key,
+            ..ServerConfig::new(self.db_url.clone(), self._dir.path().join("data"))
         })
         .await?;
         self.store = running.store.clone();
