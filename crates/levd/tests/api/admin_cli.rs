@@ -192,17 +192,7 @@ async fn migrate_then_serve_without_migrating() {
 async fn request_logs_are_structured_and_hold_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _) = fresh_database(dir.path()).await;
-    let bin = env!("CARGO_BIN_EXE_levd");
-    let mut child = tokio::process::Command::new(bin)
-        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--log-format", "json", "--database-url", &db])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("LEV_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = demo_server_with_json_logs(dir.path(), &db);
     use tokio::io::{AsyncBufReadExt, AsyncReadExt};
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut addr, mut key) = (None, None);

@@ -362,6 +362,22 @@ pub fn assert_error(body: &Value, status: u16, type_name: &str) -> Value {
     e.clone()
 }
 
+/// `levd serve --demo` as its own process on `db`, with JSON logs at `info` on its piped standard
+/// error and its standard output piped; data directory and working directory inside `dir`.
+pub fn demo_server_with_json_logs(dir: &std::path::Path, db: &str) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_levd"))
+        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--log-format", "json", "--database-url", db])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .current_dir(dir)
+        .env("LEV_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
 /// Runs `levd admin ARGS --database-url DB` as its own process, with `stdin` on its standard input.
 pub fn levd_admin(db_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;

@@ -270,16 +270,7 @@ async fn each_demo_deals_financials_agree_with_its_index_facts() {
 async fn a_first_demo_start_logs_no_warning_or_error() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _) = fresh_database(dir.path()).await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_levd"))
-        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--log-format", "json", "--database-url", &db])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("LEV_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = demo_server_with_json_logs(dir.path(), &db);
     use tokio::io::{AsyncBufReadExt, AsyncReadExt};
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(120);
