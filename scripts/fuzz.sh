@@ -19,7 +19,10 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 target/debug/levd --database-url "sqlite://$TMP/lev.db" serve --demo --rate-limits off \
   --bind "127.0.0.1:$PORT" --data-dir "$TMP/data" >"$TMP/out" 2>"$TMP/log" &
 PID=$!
-trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
+# On failure, the end of levd's log says what the server saw (the cause of a 5xx).
+trap 'rc=$?; kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true
+  if [ $rc -ne 0 ]; then echo "== levd log (last 60 lines)" >&2; tail -n 60 "$TMP/log" | cat -v >&2; fi
+  rm -rf "$TMP"' EXIT
 for _ in $(seq 1 100); do
   grep -q 'lev_sk_' "$TMP/out" 2>/dev/null && break
   sleep 0.2

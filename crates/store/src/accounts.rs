@@ -171,7 +171,7 @@ impl Store {
 
     /// Adds the user to the account, or changes the role of an existing membership.
     pub async fn upsert_membership(&self, user_id: i64, account_id: i64, role: Role) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO memberships (user_id, account_id, role, status, created_at) VALUES ($1, $2, $3, 'active', $4) \
              ON CONFLICT (user_id, account_id) DO UPDATE SET role = excluded.role, status = 'active'",
@@ -190,7 +190,7 @@ impl Store {
     /// Ends a membership and revokes, in the same transaction, every key the user holds on
     /// that account, so adding the user back later does not bring old keys back to life.
     pub async fn remove_membership(&self, user_id: i64, account_id: i64) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE memberships SET status = 'removed' WHERE user_id = $1 AND account_id = $2 AND status = 'active'",
         )
@@ -226,7 +226,7 @@ impl Store {
 
     /// Saves the user's active-account preference; cached principals on every node refresh.
     pub async fn set_active_account(&self, user_id: i64, account_id: Option<i64>) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE users SET active_account_id = $1 WHERE id = $2")
             .bind(account_id)
             .bind(user_id)

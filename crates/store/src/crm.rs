@@ -524,7 +524,7 @@ impl Store {
         origin: ContactOrigin,
         now: &str,
     ) -> Result<Contact> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if !lock_company(&mut tx, account_id, c.company_id).await? {
             return Err(StoreError::NotFound("company"));
         }
@@ -578,7 +578,7 @@ impl Store {
                 .fetch_optional(self.pool())
                 .await?;
         let Some(company_id) = company_id else { return Ok(ContactUpdate::NotFound) };
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if c.is_primary == Some(true) {
             lock_company(&mut tx, account_id, company_id).await?;
         }
@@ -649,7 +649,7 @@ impl Store {
         opening: Option<i64>,
         now: &str,
     ) -> Result<Unlock> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         ensure_credit_row(&mut tx, account_id, opening, now).await?;
         let flipped = sqlx::query(
             "UPDATE contacts SET is_locked = 0, unlocked_at = $1, updated_at = $1 \
@@ -707,7 +707,7 @@ impl Store {
         now: &str,
     ) -> Result<()> {
         let balance = balance.map(|b| b.max(0));
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         ensure_credit_row(&mut tx, account_id, None, now).await?;
         let before: Option<i64> =
             sqlx::query_scalar("UPDATE credit_accounts SET updated_at = $1 WHERE account_id = $2 RETURNING balance")

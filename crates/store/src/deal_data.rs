@@ -518,7 +518,7 @@ impl Store {
         if n > 0 {
             return Ok(());
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for (vault_type, title, is_default) in
             [(VAULT_RESOURCES, "Deal Resources", 0i64), (VAULT_SHARED, "Deal Room", 1)]
         {
@@ -549,7 +549,7 @@ impl Store {
         title: &str,
         now: &str,
     ) -> Result<Vault> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO vaults (account_id, deal_id, vault_type, title, is_default, created_at) \
              VALUES ($1, $2, $3, $4, 0, $5) RETURNING id",
@@ -878,7 +878,7 @@ impl Store {
 
     /// Creates a task at the end of its siblings; `place` was checked to be the account's.
     pub async fn insert_task(&self, account_id: i64, place: TaskPlace, t: &NewTask, now: &str) -> Result<i64> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut pos = Sql::new("SELECT COALESCE(MAX(position), 0) + 1 FROM checklist_tasks WHERE checklist_id = ");
         pos.push_bind(place.checklist_id);
         match (t.parent, place.section_id) {
@@ -924,7 +924,7 @@ impl Store {
 
     /// Applies a task update; `false` when the task is not the account's.
     pub async fn update_task(&self, account_id: i64, task_id: i64, c: &TaskChanges, now: &str) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut s = Sql::new("UPDATE checklist_tasks SET updated_at = ");
         s.push_bind(now.to_string());
         if let Some(t) = &c.title {
@@ -1158,7 +1158,7 @@ impl Store {
     /// Stores a memo of a deal of the account (demo data, tests). A published memo's PDF is
     /// ready to render; a draft's is not.
     pub async fn insert_memo(&self, account_id: i64, deal_id: i64, m: &NewMemo, now: &str) -> Result<MemoRecord> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let published = m.status == "published";
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO memos (uuid, account_id, deal_id, title, memo_type, status, body, created_by_user_id, \
@@ -1374,7 +1374,7 @@ impl Store {
         now: &str,
     ) -> Result<RecordedObservation> {
         let slot = o.slot();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let observation_id: i64 = sqlx::query_scalar(
             "INSERT INTO index_observations (account_id, deal_id, metric_id, slot, entity_type, entity_id, entity_ref, \
              group_ref, value_text, original_text, context, summary, period_type, period_value, confidence, weight, \
@@ -1503,7 +1503,7 @@ impl Store {
         observation_id: i64,
         now: &str,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         write_fact_from_observation(&mut tx, account_id, deal_id, Some(fact_id), observation_id, ORIGIN_PROMOTED, now)
             .await?;
         tx.commit().await?;

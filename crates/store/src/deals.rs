@@ -192,7 +192,7 @@ impl Store {
 
     /// Creates a deal with its pipeline rows and financials in one transaction.
     pub async fn insert_deal(&self, account_id: i64, d: &NewDeal, now: &str) -> Result<Deal> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut q = Sql::new(
             "INSERT INTO deals (owner_account_id, title, loan_amount, loan_type, transaction_type, business_plan, \
              description, estimated_close_date, created_at, updated_at, archived, search_text) VALUES (",
@@ -248,7 +248,7 @@ impl Store {
         if c.is_empty() {
             return self.deal(account_id, deal_id).await;
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut qb = Sql::new("UPDATE deals SET updated_at = ");
         qb.push_bind(now.to_string());
         if let Some(t) = &c.title {
@@ -385,7 +385,7 @@ impl Store {
         statuses: &[(&str, &str)],
         now: &str,
     ) -> Result<i64> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO pipelines (owner_account_id, name, pipeline_type, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -476,7 +476,7 @@ impl Store {
 
     /// Sets arbitrary financial values of a deal (demo data); names must be financial fields.
     pub async fn set_financial_values(&self, deal_id: i64, values: &[(&'static str, Value)], now: &str) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO deal_financials (deal_id, updated_at) VALUES ($1, $2) ON CONFLICT (deal_id) DO NOTHING",
         )

@@ -471,7 +471,7 @@ impl Store {
     /// (and `None` is returned if it was); with `force`, it replaces whatever is there.
     pub async fn load_builtin(&self, dataset: &str, force: bool) -> Result<Option<LoadReport>> {
         let now = levd_domain::time_fmt::now_rfc3339();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if force {
             mark_loaded(&mut tx, dataset, "builtin", &now).await?;
         } else if !claim_builtin(&mut tx, dataset, &now).await? {
@@ -506,7 +506,7 @@ impl Store {
     /// `replace`, makes them the whole directory. One transaction.
     pub async fn load_lenders(&self, lenders: &[NewLender], replace: bool, source: &str) -> Result<LoadReport> {
         let now = levd_domain::time_fmt::now_rfc3339();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let w = write_lenders(&mut tx, lenders, replace, &now).await?;
         mark_loaded(&mut tx, DATASET_LENDERS, source, &now).await?;
         let report = report(&mut tx, DATASET_LENDERS, replace, source, lenders.len(), w).await?;
@@ -517,7 +517,7 @@ impl Store {
     /// Merges base rates (by key) or, with `replace`, makes them the whole list.
     pub async fn load_base_rates(&self, rates: &[BaseRate], replace: bool, source: &str) -> Result<LoadReport> {
         let now = levd_domain::time_fmt::now_rfc3339();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let w = write_base_rates(&mut tx, rates, replace, &now).await?;
         mark_loaded(&mut tx, DATASET_BASE_RATES, source, &now).await?;
         let report = report(&mut tx, DATASET_BASE_RATES, replace, source, rates.len(), w).await?;
@@ -528,7 +528,7 @@ impl Store {
     /// Merges asset types (by id) or, with `replace`, makes them the whole catalogue.
     pub async fn load_asset_types(&self, types: &[AssetType], replace: bool, source: &str) -> Result<LoadReport> {
         let now = levd_domain::time_fmt::now_rfc3339();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let w = write_asset_types(&mut tx, types, replace, &now).await?;
         mark_loaded(&mut tx, DATASET_ASSET_TYPES, source, &now).await?;
         let report = report(&mut tx, DATASET_ASSET_TYPES, replace, source, types.len(), w).await?;

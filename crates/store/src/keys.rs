@@ -61,7 +61,7 @@ impl Store {
     /// Inserts a key unless the account already holds `ceiling` active keys. The count and the
     /// insert are one statement, so two concurrent creations cannot both pass the check.
     pub async fn insert_api_key(&self, k: NewKey<'_>, ceiling: i64) -> Result<KeyRow> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.backend() == Backend::Postgres {
             // Under READ COMMITTED two inserts could both see room below the ceiling; a lock
             // per account serialises them. (SQLite runs one writer at a time anyway.)
@@ -148,7 +148,7 @@ impl Store {
         user_id: Option<i64>,
         at: &str,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut q = Sql::new("UPDATE api_keys SET revoked_at = ");
         q.push_bind(at.to_string()).push(" WHERE id = ").push_bind(key_id).push(" AND revoked_at IS NULL");
         if let Some(a) = account_id {

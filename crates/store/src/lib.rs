@@ -258,6 +258,17 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// Begins a transaction that may write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later cannot
+    /// wait for the lock when another writer committed in between (its snapshot is stale), and
+    /// would fail with "database is locked" instead of queueing behind it.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
 }
 
 /// Connection settings of every SQLite connection. WAL: readers never block the writer. NORMAL

@@ -134,7 +134,7 @@ impl Store {
     /// Sets a user's password hash (PHC string), and gives the user a subject when it has none
     /// yet, so tokens of the built-in server can name it (`docs/auth.md#jwt`).
     pub async fn set_password(&self, user_id: i64, password_hash: &str, default_subject: &str) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("UPDATE users SET password_hash = $1, subject = COALESCE(subject, $2) WHERE id = $3")
             .bind(password_hash)
             .bind(default_subject)
@@ -192,7 +192,7 @@ impl Store {
     /// Adds a key; with `retire_others`, every older key stops signing (it stays published
     /// until the tokens it signed have expired).
     pub async fn add_signing_key(&self, key: &SigningKeyRow, retire_others: bool) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if retire_others {
             sqlx::query("UPDATE oauth_signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
                 .bind(key.created_at)
@@ -300,7 +300,7 @@ impl Store {
 
     /// Records a consent and its authorization code in one transaction.
     pub async fn insert_grant_with_code(&self, grant: &GrantRow, code_digest: &str, code: &CodeRow) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(sqlf!("INSERT INTO oauth_grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL)"))
             .bind(&grant.id)
             .bind(&grant.client_id)
@@ -345,7 +345,7 @@ impl Store {
     /// Revokes a grant: every token issued from it stops working (on this node at once, on
     /// the others at their next epoch check). `true` when it was active.
     pub async fn revoke_grant(&self, id: &str, now: i64) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("UPDATE oauth_grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(id)
@@ -380,7 +380,7 @@ impl Store {
 
     /// Revokes every active grant of a user (of one client only, when given). Returns how many.
     pub async fn revoke_grants_of(&self, user_id: i64, client_id: Option<&str>, now: i64) -> Result<u64> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = match client_id {
             Some(c) => sqlx::query(
                 "UPDATE oauth_grants SET revoked_at = $1 WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL",

@@ -524,7 +524,7 @@ impl Store {
         note: Option<(&str, i64)>,
         now: &str,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut q = Sql::new("UPDATE placements SET updated_at = ");
         q.push_bind(now.to_string());
         for (col, cell) in sets {
@@ -601,7 +601,7 @@ impl Store {
         base_rate: &BaseRateSetting,
         now: &str,
     ) -> Result<i64> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let winning = w.winning.unwrap_or(false);
         if winning {
             clear_winner(&mut tx, account_id, deal_id, None, now).await?;
@@ -651,7 +651,7 @@ impl Store {
         base_rate: Option<&BaseRateSetting>,
         now: &str,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if w.winning == Some(true) {
             clear_winner(&mut tx, account_id, deal_id, Some(term_sheet_id), now).await?;
         }

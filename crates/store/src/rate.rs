@@ -17,7 +17,7 @@ impl Store {
     /// seconds with a burst of `period / interval`. The database clock is used, so nodes with
     /// skewed clocks still agree.
     pub async fn lease_rate_tokens(&self, bucket: &str, interval: f64, want: u32, period: f64) -> Result<RateLease> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // Writing first takes SQLite's write lock at once; on PostgreSQL the row lock below
         // serialises concurrent leases of one bucket.
         sqlx::query("INSERT INTO rate_buckets (bucket, tat) VALUES ($1, 0) ON CONFLICT (bucket) DO NOTHING")

@@ -152,7 +152,7 @@ impl crate::Store {
     pub async fn seal_secrets_at_rest(&self) -> crate::Result<SealReport> {
         let keys = self.secret_keys()?;
         let mut report = SealReport::default();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut items: Vec<(&'static str, String, String)> = Vec::new();
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT kid, private_pem FROM oauth_signing_keys").fetch_all(&mut *tx).await?;

@@ -754,6 +754,32 @@ async fn checklist_tasks_are_created_nested_updated_and_completed() {
     }
 }
 
+/// Writes that read before they write (a task's position is the end of its siblings) queue for
+/// the database instead of failing when others write at the same moment.
+#[tokio::test]
+async fn parallel_task_creations_all_succeed_with_distinct_positions() {
+    let r = room("tasks-parallel").await;
+    let (checklist_id, _) = checklist(&r.app, &r.t, r.deal).await;
+    let calls = (0..24).map(|i| {
+        let (app, key) = (&r.app, &r.t.key);
+        async move {
+            post(app, "/checklist-tasks", key, json!({"title": format!("Task {i}"), "checklist_id": checklist_id}))
+                .await
+        }
+    });
+    let answers = futures::future::join_all(calls).await;
+    for (s, body) in &answers {
+        assert_eq!(*s, 201, "{body}");
+    }
+    let (s, lists) = get(&r.app, &format!("/deals/{}/checklists", r.deal), &r.t.key).await;
+    assert_eq!(s, 200);
+    let tasks = lists["data"][0]["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 24, "{lists}");
+    let mut positions: Vec<i64> = tasks.iter().map(|t| t["position"].as_i64().unwrap()).collect();
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=24).collect::<Vec<i64>>());
+}
+
 #[tokio::test]
 async fn checklist_task_notes_lifecycle() {
     let r = room("task-notes").await;
