@@ -134,12 +134,12 @@ impl Authenticator {
     }
 
     /// Authenticates a bearer token.
-    pub async fn authenticate(&self, token: &str) -> Result<Principal, ApiError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         self.authenticate_with_claims(token).await.map(|(p, _)| p)
     }
 
     /// Like [`authenticate`](Self::authenticate), also returning the verified claims of a JWT.
-    pub async fn authenticate_with_claims(&self, token: &str) -> Result<(Principal, Option<VerifiedToken>), ApiError> {
+    pub async fn authenticate_with_claims(&self, token: &str) -> Result<(Principal, Option<VerifiedToken>), AuthError> {
         if is_api_key_token(token) {
             self.authenticate_key(token).await.map(|k| (Principal::ApiKey(k), None))
         } else {
@@ -148,7 +148,7 @@ impl Authenticator {
     }
 
     /// Whether a grant of the built-in authorization server is still active.
-    async fn grant_active(&self, grant_id: &str) -> Result<bool, ApiError> {
+    async fn grant_active(&self, grant_id: &str) -> Result<bool, AuthError> {
         if let Some(active) = self.grants.lock().get(grant_id) {
             return Ok(*active);
         }
@@ -165,7 +165,7 @@ impl Authenticator {
         Ok(active)
     }
 
-    async fn authenticate_key(&self, token: &str) -> Result<Arc<KeyPrincipal>, ApiError> {
+    async fn authenticate_key(&self, token: &str) -> Result<Arc<KeyPrincipal>, AuthError> {
         let secret = ApiKeySecret::parse(token).ok_or_else(invalid_token)?;
         let digest = secret.digest();
         if let Some(c) = self.keys.lock().get(&digest) {
@@ -198,7 +198,7 @@ impl Authenticator {
         Ok(p)
     }
 
-    async fn authenticate_jwt(&self, token: &str) -> Result<(Arc<UserPrincipal>, VerifiedToken), ApiError> {
+    async fn authenticate_jwt(&self, token: &str) -> Result<(Arc<UserPrincipal>, VerifiedToken), AuthError> {
         let verified = self.jwt.verify(token).await.map_err(|e| {
             tracing::debug!(reason = %e, "jwt rejected");
             invalid_token()
@@ -269,7 +269,7 @@ impl Authenticator {
 
     /// The account a request acts for (`docs/auth.md#active-account`). API keys: their own account, header ignored.
     /// JWT users: header, else saved preference, else the only membership.
-    pub fn resolve(&self, principal: &Principal, header: Option<&[u8]>) -> Result<Resolution, ApiError> {
+    pub fn resolve(&self, principal: &Principal, header: Option<&[u8]>) -> Result<Resolution, AuthError> {
         match principal {
             Principal::ApiKey(k) => Ok(Resolution::Scoped(key_scope(k))),
             Principal::Jwt(u) => resolve_user(u, header),
@@ -302,13 +302,11 @@ fn member_scope(u: &UserPrincipal, m: &MembershipRow) -> AccountScope {
     }
 }
 
-fn resolve_user(u: &UserPrincipal, header: Option<&[u8]>) -> Result<Resolution, ApiError> {
+fn resolve_user(u: &UserPrincipal, header: Option<&[u8]>) -> Result<Resolution, AuthError> {
     if let Some(h) = header {
         // One answer for unknown slugs and foreign ones, so slugs cannot be probed.
-        let slug =
-            levd_domain::headers::parse_account_slug(h).ok_or_else(|| ApiError::forbidden(MSG_ACCOUNT_FORBIDDEN))?;
-        let m =
-            u.memberships.iter().find(|m| m.slug == slug).ok_or_else(|| ApiError::forbidden(MSG_ACCOUNT_FORBIDDEN))?;
+        let slug = levd_domain::headers::parse_account_slug(h).ok_or(AuthError::AccountForbidden)?;
+        let m = u.memberships.iter().find(|m| m.slug == slug).ok_or(AuthError::AccountForbidden)?;
         return Ok(Resolution::Scoped(member_scope(u, m)));
     }
     if let Some(m) = u.user.active_account_id.and_then(|pref| u.memberships.iter().find(|m| m.account_id == pref)) {
@@ -316,19 +314,52 @@ fn resolve_user(u: &UserPrincipal, header: Option<&[u8]>) -> Result<Resolution, 
     }
     match u.memberships.as_slice() {
         [only] => Ok(Resolution::Scoped(member_scope(u, only))),
-        [] => Err(ApiError::forbidden("The user is not an active member of any account")),
+        [] => Err(AuthError::NoMembership),
         _ => Ok(Resolution::Unresolved),
     }
 }
 
-pub fn invalid_token() -> ApiError {
-    ApiError::unauthorized(MSG_INVALID_TOKEN)
+fn invalid_token() -> AuthError {
+    AuthError::InvalidToken
 }
 
-fn store_error(e: levd_store::StoreError) -> ApiError {
+fn store_error(e: levd_store::StoreError) -> AuthError {
     if matches!(e, levd_store::StoreError::UnstorableText) {
-        return ApiError::bad_request("The request contains text that cannot be stored");
+        return AuthError::UnstorableText;
     }
     tracing::error!(error = %e, "store failure during authentication");
-    ApiError::unavailable("The service is temporarily unavailable")
+    AuthError::Unavailable
+}
+
+/// Why a credential or an account choice was refused. Callers match on the kind (a `401`
+/// challenge, a `403`, an outage); `ApiError::from` gives the envelope each one answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The credential is unknown, expired, revoked, forged or not meant for this server.
+    #[error("{MSG_INVALID_TOKEN}")]
+    InvalidToken,
+    /// `X-Active-Account` names an account the user does not belong to (or none at all).
+    #[error("{MSG_ACCOUNT_FORBIDDEN}")]
+    AccountForbidden,
+    /// The user is an active member of no account.
+    #[error("The user is not an active member of any account")]
+    NoMembership,
+    /// The credential holds text the database cannot store (a NUL character).
+    #[error("The request contains text that cannot be stored")]
+    UnstorableText,
+    /// The credential could not be checked: the database is unavailable.
+    #[error("The service is temporarily unavailable")]
+    Unavailable,
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            AuthError::InvalidToken => ApiError::unauthorized(message),
+            AuthError::AccountForbidden | AuthError::NoMembership => ApiError::forbidden(message),
+            AuthError::UnstorableText => ApiError::bad_request(message),
+            AuthError::Unavailable => ApiError::unavailable(message),
+        }
+    }
 }

@@ -121,6 +121,12 @@ fn base62_fixed<const N: usize>(big_endian: &[u8]) -> [u8; N] {
     digits
 }
 
+/// The answer of `POST /api-keys/revoke`: whether a live key was revoked by this call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ApiKeyRevocation {
+    pub revoked: bool,
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

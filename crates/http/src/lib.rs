@@ -2,11 +2,13 @@
 //! alias), the request-path middleware and thin handlers over the services.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod admission;
 pub mod conn;
 pub mod envelope;
 pub mod mcp;
 pub mod middleware;
 pub mod openapi;
+pub mod operations;
 pub mod ratelimit;
 mod routes;
 
@@ -146,7 +148,7 @@ pub fn app(state: AppState) -> Router {
 /// The application with extra routes placed behind the full request path (benchmarks and
 /// tests add a trivial handler this way).
 pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
-    let api = routes::router()
+    let api = operations::router()
         .merge(extra)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::pipeline));
     let oauth = state.oauth.clone();

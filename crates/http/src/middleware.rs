@@ -14,7 +14,7 @@ use http::header::{
 };
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
-use levd_auth::{MSG_ACTIVE_ACCOUNT_REQUIRED, MSG_AUTH_REQUIRED, Principal, Resolution};
+use levd_auth::{AuthError, MSG_ACTIVE_ACCOUNT_REQUIRED, MSG_AUTH_REQUIRED, MSG_INVALID_TOKEN, Principal};
 use levd_domain::ApiError;
 use levd_domain::api_key::ApiKeySecret;
 use levd_domain::headers::{parse_bearer, parse_idempotency_key, parse_origin_app};
@@ -25,8 +25,10 @@ use levd_store::Claim;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
+use crate::admission::{self, CredentialRefused, Refused, Resource};
 use crate::envelope::{Rendered, error_body, error_response, finalize};
-use crate::ratelimit::{Bucket, Quota};
+use crate::operations::{Policy, policy_for};
+use crate::ratelimit::Quota;
 
 /// Canonical prefix of every route, and the alias the seed document uses (`docs/api.md#routes`).
 pub const PREFIX: &str = "/api/external/v2";
@@ -100,48 +102,9 @@ struct LogFacts {
     key_prefix: Option<String>,
 }
 
-/// How a route is authenticated and scoped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    /// No credential; limited per IP. `origin` says whether `X-Origin-App` is required.
-    Public { per_ip: PublicLimit, origin: bool },
-    /// Credential required; an account is used when one resolves (`GET /me`).
-    AccountOptional,
-    /// Credential required; no account needed (`/me/accounts`, `/me/active-account`).
-    UserOnly,
-    /// Credential and a resolved account required.
-    Account,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PublicLimit {
-    Health,
-    ValidateKey,
-    /// Signed, expiring file links (document downloads, memo PDFs): the signature is the
-    /// credential, so they carry no bearer token and no origin header.
-    Files,
-}
-
-/// Requests per minute and client IP for signed file links.
-const FILES_PER_IP: u32 = 600;
-
 /// The route template without its prefix, e.g. `/deals/{deal_id}`.
 pub fn endpoint_template(matched: &str) -> &str {
     matched.strip_prefix(BUILD_PREFIX).or_else(|| matched.strip_prefix(PREFIX)).unwrap_or(matched)
-}
-
-pub fn policy_for(method: &Method, template: &str) -> Policy {
-    // HEAD is answered wherever GET is, under the same rules.
-    let method = if method == Method::HEAD { "GET" } else { method.as_str() };
-    match (method, template) {
-        ("GET", "/health") => Policy::Public { per_ip: PublicLimit::Health, origin: false },
-        ("POST", "/auth/validate-api-key") => Policy::Public { per_ip: PublicLimit::ValidateKey, origin: true },
-        ("GET", "/files/{token}") => Policy::Public { per_ip: PublicLimit::Files, origin: false },
-        ("GET", "/openapi.json") => Policy::Public { per_ip: PublicLimit::Health, origin: false },
-        ("GET", "/me") => Policy::AccountOptional,
-        ("GET", "/me/accounts") | ("PATCH", "/me/active-account") => Policy::UserOnly,
-        _ => Policy::Account,
-    }
 }
 
 fn new_request_id(req: &Request) -> Arc<str> {
@@ -261,22 +224,20 @@ async fn run_pipeline(
             return Err(unauthorized(MSG_AUTH_REQUIRED, false));
         };
         let Some(token) = parse_bearer(header.as_bytes()) else {
-            return Err(unauthorized(levd_auth::MSG_INVALID_TOKEN, true));
+            return Err(unauthorized(MSG_INVALID_TOKEN, true));
         };
-        match state.auth.authenticate_with_claims(token).await {
-            Ok((p, claims)) => {
-                if !audience_fits_rest(state, claims.as_ref()) {
-                    tracing::debug!("token minted for another resource refused on the REST API");
-                    return Err(unauthorized(levd_auth::MSG_INVALID_TOKEN, true));
-                }
+        match admission::authenticate(state, token, Resource::Rest).await {
+            Ok(p) => {
                 facts.user_id = Some(p.user_id());
                 if matches!(p, Principal::ApiKey(_)) {
                     facts.key_prefix = ApiKeySecret::parse(token).map(|k| k.key_prefix());
                 }
                 principal = Some(p);
             }
-            Err(e) if e.status() == 401 => return Err(unauthorized(&e.message, true)),
-            Err(e) => return Err(error_response(e)),
+            Err(CredentialRefused::Auth(AuthError::InvalidToken) | CredentialRefused::InsufficientScope) => {
+                return Err(unauthorized(MSG_INVALID_TOKEN, true));
+            }
+            Err(CredentialRefused::Auth(e)) => return Err(error_response(e.into())),
         }
     }
 
@@ -295,87 +256,29 @@ async fn run_pipeline(
         state.auth.record_key_use(k, o);
     }
 
-    // 3. Active account (`docs/auth.md#active-account`).
-    let mut scope = None;
-    if let Some(p) = &principal {
-        let header = req.headers().get(&X_ACTIVE_ACCOUNT).map(|v| v.as_bytes());
-        let header = if policy == Policy::UserOnly { None } else { header };
-        match state.auth.resolve(p, header) {
-            Ok(Resolution::Scoped(s)) => scope = Some(s),
-            Ok(Resolution::Unresolved) if policy == Policy::Account => {
+    // 3. Active account and rate limits (`docs/auth.md#admission`). HEAD shares GET's
+    // endpoint bucket: it is the same read without the body.
+    let endpoint_method = if method == Method::HEAD { "GET" } else { method.as_str() };
+    let endpoint = format!("{endpoint_method} {template}");
+    let account_header = req.headers().get(&X_ACTIVE_ACCOUNT).map(|v| v.as_bytes());
+    let admitted =
+        match admission::admit(state, principal.as_ref(), account_header, policy, &endpoint, &client_ip(&req)).await {
+            Ok(a) => a,
+            Err(Refused::Auth(e)) => return Err(error_response(e.into())),
+            Err(Refused::AccountRequired) => {
                 return Err(error_response(ApiError::bad_request(MSG_ACTIVE_ACCOUNT_REQUIRED)));
             }
-            Ok(Resolution::Unresolved) => {}
-            // A user with no membership may still read /me and /me/accounts.
-            Err(e) if policy != Policy::Account && e.status() == 403 && header.is_none() => {}
-            Err(e) => return Err(error_response(e)),
-        }
-    }
-    facts.account_id = scope.as_ref().map(|s| s.account_id);
-
-    // 4. Rate limits (`docs/api.md#rate-limits`).
-    let mut quota = None;
-    if state.limits.enabled {
-        let buckets = match (&policy, &scope, &principal) {
-            (Policy::Public { per_ip, .. }, _, _) => {
-                let (name, n) = match per_ip {
-                    PublicLimit::Health => ("health", state.limits.health_per_ip),
-                    PublicLimit::ValidateKey => ("validate", state.limits.validate_key_per_ip),
-                    PublicLimit::Files => ("files", FILES_PER_IP),
-                };
-                vec![Bucket { key: format!("ip:{name}:{}", client_ip(&req)), per_minute: n, limit_type: "ip" }]
-            }
-            (_, Some(s), _) => {
-                let t = state.limits.for_tier(s.tier);
-                vec![
-                    Bucket {
-                        key: format!("a:{}", s.account_id),
-                        per_minute: t.account_per_minute,
-                        limit_type: "account",
-                    },
-                    Bucket {
-                        // HEAD shares GET's bucket: it is the same read without the body.
-                        key: format!(
-                            "e:{}:{} {}",
-                            s.account_id,
-                            if method == Method::HEAD { "GET" } else { method.as_str() },
-                            template
-                        ),
-                        per_minute: t.endpoint_per_minute,
-                        limit_type: "endpoint",
-                    },
-                ]
-            }
-            (_, None, Some(p)) => {
-                // Account-less calls of a multi-account user: the user's own bucket, at the
-                // lowest tier's figure.
-                let t = state.limits.free;
-                vec![Bucket {
-                    key: format!("u:{}", p.user_id()),
-                    per_minute: t.account_per_minute,
-                    limit_type: "account",
-                }]
-            }
-            _ => Vec::new(),
-        };
-        match state.limiter.check(&buckets).await {
-            Ok(q) => quota = q,
-            Err(rej) => {
-                let e = ApiError::new(
-                    levd_domain::ErrorKind::RateLimited,
-                    "Per-minute API rate limit reached. Contact help@lev.com if you need a higher tier.",
-                )
-                .with_extra("limit_type", rej.limit_type)
-                .with_extra("retry_after_seconds", rej.retry_after_seconds);
-                let mut r = error_response(e);
+            Err(Refused::RateLimited(rej)) => {
+                let mut r = error_response(admission::rate_limited(&rej));
                 set_quota_headers(&mut r, &rej.quota);
                 r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(rej.retry_after_seconds));
                 return Err(r);
             }
-        }
-    }
+        };
+    let (scope, quota) = (admitted.scope, admitted.quota);
+    facts.account_id = scope.as_ref().map(|s| s.account_id);
 
-    // 5. Body: size and media type (`docs/api.md#bodies`).
+    // 4. Body: size and media type (`docs/api.md#bodies`).
     let has_body_method = matches!(method, Method::POST | Method::PATCH | Method::PUT | Method::DELETE);
     let mut body_bytes = Bytes::new();
     if has_body_method {
@@ -404,9 +307,10 @@ async fn run_pipeline(
         req = Request::from_parts(parts, Body::from(body_bytes.clone()));
     }
 
-    // 6. Idempotency (`docs/api.md#idempotency`).
+    // 5. Idempotency (`docs/api.md#idempotency`).
+    let honours_idempotency = crate::operations::find(&method, template).is_some_and(|o| o.honours_idempotency());
     let idem = match (&scope, &principal, req.headers().get(&IDEMPOTENCY_KEY)) {
-        (_, Some(p), Some(v)) if has_body_method => {
+        (_, Some(p), Some(v)) if honours_idempotency => {
             let key = match parse_idempotency_key(v.as_bytes()) {
                 Ok(k) => k.to_string(),
                 Err(e) => return Err(with_quota(error_response(e), quota)),
@@ -459,7 +363,7 @@ async fn run_pipeline(
         }
     }
 
-    // 7. The handler.
+    // 6. The handler.
     let release_ids = idem.clone().unwrap_or_default();
     req.extensions_mut().insert(Caller { principal, scope, origin_app: origin });
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(|| "".into());
@@ -500,18 +404,6 @@ async fn run_pipeline(
         }
     };
     Ok(with_quota(resp, quota))
-}
-
-/// Tokens of the built-in authorization server name the resource they were minted for: the
-/// REST API accepts those minted for it or for the whole server, not those minted for `/mcp`.
-/// Other issuers' audiences were checked against their configuration by the verifier.
-fn audience_fits_rest(state: &AppState, claims: Option<&levd_auth::VerifiedToken>) -> bool {
-    let (Some(server), Some(claims)) = (&state.oauth, claims) else { return true };
-    if claims.issuer != server.issuer() {
-        return true;
-    }
-    let accepted = server.rest_audiences();
-    claims.audiences.iter().any(|a| accepted.contains(a))
 }
 
 fn with_quota(mut r: Response, q: Option<Quota>) -> Response {

@@ -6,479 +6,23 @@
 use std::sync::LazyLock;
 
 use levd_domain::crm::{BillingSummary, Company, Contact, Credits};
-use levd_domain::deal::{DEAL_LIST, Deal, FINANCIAL_FIELDS, FinancialKind};
+use levd_domain::deal::{Deal, FINANCIAL_FIELDS, FinancialKind};
 use levd_domain::deal_data::{
     ChecklistTask, DealChecklist, DealDocument, DealDocumentDownload, DealIndexEntity, DealIndexFact,
     DealIndexFactInsertResponse, DealIndexMetricDefinition, DealIndexObservation, DealIndexSearchResult, DealMemo,
     DealMemoDetail, Vault,
 };
-use levd_domain::directory::{AssetType, BaseRate, DIRECTORY_LIST, LenderDetail, LenderProgram, LenderSummary};
-use levd_domain::placements::{DealPipelineStage, PLACEMENT_LIST, Pipeline, Placement, TermSheet};
+use levd_domain::directory::{AssetType, BaseRate, LenderDetail, LenderProgram, LenderSummary};
+use levd_domain::placements::{DealPipelineStage, Pipeline, Placement, TermSheet};
 use levd_domain::query::{FilterKind, ListSpec};
 use levd_store::{DealPropertyRow, DealTeamRow};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
+use http::Method;
+
 use crate::middleware::PREFIX;
-
-/// How an operation answers on success.
-#[derive(Clone, Copy)]
-enum Answer {
-    One(&'static str),
-    List(&'static str),
-    Created(&'static str),
-    Deleted,
-}
-
-/// What a request may carry.
-#[derive(Clone, Copy, PartialEq)]
-enum Access {
-    /// Bearer credential required (`scope` names the scope that gates it, when one does).
-    Bearer(Option<&'static str>),
-    /// No credential (`origin`: whether `X-Origin-App` is still required).
-    Public { origin: bool },
-}
-
-struct Op {
-    method: &'static str,
-    path: &'static str,
-    id: &'static str,
-    summary: &'static str,
-    access: Access,
-    answer: Answer,
-    /// Query parameters: a list grammar, extra names, or both.
-    list: Option<&'static ListSpec>,
-    query: &'static [(&'static str, &'static str)],
-    body: bool,
-    errors: &'static [u16],
-}
-
-const fn op(method: &'static str, path: &'static str, id: &'static str, summary: &'static str) -> Op {
-    Op {
-        method,
-        path,
-        id,
-        summary,
-        access: Access::Bearer(None),
-        answer: Answer::One("Object"),
-        list: None,
-        query: &[],
-        body: false,
-        errors: &[],
-    }
-}
-
-impl Op {
-    const fn scope(mut self, s: &'static str) -> Op {
-        self.access = Access::Bearer(Some(s));
-        self
-    }
-    const fn public(mut self, origin: bool) -> Op {
-        self.access = Access::Public { origin };
-        self
-    }
-    const fn one(mut self, s: &'static str) -> Op {
-        self.answer = Answer::One(s);
-        self
-    }
-    const fn list(mut self, s: &'static str) -> Op {
-        self.answer = Answer::List(s);
-        self
-    }
-    const fn created(mut self, s: &'static str) -> Op {
-        self.answer = Answer::Created(s);
-        self.body = true;
-        self
-    }
-    const fn deleted(mut self) -> Op {
-        self.answer = Answer::Deleted;
-        self
-    }
-    const fn spec(mut self, s: &'static ListSpec) -> Op {
-        self.list = Some(s);
-        self
-    }
-    const fn query(mut self, q: &'static [(&'static str, &'static str)]) -> Op {
-        self.query = q;
-        self
-    }
-    const fn body(mut self) -> Op {
-        self.body = true;
-        self
-    }
-    const fn errors(mut self, e: &'static [u16]) -> Op {
-        self.errors = e;
-        self
-    }
-}
-
-const CURSOR: &[(&str, &str)] = &[("limit", "integer"), ("cursor", "string")];
-const OFFSET: &[(&str, &str)] = &[("limit", "integer"), ("offset", "integer")];
-
-/// Every operation levd serves (paths after `/api/external/v2`).
-fn operations() -> Vec<Op> {
-    vec![
-        // Platform.
-        op("get", "/health", "getHealth", "Liveness and database check").public(false).one("Health"),
-        op("post", "/auth/validate-api-key", "postAuthValidateApiKey", "Check an API key")
-            .public(true)
-            .body()
-            .one("ApiKeyValidation"),
-        op("get", "/me", "getMe", "The caller, its account and platform limits").one("Me"),
-        op("get", "/me/accounts", "getMeAccounts", "Accounts of the caller").one("MyAccounts"),
-        op("patch", "/me/active-account", "patchMeActiveAccount", "Save the default account")
-            .body()
-            .one("ActiveAccount"),
-        op("get", "/account/team", "getAccountTeam", "Members of the account").query(OFFSET).list("AccountTeamMember"),
-        op("post", "/api-keys", "postApiKeys", "Create an API key (admins)").created("ApiKey"),
-        op("get", "/api-keys", "getApiKeys", "API keys of the caller")
-            .query(&[("limit", "integer"), ("offset", "integer"), ("scope", "string")])
-            .list("ApiKey"),
-        op("delete", "/api-keys/{key_id}", "deleteApiKeysKeyId", "Revoke an API key").deleted(),
-        // Billing.
-        op("get", "/billing/summary", "getBillingSummary", "Subscription and credits")
-            .scope("billing:read")
-            .one("BillingSummary"),
-        op("get", "/billing/credits/balance", "getBillingCreditsBalance", "Credit balance")
-            .scope("billing:read")
-            .one("Credits"),
-        // CRM.
-        op("get", "/companies", "getCompanies", "List companies")
-            .scope("companies:read")
-            .spec(&levd_domain::crm::COMPANY_LIST)
-            .list("Company"),
-        op("post", "/companies", "postCompanies", "Create a company").scope("companies:write").created("Company"),
-        op("get", "/companies/{company_id}", "getCompaniesCompanyId", "Get a company")
-            .scope("companies:read")
-            .one("Company"),
-        op("patch", "/companies/{company_id}", "patchCompaniesCompanyId", "Update a company")
-            .scope("companies:write")
-            .body()
-            .one("Company"),
-        op("get", "/companies/{company_id}/notes", "getCompaniesCompanyIdNotes", "Company notes")
-            .scope("companies:read")
-            .query(CURSOR)
-            .list("Note"),
-        op("post", "/companies/{company_id}/notes", "postCompaniesCompanyIdNotes", "Add a company note")
-            .scope("companies:write")
-            .created("Note"),
-        op(
-            "patch",
-            "/companies/{company_id}/notes/{note_id}",
-            "patchCompaniesCompanyIdNotesNoteId",
-            "Edit a company note",
-        )
-        .scope("companies:write")
-        .body()
-        .one("Note"),
-        op(
-            "delete",
-            "/companies/{company_id}/notes/{note_id}",
-            "deleteCompaniesCompanyIdNotesNoteId",
-            "Delete a company note",
-        )
-        .scope("companies:write")
-        .deleted(),
-        op("get", "/contacts", "getContacts", "List contacts")
-            .scope("contacts:read")
-            .spec(&levd_domain::crm::CONTACT_LIST)
-            .list("Contact"),
-        op("post", "/contacts", "postContacts", "Create a contact").scope("contacts:write").created("Contact"),
-        op("get", "/contacts/{contact_id}", "getContactsContactId", "Get a contact")
-            .scope("contacts:read")
-            .one("Contact"),
-        op("patch", "/contacts/{contact_id}", "patchContactsContactId", "Update a contact")
-            .scope("contacts:write")
-            .body()
-            .one("Contact"),
-        op("post", "/contacts/{contact_id}/actions/unlock", "postContactsContactIdActionsUnlock", "Unlock a contact")
-            .scope("ai:actions")
-            .body()
-            .one("Contact")
-            .errors(&[402]),
-        op("get", "/contacts/{contact_id}/notes", "getContactsContactIdNotes", "Contact notes")
-            .scope("contacts:read")
-            .query(CURSOR)
-            .list("Note"),
-        op("post", "/contacts/{contact_id}/notes", "postContactsContactIdNotes", "Add a contact note")
-            .scope("contacts:write")
-            .created("Note"),
-        op(
-            "patch",
-            "/contacts/{contact_id}/notes/{note_id}",
-            "patchContactsContactIdNotesNoteId",
-            "Edit a contact note",
-        )
-        .scope("contacts:write")
-        .body()
-        .one("Note"),
-        op(
-            "delete",
-            "/contacts/{contact_id}/notes/{note_id}",
-            "deleteContactsContactIdNotesNoteId",
-            "Delete a contact note",
-        )
-        .scope("contacts:write")
-        .deleted(),
-        // Deals.
-        op("get", "/deals", "getDeals", "List deals").scope("deals:read").spec(&DEAL_LIST).list("DealRecord"),
-        op("post", "/deals", "postDeals", "Create a deal").scope("deals:write").created("DealRecord"),
-        op("get", "/deals/{deal_id}", "getDealsDealId", "Get a deal")
-            .scope("deals:read")
-            .query(&[("include", "string"), ("fields", "string")])
-            .one("DealRecord"),
-        op("patch", "/deals/{deal_id}", "patchDealsDealId", "Update a deal")
-            .scope("deals:write")
-            .body()
-            .one("DealRecord"),
-        op("delete", "/deals/{deal_id}", "deleteDealsDealId", "Archive a deal").scope("deals:write").deleted(),
-        op("get", "/deals/{deal_id}/financials", "getDealsDealIdFinancials", "Financials of a deal")
-            .scope("deals:read")
-            .one("DealFinancials"),
-        op("get", "/deals/{deal_id}/properties", "getDealsDealIdProperties", "Properties of a deal")
-            .scope("deals:read")
-            .query(OFFSET)
-            .list("DealPropertyRow"),
-        op("get", "/deals/{deal_id}/team", "getDealsDealIdTeam", "Team of a deal")
-            .scope("deals:read")
-            .query(OFFSET)
-            .list("DealTeamRow"),
-        op("post", "/deals/{deal_id}/pipeline", "postDealsDealIdPipeline", "Move a deal to a pipeline stage")
-            .scope("deals:write")
-            .body()
-            .one("DealPipelineStage"),
-        op("get", "/deals/{deal_id}/notes", "getDealsDealIdNotes", "Deal notes")
-            .scope("deals:read")
-            .query(CURSOR)
-            .list("Note"),
-        op("post", "/deals/{deal_id}/notes", "postDealsDealIdNotes", "Add a deal note")
-            .scope("deals:write")
-            .created("Note"),
-        op("patch", "/deals/{deal_id}/notes/{note_id}", "patchDealsDealIdNotesNoteId", "Edit a deal note")
-            .scope("deals:write")
-            .body()
-            .one("Note"),
-        op("delete", "/deals/{deal_id}/notes/{note_id}", "deleteDealsDealIdNotesNoteId", "Delete a deal note")
-            .scope("deals:write")
-            .deleted(),
-        // Deal index.
-        op("post", "/deals/{deal_id}/index/search", "postDealsDealIdIndexSearch", "Search the deal index")
-            .scope("deals:read")
-            .body()
-            .one("DealIndexSearchResult")
-            .errors(&[503]),
-        op("post", "/deals/{deal_id}/index/observations", "postDealsDealIdIndexObservations", "Observations of facts")
-            .scope("deals:read")
-            .body()
-            .list("DealIndexObservation")
-            .errors(&[503]),
-        op("patch", "/deals/{deal_id}/index/facts", "patchDealsDealIdIndexFacts", "Set the value of a fact")
-            .scope("deals:write")
-            .body()
-            .one("DealIndexFact")
-            .errors(&[503]),
-        op("post", "/deals/{deal_id}/index/facts", "postDealsDealIdIndexFacts", "Record facts")
-            .scope("deals:write")
-            .body()
-            .one("DealIndexFactInsertResponse")
-            .errors(&[503]),
-        op(
-            "get",
-            "/deals/{deal_id}/index/metric-definitions",
-            "getDealsDealIdIndexMetricDefinitions",
-            "Metric definitions",
-        )
-        .scope("deals:read")
-        .query(&[("metric_label", "string"), ("category_id", "integer"), ("page", "integer"), ("limit", "integer")])
-        .list("DealIndexMetricDefinition")
-        .errors(&[503]),
-        op("get", "/deals/{deal_id}/index/entities", "getDealsDealIdIndexEntities", "Entities of the deal index")
-            .scope("deals:read")
-            .list("DealIndexEntity")
-            .errors(&[503]),
-        // Vaults, documents, checklists, memos.
-        op("get", "/deals/{deal_id}/vaults", "getDealsDealIdVaults", "Vaults of a deal")
-            .scope("documents:read")
-            .list("Vault"),
-        op("get", "/deals/{deal_id}/documents", "getDealsDealIdDocuments", "Documents of a deal")
-            .scope("documents:read")
-            .query(&[
-                ("limit", "integer"),
-                ("cursor", "string"),
-                ("search", "string"),
-                ("extension", "string"),
-                ("folder_id", "integer"),
-                ("vault_id", "integer"),
-                ("fields", "string"),
-            ])
-            .list("DealDocument"),
-        op("get", "/deals/{deal_id}/documents/{document_id}", "getDealsDealIdDocumentsDocumentId", "Get a document")
-            .scope("documents:read")
-            .query(&[("fields", "string")])
-            .one("DealDocument"),
-        op(
-            "get",
-            "/deals/{deal_id}/documents/{document_id}/download",
-            "getDealsDealIdDocumentsDocumentIdDownload",
-            "A signed, short-lived download link",
-        )
-        .scope("documents:read")
-        .one("DealDocumentDownload"),
-        op("get", "/deals/{deal_id}/checklists", "getDealsDealIdChecklists", "Checklists of a deal")
-            .scope("checklists:read")
-            .query(&[("vault_id", "integer")])
-            .list("DealChecklist"),
-        op("get", "/deals/{deal_id}/memos", "getDealsDealIdMemos", "Memos of a deal")
-            .scope("deals:read")
-            .query(&[
-                ("limit", "integer"),
-                ("offset", "integer"),
-                ("search", "string"),
-                ("filter[title]", "string"),
-                ("filter[status]", "string"),
-                ("filter[memo_type]", "string"),
-                ("filter[pdf_ready]", "boolean"),
-                ("vault_id", "integer"),
-            ])
-            .list("DealMemo"),
-        op("get", "/deals/{deal_id}/memos/{memo_uuid}", "getDealsDealIdMemosMemoUuid", "A memo with its PDF link")
-            .scope("deals:read")
-            .query(&[("quality", "string")])
-            .one("DealMemoDetail"),
-        op("post", "/checklist-tasks", "postChecklistTasks", "Create a checklist task")
-            .scope("checklists:write")
-            .created("ChecklistTask"),
-        op("patch", "/checklist-tasks/{task_id}", "patchChecklistTasksTaskId", "Update a checklist task")
-            .scope("checklists:write")
-            .body()
-            .one("ChecklistTask"),
-        op(
-            "post",
-            "/checklist-tasks/{task_id}/complete",
-            "postChecklistTasksTaskIdComplete",
-            "Complete a checklist task",
-        )
-        .scope("checklists:write")
-        .body()
-        .one("ChecklistTask"),
-        op("get", "/checklist-tasks/{task_id}/notes", "getChecklistTasksTaskIdNotes", "Task notes")
-            .scope("deals:read")
-            .query(CURSOR)
-            .list("Note"),
-        op("post", "/checklist-tasks/{task_id}/notes", "postChecklistTasksTaskIdNotes", "Add a task note")
-            .scope("deals:write")
-            .created("Note"),
-        op(
-            "patch",
-            "/checklist-tasks/{task_id}/notes/{note_id}",
-            "patchChecklistTasksTaskIdNotesNoteId",
-            "Edit a task note",
-        )
-        .scope("deals:write")
-        .body()
-        .one("Note"),
-        op(
-            "delete",
-            "/checklist-tasks/{task_id}/notes/{note_id}",
-            "deleteChecklistTasksTaskIdNotesNoteId",
-            "Delete a task note",
-        )
-        .scope("deals:write")
-        .deleted(),
-        op("get", "/files/{token}", "getFilesToken", "Download through a signed link (levd extension)")
-            .public(false)
-            .one("Object"),
-        // Lender directory and market data.
-        op("get", "/lenders/directory", "getLendersDirectory", "The lender directory")
-            .scope("lenders:read")
-            .spec(&DIRECTORY_LIST)
-            .query(&[("name", "string")])
-            .list("LenderSummary"),
-        op("get", "/lenders/{org_id}", "getLendersOrgId", "A lender").scope("lenders:read").one("LenderDetail"),
-        op("get", "/lenders/{org_id}/programs", "getLendersOrgIdPrograms", "Programs of a lender")
-            .scope("lenders:read")
-            .query(CURSOR)
-            .list("LenderProgram"),
-        op("get", "/market/base-rates", "getMarketBaseRates", "Benchmark rates").scope("lenders:read").list("BaseRate"),
-        op("get", "/market/asset-types", "getMarketAssetTypes", "Asset types").scope("lenders:read").list("AssetType"),
-        // Pipelines, placements, term sheets.
-        op("get", "/pipelines", "getPipelines", "Pipelines of the account")
-            .scope("deals:read")
-            .query(OFFSET)
-            .list("Pipeline"),
-        op("get", "/pipelines/{pipeline_id}", "getPipelinesPipelineId", "A pipeline")
-            .scope("deals:read")
-            .one("Pipeline"),
-        op("get", "/placements", "getPlacements", "List placements")
-            .scope("deals:read")
-            .spec(&PLACEMENT_LIST)
-            .list("Placement"),
-        op("post", "/placements", "postPlacements", "Create a placement").scope("deals:write").created("Placement"),
-        op("get", "/placements/{placement_id}", "getPlacementsPlacementId", "Get a placement")
-            .scope("deals:read")
-            .one("Placement"),
-        op("patch", "/placements/{placement_id}", "patchPlacementsPlacementId", "Update or archive a placement")
-            .scope("deals:write")
-            .body()
-            .one("Placement"),
-        op("get", "/placements/{placement_id}/notes", "getPlacementsPlacementIdNotes", "Placement notes")
-            .scope("deals:read")
-            .query(CURSOR)
-            .list("Note"),
-        op("post", "/placements/{placement_id}/notes", "postPlacementsPlacementIdNotes", "Add a placement note")
-            .scope("deals:write")
-            .created("Note"),
-        op(
-            "patch",
-            "/placements/{placement_id}/notes/{note_id}",
-            "patchPlacementsPlacementIdNotesNoteId",
-            "Edit a placement note",
-        )
-        .scope("deals:write")
-        .body()
-        .one("Note"),
-        op(
-            "delete",
-            "/placements/{placement_id}/notes/{note_id}",
-            "deletePlacementsPlacementIdNotesNoteId",
-            "Delete a placement note",
-        )
-        .scope("deals:write")
-        .deleted(),
-        op("get", "/deals/{deal_id}/term-sheets", "getDealsDealIdTermSheets", "Term sheets of a deal")
-            .scope("deals:read")
-            .query(CURSOR)
-            .list("TermSheet"),
-        op("post", "/deals/{deal_id}/term-sheets", "postDealsDealIdTermSheets", "Add a term sheet")
-            .scope("deals:write")
-            .created("TermSheet"),
-        op(
-            "get",
-            "/deals/{deal_id}/term-sheets/{term_sheet_id}",
-            "getDealsDealIdTermSheetsTermSheetId",
-            "Get a term sheet",
-        )
-        .scope("deals:read")
-        .one("TermSheet"),
-        op(
-            "patch",
-            "/deals/{deal_id}/term-sheets/{term_sheet_id}",
-            "patchDealsDealIdTermSheetsTermSheetId",
-            "Update a term sheet",
-        )
-        .scope("deals:write")
-        .body()
-        .one("TermSheet"),
-        op(
-            "delete",
-            "/deals/{deal_id}/term-sheets/{term_sheet_id}",
-            "deleteDealsDealIdTermSheetsTermSheetId",
-            "Delete a term sheet (soft)",
-        )
-        .scope("deals:write")
-        .deleted(),
-    ]
-}
+use crate::operations::{self, Answer, Operation, Policy};
 
 fn string() -> Value {
     json!({ "type": "string" })
@@ -610,7 +154,7 @@ fn assembled_schemas() -> Vec<(&'static str, Value)> {
 }
 
 /// Adds `T` and everything it refers to.
-fn add<T: ToSchema>(schemas: &mut Map<String, Value>) {
+pub(crate) fn add<T: ToSchema>(schemas: &mut Map<String, Value>) {
     let mut deps = Vec::new();
     T::schemas(&mut deps);
     deps.push((T::name().into_owned(), T::schema()));
@@ -623,6 +167,9 @@ fn add<T: ToSchema>(schemas: &mut Map<String, Value>) {
 
 fn derived_schemas() -> Map<String, Value> {
     let mut s = Map::new();
+    for add in operations::all().iter().flat_map(|o| &o.schemas) {
+        add(&mut s);
+    }
     add::<Deal>(&mut s);
     add::<DealPropertyRow>(&mut s);
     add::<DealTeamRow>(&mut s);
@@ -758,7 +305,7 @@ fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-fn operation(o: &Op, bodies: &std::collections::HashMap<String, Value>) -> Value {
+fn operation(o: &Operation, bodies: &std::collections::HashMap<String, Value>) -> Value {
     let mut params = Vec::new();
     for seg in o.path.split('/').filter(|s| s.starts_with('{')) {
         let name = seg.trim_matches(|c| c == '{' || c == '}');
@@ -777,7 +324,8 @@ fn operation(o: &Op, bodies: &std::collections::HashMap<String, Value>) -> Value
             params.push(param(name, "query", false, query_type(t), ""));
         }
     }
-    let origin_required = !matches!(o.access, Access::Public { origin: false });
+    let public = matches!(o.policy, Policy::Public { .. });
+    let origin_required = !matches!(o.policy, Policy::Public { origin: false, .. });
     if origin_required {
         params.push(param(
             "X-Origin-App",
@@ -787,7 +335,7 @@ fn operation(o: &Op, bodies: &std::collections::HashMap<String, Value>) -> Value
             "Name of the calling application.",
         ));
     }
-    if let Access::Bearer(_) = o.access {
+    if !public {
         params.push(param(
             "X-Active-Account",
             "header",
@@ -796,7 +344,7 @@ fn operation(o: &Op, bodies: &std::collections::HashMap<String, Value>) -> Value
             "Account slug, for JWT users with several accounts (ignored for API keys).",
         ));
     }
-    if matches!(o.method, "post" | "patch" | "delete") {
+    if o.honours_idempotency() {
         params.push(param(
             "Idempotency-Key",
             "header",
@@ -817,13 +365,13 @@ fn operation(o: &Op, bodies: &std::collections::HashMap<String, Value>) -> Value
         json!({ "description": "Success", "content": { "application/json": { "schema": envelope(data, list) } } }),
     );
     let mut errors: Vec<u16> = vec![400, 405, 429, 500];
-    if let Access::Bearer(_) = o.access {
+    if !public {
         errors.extend([401, 403]);
     }
     if o.path.contains('{') {
         errors.push(404);
     }
-    if o.body || o.method == "patch" {
+    if o.body || o.method == Method::PATCH {
         errors.extend([409, 413, 415, 422]);
     }
     errors.extend(o.errors);
@@ -840,22 +388,18 @@ fn operation(o: &Op, bodies: &std::collections::HashMap<String, Value>) -> Value
         "responses": responses,
     });
     if let Some(m) = op.as_object_mut() {
-        match o.access {
-            Access::Public { .. } => {
-                m.insert("security".into(), json!([]));
-            }
-            Access::Bearer(Some(scope)) => {
-                m.insert("description".into(), Value::from(format!("Requires the `{scope}` scope.")));
-            }
-            Access::Bearer(None) => {}
+        if public {
+            m.insert("security".into(), json!([]));
+        } else if let Some(scope) = o.scope {
+            m.insert("description".into(), Value::from(format!("Requires the `{scope}` scope.")));
         }
-        if o.body || matches!(o.method, "post" | "patch") {
+        if o.body || matches!(o.method, Method::POST | Method::PATCH) {
             // Typed where the MCP catalogue describes the same operation's body; else any object.
-            let key = format!("{} {}", o.method.to_uppercase(), o.path);
+            let key = o.endpoint();
             let schema = bodies.get(&key).cloned().unwrap_or_else(|| json!({ "type": "object" }));
             m.insert(
                 "requestBody".into(),
-                json!({ "required": o.method != "post" || o.body, "content": { "application/json": {
+                json!({ "required": o.method != Method::POST || o.body, "content": { "application/json": {
                     "schema": schema } } }),
             );
         }
@@ -866,11 +410,11 @@ fn operation(o: &Op, bodies: &std::collections::HashMap<String, Value>) -> Value
 fn build() -> Value {
     let mut paths = Map::new();
     let bodies = crate::mcp::rest_body_schemas();
-    for o in operations() {
+    for o in operations::all().iter().filter(|o| !o.hidden) {
         let path = format!("{PREFIX}{}", o.path);
         let entry = paths.entry(path).or_insert_with(|| json!({}));
         if let Some(m) = entry.as_object_mut() {
-            m.insert(o.method.into(), operation(&o, &bodies));
+            m.insert(o.method.as_str().to_ascii_lowercase(), operation(o, &bodies));
         }
     }
     let mut schemas = derived_schemas();
@@ -916,7 +460,7 @@ pub fn document() -> &'static Value {
 
 /// The number of operations described (for tests).
 pub fn operation_count() -> usize {
-    operations().len()
+    operations::all().iter().filter(|o| !o.hidden).count()
 }
 
 #[cfg(test)]
@@ -925,7 +469,7 @@ mod tests {
 
     #[test]
     fn typed_request_bodies_name_real_operations() {
-        let ops: Vec<String> = operations().iter().map(|o| format!("{} {}", o.method.to_uppercase(), o.path)).collect();
+        let ops: Vec<String> = operations::all().iter().map(Operation::endpoint).collect();
         let bodies = crate::mcp::rest_body_schemas();
         assert!(bodies.len() >= 20, "{} typed bodies", bodies.len());
         for key in bodies.keys() {
@@ -950,14 +494,5 @@ mod tests {
             let name: String = rest.chars().take_while(|c| *c != '"').collect();
             assert!(schemas.contains_key(&name), "missing schema {name}");
         }
-    }
-
-    #[test]
-    fn operation_ids_are_unique() {
-        let mut ids: Vec<&str> = operations().iter().map(|o| o.id).collect();
-        let n = ids.len();
-        ids.sort_unstable();
-        ids.dedup();
-        assert_eq!(ids.len(), n);
     }
 }

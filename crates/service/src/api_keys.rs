@@ -1,5 +1,5 @@
 //! API keys: create, list, revoke (`docs/auth.md#api-keys`) and the public validation endpoint (`docs/auth.md#api-keys`).
-use levd_domain::api_key::{ApiKeySecret, digest_hex};
+use levd_domain::api_key::{ApiKeyRevocation, ApiKeySecret, digest_hex};
 use levd_domain::input::{BodyReader, parse_object};
 use levd_domain::query::{ListQuery, ListSpec, Paging};
 use levd_domain::scope::{AccountScope, CredentialKind, KeyPermission, Role, Tier};
@@ -143,6 +143,30 @@ impl Service {
         }
         self.credentials_changed();
         Ok(json!({ "deleted": true }))
+    }
+
+    /// `POST /api-keys/revoke` (public, `docs/auth.md#revoke-leaked-key`): whoever holds a key
+    /// may revoke it. `{revoked: true}` for a live key; `{revoked: false}` for anything else
+    /// (malformed, unknown, already revoked), never saying whose key it was.
+    pub async fn revoke_leaked_api_key(&self, body: &[u8]) -> Result<Value, ApiError> {
+        let obj = parse_object(body)?;
+        let mut r = BodyReader::new(&obj);
+        let key = r.string("api_key", 1024, true);
+        r.required("api_key", &key);
+        r.finish()?;
+        let revoked = match key.value().as_deref().and_then(ApiKeySecret::parse) {
+            None => false,
+            Some(secret) => match self.store.key_for_auth(&digest_hex(&secret.digest())).await.map_err(internal)? {
+                Some(row) if row.revoked_at.is_none() => {
+                    self.store.revoke_key(row.key_id, None, None, &now_rfc3339()).await.map_err(internal)?
+                }
+                _ => false,
+            },
+        };
+        if revoked {
+            self.credentials_changed();
+        }
+        Ok(serde_json::to_value(ApiKeyRevocation { revoked }).unwrap_or_default())
     }
 
     /// `POST /auth/validate-api-key`: `{valid: false}` for anything that does not authenticate.

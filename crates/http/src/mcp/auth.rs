@@ -8,12 +8,12 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::StatusCode;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
-use levd_auth::{MSG_AUTH_REQUIRED, MSG_INVALID_TOKEN, Principal};
-use levd_domain::ApiError;
+use levd_auth::{AuthError, MSG_AUTH_REQUIRED, MSG_INVALID_TOKEN, Principal};
 use levd_domain::headers::parse_bearer;
 use serde_json::json;
 
 use crate::AppState;
+use crate::admission::{self, CredentialRefused, Resource};
 use crate::envelope::{Rendered, error_response};
 
 /// `X-Origin-App` of every call made through MCP (what REST callers send in the header).
@@ -28,30 +28,10 @@ pub struct McpCaller {
 }
 
 /// The OAuth scope a token of the built-in authorization server needs on `/mcp`.
-pub const REQUIRED_SCOPE: &str = "openid";
+pub use crate::admission::MCP_SCOPE as REQUIRED_SCOPE;
 
 /// Message of the `403` for a token that lacks [`REQUIRED_SCOPE`].
 const MSG_INSUFFICIENT_SCOPE: &str = "The token lacks the openid scope this endpoint requires";
-
-/// Turns a bearer token into the caller it names. Tokens of levd's own authorization server
-/// must have been minted for this endpoint (audience: the server or its `/mcp` resource, RFC
-/// 8707) and carry the `openid` scope; a token minted for the REST API alone is refused here.
-pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Principal, ApiError> {
-    let (principal, claims) = state.auth.authenticate_with_claims(token).await?;
-    if let (Some(server), Some(claims)) = (&state.oauth, &claims)
-        && claims.issuer == server.issuer()
-    {
-        let accepted = server.mcp_audiences();
-        if !claims.audiences.iter().any(|a| accepted.contains(a)) {
-            tracing::debug!("token minted for another resource refused on /mcp");
-            return Err(ApiError::unauthorized(MSG_INVALID_TOKEN));
-        }
-        if !claims.scopes.iter().any(|s| s == REQUIRED_SCOPE) {
-            return Err(ApiError::forbidden(MSG_INSUFFICIENT_SCOPE));
-        }
-    }
-    Ok(principal)
-}
 
 /// Middleware: authenticates the request or answers `401` with the challenge.
 pub async fn require_bearer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -61,7 +41,7 @@ pub async fn require_bearer(State(state): State<AppState>, mut req: Request, nex
     let Some(token) = parse_bearer(header.as_bytes()) else {
         return challenge(&state, Some(MSG_INVALID_TOKEN));
     };
-    match authenticate_bearer(&state, token).await {
+    match admission::authenticate(&state, token, Resource::Mcp).await {
         Ok(principal) => {
             if let Principal::ApiKey(key) = &principal {
                 state.auth.record_key_use(key, ORIGIN_APP);
@@ -69,10 +49,10 @@ pub async fn require_bearer(State(state): State<AppState>, mut req: Request, nex
             req.extensions_mut().insert(McpCaller { principal, origin_app: ORIGIN_APP });
             next.run(req).await
         }
-        Err(e) if e.status() == 401 => challenge(&state, Some(&e.message)),
-        Err(e) if e.status() == 403 && e.message == MSG_INSUFFICIENT_SCOPE => insufficient_scope(&state),
+        Err(CredentialRefused::Auth(AuthError::InvalidToken)) => challenge(&state, Some(MSG_INVALID_TOKEN)),
+        Err(CredentialRefused::InsufficientScope) => insufficient_scope(&state),
         // The credential could not be checked (database unavailable): not the caller's fault.
-        Err(e) => error_response(e),
+        Err(CredentialRefused::Auth(e)) => error_response(e.into()),
     }
 }
 

@@ -5,7 +5,7 @@
 //! The tools themselves (`tools`) are thin wrappers over the same service functions REST uses.
 pub mod auth;
 pub mod breaker;
-mod tools;
+pub(crate) mod tools;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
-pub use auth::{McpCaller, authenticate_bearer};
+pub use auth::McpCaller;
 pub use tools::rest_body_schemas;
 
 use crate::AppState;

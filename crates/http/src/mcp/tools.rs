@@ -19,22 +19,17 @@
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use levd_auth::{MSG_ACTIVE_ACCOUNT_REQUIRED, Principal, Resolution};
-use levd_domain::crm::{
-    COMPANY_LIST, COMPANY_TEXT_FIELDS, COMPANY_TYPES, CONTACT_LIST, CONTACT_TEXT_FIELDS, CONTACT_TYPES, PHONE_TYPES,
-};
+use levd_auth::Principal;
+use levd_domain::ApiError;
+use levd_domain::crm::{COMPANY_TEXT_FIELDS, COMPANY_TYPES, CONTACT_TEXT_FIELDS, CONTACT_TYPES, PHONE_TYPES};
 use levd_domain::deal::{
-    BUSINESS_PLANS, DEAL_FIELDS, DEAL_INCLUDES, DEAL_LIST, FINANCIALS_WRITE_FIELDS, LOAN_TYPES, TRANSACTION_TYPES,
+    BUSINESS_PLANS, DEAL_FIELDS, DEAL_INCLUDES, FINANCIALS_WRITE_FIELDS, LOAN_TYPES, TRANSACTION_TYPES,
 };
 use levd_domain::deal_data::{DOCUMENT_FIELDS, MEMO_QUALITIES, MEMO_STATUSES, MEMO_TYPES, TASK_STATUSES};
-use levd_domain::placements::{
-    CURSOR_LIST, LENDER_STATUSES, OFFSET_LIST, PLACEMENT_LIST, PLACEMENT_STATUSES, TERM_FIELDS, TermKind, VISIBILITIES,
-};
+use levd_domain::placements::{LENDER_STATUSES, PLACEMENT_STATUSES, TERM_FIELDS, TermKind, VISIBILITIES};
 use levd_domain::query::{FilterKind, ListSpec, MAX_LIMIT};
 use levd_domain::scope::AccountScope;
-use levd_domain::{ApiError, ErrorKind};
 use levd_service::notes::NoteParent;
-use levd_service::{Page, Service};
 use rmcp::ErrorData;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
@@ -42,8 +37,9 @@ use serde_json::{Map, Value, json};
 use super::auth::McpCaller;
 use super::breaker::Tenant;
 use crate::AppState;
+use crate::admission::{self, Refused};
 use crate::middleware::PREFIX;
-use crate::ratelimit::Bucket;
+use crate::operations::{self, Handler, Input, NOTE_PARENTS, Operation, Output};
 
 // ---------------------------------------------------------------------------------------------
 // The catalogue
@@ -51,79 +47,15 @@ use crate::ratelimit::Bucket;
 /// What a tool does to the account: the R/W column, with writes split into those that only
 /// add records and those that change or remove existing ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Effect {
+pub(crate) enum Effect {
     Read,
     Add,
     Change,
 }
 
-/// The service operation behind a tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    ListDeals,
-    GetDeal,
-    CreateDeal,
-    UpdateDeal,
-    ArchiveDeal,
-    MoveDeal,
-    SearchIndex,
-    IndexObservations,
-    UpdateFact,
-    MetricDefinitions,
-    RecordFacts,
-    ListMemos,
-    GetMemo,
-    ListVaults,
-    ListDocuments,
-    GetDocument,
-    ListChecklists,
-    CreateTask,
-    UpdateTask,
-    CompleteTask,
-    ListContacts,
-    GetContact,
-    CreateContact,
-    UpdateContact,
-    UnlockContact,
-    ListCompanies,
-    GetCompany,
-    CreateCompany,
-    UpdateCompany,
-    ListNotes,
-    CreateNote,
-    UpdateNote,
-    DeleteNote,
-    GetLender,
-    ListPlacements,
-    GetPlacement,
-    CreatePlacement,
-    UpdatePlacement,
-    ListPipelines,
-    ListTermSheets,
-    GetTermSheet,
-    CreateTermSheet,
-    UpdateTermSheet,
-    DeleteTermSheet,
-    BaseRates,
-    AssetTypes,
-    Me,
-    MyAccounts,
-    SwitchAccount,
-    Team,
-    BillingSummary,
-}
-
-impl Op {
-    /// Whether the operation needs a resolved account (REST's `Policy::Account`); the others
-    /// work for a user who has not picked one.
-    fn needs_account(self) -> bool {
-        !matches!(self, Op::Me | Op::MyAccounts | Op::SwitchAccount)
-    }
-}
-
 /// Where an argument goes in the REST request.
 #[derive(Debug, Clone, PartialEq)]
-enum To {
+pub(crate) enum To {
     /// Names the resource (a path parameter, or the parent of a note): taken out of the body.
     Path,
     /// A query parameter under this key.
@@ -133,7 +65,7 @@ enum To {
 }
 
 #[derive(Debug, Clone)]
-struct Arg {
+pub(crate) struct Arg {
     name: String,
     to: To,
     required: bool,
@@ -152,15 +84,12 @@ impl Arg {
     }
 }
 
+/// A tool: the row of the operation table it calls, and its MCP description.
 struct Def {
+    op: &'static Operation,
     name: &'static str,
-    about: &'static str,
     effect: Effect,
-    op: Op,
-    /// The REST operation (`METHOD /template`) the tool mirrors; it names the per-endpoint
-    /// rate-limit bucket the call shares with REST. `{parent}` stands for a note's parent.
-    rest: &'static str,
-    args: Vec<Arg>,
+    args: &'static [Arg],
 }
 
 impl Def {
@@ -168,10 +97,10 @@ impl Def {
         self.args.iter().find(|a| a.name == name)
     }
 
-    fn tool(&self) -> Tool {
+    fn tool(&self, about: &'static str) -> Tool {
         let mut properties = Map::new();
         let mut required = Vec::new();
-        for a in &self.args {
+        for a in self.args {
             properties.insert(a.name.clone(), a.schema.clone());
             if a.required {
                 required.push(Value::from(a.name.clone()));
@@ -188,7 +117,7 @@ impl Def {
             .destructive(self.effect == Effect::Change)
             .idempotent(self.effect == Effect::Read)
             .open_world(false);
-        Tool::new(self.name, self.about, schema).with_annotations(annotations)
+        Tool::new(self.name, about, schema).with_annotations(annotations)
     }
 }
 
@@ -197,9 +126,16 @@ struct Catalogue {
     tools: Vec<Tool>,
 }
 
+/// The catalogue: every row of the operation table that is also a tool.
 static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
-    let defs = catalogue();
-    let tools = defs.iter().map(Def::tool).collect();
+    let rows = operations::all().iter().filter_map(|op| op.tool.as_ref().map(|t| (op, t)));
+    let (defs, tools) = rows
+        .map(|(op, t)| {
+            let def = Def { op, name: t.name, effect: t.effect, args: &t.args };
+            let tool = def.tool(t.about);
+            (def, tool)
+        })
+        .unzip();
     Catalogue { defs, tools }
 });
 
@@ -211,7 +147,7 @@ pub fn rest_body_schemas() -> std::collections::HashMap<String, Value> {
     for def in &CATALOGUE.defs {
         let mut properties = Map::new();
         let mut required = Vec::new();
-        for a in &def.args {
+        for a in def.args {
             if let To::Body(alias) = &a.to {
                 let name = alias.map_or_else(|| a.name.clone(), str::to_owned);
                 properties.insert(name.clone(), a.schema.clone());
@@ -227,10 +163,15 @@ pub fn rest_body_schemas() -> std::collections::HashMap<String, Value> {
         if !required.is_empty() {
             schema["required"] = Value::Array(required);
         }
-        let templates: Vec<String> = if def.rest.contains("{parent}") {
-            NOTE_PARENTS.iter().map(|(_, prefix)| def.rest.replace("{parent}", prefix)).collect()
-        } else {
-            vec![def.rest.to_owned()]
+        // The note tools describe the note operations of every parent.
+        let templates: Vec<String> = match def.op.note_parent {
+            Some(_) => NOTE_PARENTS
+                .iter()
+                .map(|(_, prefix, _)| {
+                    format!("{} {}", def.op.method, def.op.path.replacen("/deals/{deal_id}", prefix, 1))
+                })
+                .collect(),
+            None => vec![def.op.endpoint()],
         };
         for t in templates {
             out.entry(t).or_insert_with(|| schema.clone());
@@ -310,7 +251,7 @@ fn limit() -> Arg {
 /// The arguments of a list grammar: paging, `sort`, `fields`, `include`, `search`, and one
 /// argument per filter. Id filters match exactly; other numbers take bounds (`min_loan_amount`
 /// → `filter[loan_amount][gte]`); timestamps take `…_after` / `…_before`.
-fn list(spec: &ListSpec) -> Vec<Arg> {
+pub(crate) fn list(spec: &ListSpec) -> Vec<Arg> {
     let mut out = vec![limit()];
     if spec.cursor {
         out.push(query("cursor", typed("string", "next_cursor of the previous page (not together with sort).")));
@@ -372,12 +313,12 @@ fn list(spec: &ListSpec) -> Vec<Arg> {
     out
 }
 
-fn with(mut first: Vec<Arg>, rest: Vec<Arg>) -> Vec<Arg> {
+pub(crate) fn with(mut first: Vec<Arg>, rest: Vec<Arg>) -> Vec<Arg> {
     first.extend(rest);
     first
 }
 
-fn deal_fields(create: bool) -> Vec<Arg> {
+pub(crate) fn deal_fields(create: bool) -> Vec<Arg> {
     let title = field("title", typed("string", "Title of the deal (at most 255 characters)."));
     let financials: Map<String, Value> = FINANCIALS_WRITE_FIELDS
         .iter()
@@ -402,7 +343,7 @@ fn deal_fields(create: bool) -> Vec<Arg> {
     out
 }
 
-fn contact_fields(create: bool) -> Vec<Arg> {
+pub(crate) fn contact_fields(create: bool) -> Vec<Arg> {
     let mut out = Vec::new();
     if create {
         out.push(field("contact_type", choice(CONTACT_TYPES, "Kind of contact.")).required());
@@ -426,7 +367,7 @@ fn contact_fields(create: bool) -> Vec<Arg> {
     out
 }
 
-fn company_fields(create: bool) -> Vec<Arg> {
+pub(crate) fn company_fields(create: bool) -> Vec<Arg> {
     let name = field("name", typed("string", "Company name."));
     let kind = field("company_type", choice(COMPANY_TYPES, "Lender or sponsor."));
     let mut out = if create { vec![name.required(), kind.required()] } else { vec![name, kind] };
@@ -437,7 +378,7 @@ fn company_fields(create: bool) -> Vec<Arg> {
     out
 }
 
-fn placement_fields(create: bool) -> Vec<Arg> {
+pub(crate) fn placement_fields(create: bool) -> Vec<Arg> {
     let mut out = Vec::new();
     if create {
         out.push(field("deal_id", typed("integer", "Deal being placed.")).required());
@@ -458,7 +399,7 @@ fn placement_fields(create: bool) -> Vec<Arg> {
     out
 }
 
-fn term_sheet_fields(create: bool) -> Vec<Arg> {
+pub(crate) fn term_sheet_fields(create: bool) -> Vec<Arg> {
     let mut out = Vec::new();
     if create {
         out.push(
@@ -501,7 +442,7 @@ fn term_sheet_fields(create: bool) -> Vec<Arg> {
     out
 }
 
-fn task_fields(create: bool) -> Vec<Arg> {
+pub(crate) fn task_fields(create: bool) -> Vec<Arg> {
     let title = field("title", typed("string", "Task title."));
     let mut out = if create {
         vec![
@@ -532,8 +473,8 @@ fn task_fields(create: bool) -> Vec<Arg> {
     out
 }
 
-fn note_parent() -> Vec<Arg> {
-    let kinds: Vec<&str> = NOTE_PARENTS.iter().map(|(p, _)| p.type_name()).collect();
+pub(crate) fn note_parent() -> Vec<Arg> {
+    let kinds: Vec<&str> = NOTE_PARENTS.iter().map(|(p, _, _)| p.type_name()).collect();
     vec![
         path_text("parent_type", choice(&kinds, "What the note belongs to.")),
         path_text("parent_id", json!({ "type": "integer", "minimum": 1, "description": "Id of that record." })),
@@ -547,35 +488,27 @@ fn index_paging() -> Vec<Arg> {
     ]
 }
 
-/// Note parents with the path prefix of their REST routes.
-const NOTE_PARENTS: [(NoteParent, &str); 5] = [
-    (NoteParent::Deal, "/deals/{deal_id}"),
-    (NoteParent::Contact, "/contacts/{contact_id}"),
-    (NoteParent::Company, "/companies/{company_id}"),
-    (NoteParent::Placement, "/placements/{placement_id}"),
-    (NoteParent::ChecklistTask, "/checklist-tasks/{task_id}"),
-];
-
-fn def(name: &'static str, effect: Effect, op: Op, rest: &'static str, args: Vec<Arg>, about: &'static str) -> Def {
-    Def { name, about, effect, op, rest, args }
+/// A tool argument per path id.
+pub(crate) fn id(name: &str) -> Vec<Arg> {
+    vec![path(name)]
 }
 
-fn deal() -> Vec<Arg> {
+pub(crate) fn deal() -> Vec<Arg> {
     vec![path("deal_id")]
 }
 
-fn on_deal(rest: Vec<Arg>) -> Vec<Arg> {
+pub(crate) fn on_deal(rest: Vec<Arg>) -> Vec<Arg> {
     with(deal(), rest)
 }
 
-fn deal_read() -> Vec<Arg> {
+pub(crate) fn deal_read() -> Vec<Arg> {
     on_deal(vec![
         query("include", many(DEAL_INCLUDES, "Related records to embed.")),
         query("fields", many(DEAL_FIELDS, "Fields to return.")),
     ])
 }
 
-fn pipeline_move() -> Vec<Arg> {
+pub(crate) fn pipeline_move() -> Vec<Arg> {
     on_deal(vec![
         field("pipeline_id", typed("integer", "Pipeline (see list_pipelines).")).required(),
         field("pipeline_status_id", typed("integer", "Stage of that pipeline.")),
@@ -586,7 +519,7 @@ fn page_number() -> Value {
     json!({ "type": "integer", "minimum": 1, "description": "Page number." })
 }
 
-fn index_search() -> Vec<Arg> {
+pub(crate) fn index_search() -> Vec<Arg> {
     on_deal(with(
         vec![
             field("context", typed("string", "What to look for, in plain words.")).required(),
@@ -596,7 +529,7 @@ fn index_search() -> Vec<Arg> {
     ))
 }
 
-fn index_observations() -> Vec<Arg> {
+pub(crate) fn index_observations() -> Vec<Arg> {
     on_deal(with(
         vec![
             field("sot_id", typed("string", "Fact id such as d:5362 (or give metric_id).")),
@@ -608,7 +541,7 @@ fn index_observations() -> Vec<Arg> {
     ))
 }
 
-fn fact_update() -> Vec<Arg> {
+pub(crate) fn fact_update() -> Vec<Arg> {
     on_deal(vec![
         field("sot_id", typed("string", "Fact id such as d:5362.")).required(),
         field("value", typed("string", "New value (or give observation_id).")),
@@ -616,7 +549,7 @@ fn fact_update() -> Vec<Arg> {
     ])
 }
 
-fn fact_values() -> Vec<Arg> {
+pub(crate) fn fact_values() -> Vec<Arg> {
     let item = json!({ "type": "object", "required": ["metric_id", "value"], "properties": {
         "metric_id": { "type": "integer", "minimum": 1 },
         "value": { "type": "string" },
@@ -627,7 +560,7 @@ fn fact_values() -> Vec<Arg> {
     on_deal(vec![field("values", values).required()])
 }
 
-fn metric_query() -> Vec<Arg> {
+pub(crate) fn metric_query() -> Vec<Arg> {
     on_deal(vec![
         query("metric_label", typed("string", "Text the label contains.")),
         query("category_id", typed("integer", "Only this category.")),
@@ -636,7 +569,7 @@ fn metric_query() -> Vec<Arg> {
     ])
 }
 
-fn memo_query() -> Vec<Arg> {
+pub(crate) fn memo_query() -> Vec<Arg> {
     on_deal(vec![
         limit(),
         query("offset", json!({ "type": "integer", "minimum": 0, "description": "Records to skip." })),
@@ -649,14 +582,14 @@ fn memo_query() -> Vec<Arg> {
     ])
 }
 
-fn memo_read() -> Vec<Arg> {
+pub(crate) fn memo_read() -> Vec<Arg> {
     on_deal(vec![
         path_text("memo_uuid", json!({ "type": "string", "format": "uuid", "description": "Memo uuid." })),
         query("quality", choice(MEMO_QUALITIES, "PDF image quality (default original).")),
     ])
 }
 
-fn document_query() -> Vec<Arg> {
+pub(crate) fn document_query() -> Vec<Arg> {
     on_deal(vec![
         limit(),
         query("cursor", typed("string", "next_cursor of the previous page.")),
@@ -668,145 +601,21 @@ fn document_query() -> Vec<Arg> {
     ])
 }
 
-fn document_read() -> Vec<Arg> {
+pub(crate) fn document_read() -> Vec<Arg> {
     on_deal(vec![path("document_id"), query("fields", many(DOCUMENT_FIELDS, "Fields to return."))])
 }
 
-fn checklist_query() -> Vec<Arg> {
+pub(crate) fn checklist_query() -> Vec<Arg> {
     on_deal(vec![query("vault_id", typed("integer", "Only the checklist of this vault."))])
 }
 
-fn note_text(about: &str) -> Vec<Arg> {
+pub(crate) fn note_text(about: &str) -> Vec<Arg> {
     vec![field("text", typed("string", about)).required()]
 }
 
-fn account_slug() -> Vec<Arg> {
+pub(crate) fn account_slug() -> Vec<Arg> {
     let slug = typed("string", "Slug of the account (see list_available_accounts).");
     vec![field_as("account_slug", "slug", slug).required()]
-}
-
-/// The catalogue, one row per tool: name, effect, operation, REST twin, arguments, description.
-#[rustfmt::skip]
-fn catalogue() -> Vec<Def> {
-    use Effect::{Add, Change, Read};
-    let id = |name: &str| vec![path(name)];
-    vec![
-        // Deals.
-        def("list_deals", Read, Op::ListDeals, "GET /deals", list(&DEAL_LIST),
-            "List the account's deals: filter, search, sort and page."),
-        def("get_deal", Read, Op::GetDeal, "GET /deals/{deal_id}", deal_read(),
-            "One deal, optionally with its financials, properties, team and pipelines."),
-        def("search_deal_index", Read, Op::SearchIndex, "POST /deals/{deal_id}/index/search", index_search(),
-            "Full-text search over the facts extracted from a deal's documents."),
-        def("list_deal_index_observations", Read, Op::IndexObservations, "POST /deals/{deal_id}/index/observations",
-            index_observations(), "Every observation behind a fact or metric of a deal's index."),
-        def("update_deal_index_fact", Change, Op::UpdateFact, "PATCH /deals/{deal_id}/index/facts", fact_update(),
-            "Set the value of a fact in a deal's index, directly or from one of its observations."),
-        def("list_deal_index_metric_definitions", Read, Op::MetricDefinitions,
-            "GET /deals/{deal_id}/index/metric-definitions", metric_query(),
-            "The metrics a deal's index knows, by label and category."),
-        def("record_deal_facts", Add, Op::RecordFacts, "POST /deals/{deal_id}/index/facts", fact_values(),
-            "Record metric values as facts of a deal."),
-        def("list_deal_memos", Read, Op::ListMemos, "GET /deals/{deal_id}/memos", memo_query(),
-            "Memos of a deal (offering memoranda, credit memos…)."),
-        def("get_deal_memo", Read, Op::GetMemo, "GET /deals/{deal_id}/memos/{memo_uuid}", memo_read(),
-            "One memo with a short-lived link to its PDF."),
-        def("create_deal", Add, Op::CreateDeal, "POST /deals", deal_fields(true),
-            "Create a deal."),
-        def("update_deal", Change, Op::UpdateDeal, "PATCH /deals/{deal_id}", on_deal(deal_fields(false)),
-            "Change fields of a deal; null clears a field."),
-        def("delete_deal", Change, Op::ArchiveDeal, "DELETE /deals/{deal_id}", deal(),
-            "Archive a deal (soft delete)."),
-        def("move_deal_to_pipeline_status", Change, Op::MoveDeal, "POST /deals/{deal_id}/pipeline", pipeline_move(),
-            "Put a deal in a pipeline stage (the first stage unless one is named)."),
-        // Documents, vaults and checklists.
-        def("list_deal_vaults", Read, Op::ListVaults, "GET /deals/{deal_id}/vaults", deal(),
-            "The vaults (resources, Deal Room) of a deal."),
-        def("list_deal_documents", Read, Op::ListDocuments, "GET /deals/{deal_id}/documents", document_query(),
-            "Documents filed for a deal."),
-        def("get_deal_document", Read, Op::GetDocument, "GET /deals/{deal_id}/documents/{document_id}",
-            document_read(), "One document of a deal."),
-        def("get_deal_checklist", Read, Op::ListChecklists, "GET /deals/{deal_id}/checklists", checklist_query(),
-            "The due-diligence checklists of a deal, with sections, tasks and subtasks."),
-        def("create_checklist_task", Add, Op::CreateTask, "POST /checklist-tasks", task_fields(true),
-            "Add a task to a checklist section or checklist, or a subtask to a task."),
-        def("update_checklist_task", Change, Op::UpdateTask, "PATCH /checklist-tasks/{task_id}",
-            with(id("task_id"), task_fields(false)), "Change a checklist task."),
-        def("complete_checklist_task", Change, Op::CompleteTask, "POST /checklist-tasks/{task_id}/complete",
-            id("task_id"), "Mark a checklist task complete."),
-        // Contacts and companies.
-        def("list_contacts", Read, Op::ListContacts, "GET /contacts", list(&CONTACT_LIST),
-            "Contacts of the account."),
-        def("get_contact", Read, Op::GetContact, "GET /contacts/{contact_id}", id("contact_id"),
-            "One contact."),
-        def("create_contact", Add, Op::CreateContact, "POST /contacts", contact_fields(true),
-            "Create a contact at a company."),
-        def("update_contact", Change, Op::UpdateContact, "PATCH /contacts/{contact_id}",
-            with(id("contact_id"), contact_fields(false)), "Change a contact; null clears a field."),
-        def("unlock_contact", Change, Op::UnlockContact, "POST /contacts/{contact_id}/actions/unlock",
-            id("contact_id"), "Reveal an AI-recommended contact; spends account credits once."),
-        def("list_companies", Read, Op::ListCompanies, "GET /companies", list(&COMPANY_LIST),
-            "Companies (lenders and sponsors) of the account."),
-        def("get_company", Read, Op::GetCompany, "GET /companies/{company_id}", id("company_id"),
-            "One company."),
-        def("create_company", Add, Op::CreateCompany, "POST /companies", company_fields(true),
-            "Create a company."),
-        def("update_company", Change, Op::UpdateCompany, "PATCH /companies/{company_id}",
-            with(id("company_id"), company_fields(false)), "Change a company; null clears a field."),
-        // Notes, on every kind of record that has them.
-        def("list_notes", Read, Op::ListNotes, "GET {parent}/notes", with(note_parent(), list(&CURSOR_LIST)),
-            "Notes on a deal, contact, company, placement or checklist task."),
-        def("create_note", Add, Op::CreateNote, "POST {parent}/notes", with(note_parent(), note_text("The note.")),
-            "Add a note to a deal, contact, company, placement or checklist task."),
-        def("update_note", Change, Op::UpdateNote, "PATCH {parent}/notes/{note_id}",
-            with(note_parent(), with(id("note_id"), note_text("The new text."))), "Rewrite a note."),
-        def("delete_note", Change, Op::DeleteNote, "DELETE {parent}/notes/{note_id}",
-            with(note_parent(), id("note_id")), "Delete a note for good."),
-        // Lenders.
-        def("get_lender", Read, Op::GetLender, "GET /lenders/{org_id}", id("org_id"),
-            "A lender of the directory with its programs."),
-        // Placements.
-        def("list_placements", Read, Op::ListPlacements, "GET /placements", list(&PLACEMENT_LIST),
-            "Lender outreach (placements) of the account's deals."),
-        def("get_placement", Read, Op::GetPlacement, "GET /placements/{placement_id}", id("placement_id"),
-            "One placement."),
-        def("create_placement", Add, Op::CreatePlacement, "POST /placements", placement_fields(true),
-            "Start outreach to a lender for a deal."),
-        def("update_placement", Change, Op::UpdatePlacement, "PATCH /placements/{placement_id}",
-            with(id("placement_id"), placement_fields(false)),
-            "Change a placement's status, visibility or details; status archived archives it."),
-        // Pipelines.
-        def("list_pipelines", Read, Op::ListPipelines, "GET /pipelines", list(&OFFSET_LIST),
-            "The account's pipelines with their ordered stages."),
-        // Term sheets.
-        def("list_term_sheets", Read, Op::ListTermSheets, "GET /deals/{deal_id}/term-sheets",
-            on_deal(list(&CURSOR_LIST)), "Lender quotes (term sheets) of a deal."),
-        def("get_term_sheet", Read, Op::GetTermSheet, "GET /deals/{deal_id}/term-sheets/{term_sheet_id}",
-            on_deal(id("term_sheet_id")), "One term sheet."),
-        def("create_term_sheet", Add, Op::CreateTermSheet, "POST /deals/{deal_id}/term-sheets",
-            on_deal(term_sheet_fields(true)), "Record a lender's quote for a deal."),
-        def("update_term_sheet", Change, Op::UpdateTermSheet, "PATCH /deals/{deal_id}/term-sheets/{term_sheet_id}",
-            on_deal(with(id("term_sheet_id"), term_sheet_fields(false))),
-            "Change a term sheet; null clears an optional field."),
-        def("delete_term_sheet", Change, Op::DeleteTermSheet, "DELETE /deals/{deal_id}/term-sheets/{term_sheet_id}",
-            on_deal(id("term_sheet_id")), "Delete a term sheet (soft delete)."),
-        // Market data.
-        def("get_base_rates", Read, Op::BaseRates, "GET /market/base-rates", vec![],
-            "Benchmark rates (SOFR, Treasuries…) with their values and dates."),
-        def("get_asset_types", Read, Op::AssetTypes, "GET /market/asset-types", vec![],
-            "The asset types deals and lenders are classified by."),
-        // Account and billing.
-        def("get_my_profile", Read, Op::Me, "GET /me", vec![],
-            "Who you are: user, active account, role, API tier, limits and granted scopes."),
-        def("list_team_members", Read, Op::Team, "GET /account/team", list(&OFFSET_LIST),
-            "Members of the active account."),
-        def("list_available_accounts", Read, Op::MyAccounts, "GET /me/accounts", vec![],
-            "The accounts you belong to, and which one is active."),
-        def("switch_account", Change, Op::SwitchAccount, "PATCH /me/active-account", account_slug(),
-            "Make another of your accounts the active one; the choice is saved for later sessions."),
-        def("get_my_billing_summary", Read, Op::BillingSummary, "GET /billing/summary", vec![],
-            "Subscription and credit balance of the active account."),
-    ]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -816,17 +625,13 @@ fn catalogue() -> Vec<Def> {
 struct Call<'a> {
     def: &'a Def,
     args: &'a Map<String, Value>,
-    scope: Option<&'a AccountScope>,
+    scope: Option<AccountScope>,
     user_id: i64,
     /// Root of the signed links the services hand out.
     api_base: String,
 }
 
 impl Call<'_> {
-    fn scope(&self) -> Result<&AccountScope, ApiError> {
-        self.scope.ok_or_else(|| ApiError::bad_request(MSG_ACTIVE_ACCOUNT_REQUIRED))
-    }
-
     /// A numeric id. Anything that is not a positive integer names no resource and becomes 0,
     /// which the service answers with its 404, as REST does for such a path.
     fn id(&self, name: &str) -> Result<i64, ApiError> {
@@ -851,30 +656,59 @@ impl Call<'_> {
 
     fn note_parent(&self) -> Result<(NoteParent, i64), ApiError> {
         let kind = self.text("parent_type")?.trim().to_ascii_lowercase();
-        let parent = NOTE_PARENTS.iter().map(|(p, _)| *p).find(|p| p.type_name() == kind).ok_or_else(|| {
-            let kinds: Vec<&str> = NOTE_PARENTS.iter().map(|(p, _)| p.type_name()).collect();
+        let parent = NOTE_PARENTS.iter().map(|(p, _, _)| *p).find(|p| p.type_name() == kind).ok_or_else(|| {
+            let kinds: Vec<&str> = NOTE_PARENTS.iter().map(|(p, _, _)| p.type_name()).collect();
             ApiError::invalid_field("parent_type", format!("must be one of: {}", kinds.join(", ")))
         })?;
         Ok((parent, self.id("parent_id")?))
     }
 
-    /// The REST operation, e.g. `GET /deals/{deal_id}/notes`.
-    fn endpoint(&self) -> String {
-        let rest = self.def.rest;
-        match self.note_parent() {
-            Ok((parent, _)) if rest.contains("{parent}") => {
-                let prefix = NOTE_PARENTS.iter().find(|(p, _)| *p == parent).map_or("", |(_, prefix)| prefix);
-                rest.replace("{parent}", prefix)
-            }
-            _ => rest.to_string(),
+    /// The operation the call runs: the tool's row or, for a note tool, the row of the named
+    /// parent's notes.
+    fn operation(&self) -> Result<&'static Operation, ApiError> {
+        let op = self.def.op;
+        if op.note_parent.is_none() {
+            return Ok(op);
         }
+        let (parent, _) = self.note_parent()?;
+        let prefix = NOTE_PARENTS.iter().find(|(p, _, _)| *p == parent).map_or("", |(_, prefix, _)| prefix);
+        operations::find(&op.method, &op.path.replacen("/deals/{deal_id}", prefix, 1)).ok_or_else(ApiError::internal)
+    }
+
+    /// The REST operation, e.g. `GET /deals/{deal_id}/notes`: it names the per-endpoint
+    /// rate-limit bucket the call shares with REST.
+    fn endpoint(&self) -> String {
+        self.operation().map_or_else(|_| self.def.op.endpoint(), Operation::endpoint)
+    }
+
+    /// What the operation receives: the path ids, the query and the body REST would send.
+    fn input(&self) -> Result<Input, ApiError> {
+        let mut params = Vec::new();
+        for a in self.def.args.iter().filter(|a| a.to == To::Path) {
+            match a.name.as_str() {
+                "parent_type" | "parent_id" => {}
+                name if a.schema["type"] == "integer" => params.push((name.to_owned(), self.id(name)?.to_string())),
+                name => params.push((name.to_owned(), self.text(name)?.to_owned())),
+            }
+        }
+        let note_parent = if self.def.op.note_parent.is_some() { Some(self.note_parent()?) } else { None };
+        Ok(Input {
+            scope: self.scope.clone(),
+            user_id: self.user_id,
+            params,
+            query: self.query(),
+            body: self.body().into(),
+            api_base: self.api_base.clone(),
+            bearer: None,
+            note_parent,
+        })
     }
 
     /// The raw query string REST would receive, built from the query arguments in catalogue order.
     fn query(&self) -> Option<String> {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         let mut any = false;
-        for a in &self.def.args {
+        for a in self.def.args {
             if let To::Query(key) = &a.to
                 && let Some(value) = self.args.get(&a.name).and_then(|v| query_value(v, a.folds_case()))
             {
@@ -927,102 +761,6 @@ fn query_value(v: &Value, fold: bool) -> Option<String> {
     Some(if fold { text.to_lowercase() } else { text })
 }
 
-/// A service result.
-enum Output {
-    One(Value),
-    Page(Page),
-}
-
-/// The one dispatcher: each arm is the call the REST handler of the same operation makes.
-async fn run(svc: &Service, c: &Call<'_>) -> Result<Output, ApiError> {
-    use Output::{One, Page as List};
-    let q = c.query();
-    let q = q.as_deref();
-    let body = c.body();
-    let base = c.api_base.as_str();
-    let deal = || c.id("deal_id");
-    Ok(match c.def.op {
-        Op::ListDeals => List(svc.list_deals(c.scope()?, q).await?),
-        Op::GetDeal => One(svc.get_deal(c.scope()?, deal()?, q).await?),
-        Op::CreateDeal => One(svc.create_deal(c.scope()?, &body).await?),
-        Op::UpdateDeal => One(svc.update_deal(c.scope()?, deal()?, &body).await?),
-        Op::ArchiveDeal => One(svc.archive_deal(c.scope()?, deal()?).await?),
-        Op::MoveDeal => One(svc.move_deal_to_pipeline(c.scope()?, deal()?, &body).await?),
-        Op::SearchIndex => List(svc.search_index(c.scope()?, deal()?, &body, base).await?),
-        Op::IndexObservations => List(svc.list_observations(c.scope()?, deal()?, &body, base).await?),
-        Op::UpdateFact => One(svc.update_fact(c.scope()?, deal()?, &body).await?),
-        Op::MetricDefinitions => List(svc.metric_definitions(c.scope()?, deal()?, q).await?),
-        Op::RecordFacts => One(svc.record_facts(c.scope()?, deal()?, &body).await?),
-        Op::ListMemos => List(svc.list_memos(c.scope()?, deal()?, q, base).await?),
-        Op::GetMemo => One(svc.get_memo(c.scope()?, deal()?, c.text("memo_uuid")?, q, base).await?),
-        Op::ListVaults => List(svc.list_vaults(c.scope()?, deal()?).await?),
-        Op::ListDocuments => List(svc.list_documents(c.scope()?, deal()?, q).await?),
-        Op::GetDocument => One(svc.get_document(c.scope()?, deal()?, c.id("document_id")?, q).await?),
-        Op::ListChecklists => List(svc.list_checklists(c.scope()?, deal()?, q).await?),
-        Op::CreateTask => One(svc.create_task(c.scope()?, &body).await?),
-        Op::UpdateTask => One(svc.update_task(c.scope()?, c.id("task_id")?, &body).await?),
-        Op::CompleteTask => One(svc.complete_task(c.scope()?, c.id("task_id")?).await?),
-        Op::ListContacts => List(svc.list_contacts(c.scope()?, q).await?),
-        Op::GetContact => One(svc.get_contact(c.scope()?, c.id("contact_id")?).await?),
-        Op::CreateContact => One(svc.create_contact(c.scope()?, &body).await?),
-        Op::UpdateContact => One(svc.update_contact(c.scope()?, c.id("contact_id")?, &body).await?),
-        Op::UnlockContact => One(svc.unlock_contact(c.scope()?, c.id("contact_id")?).await?),
-        Op::ListCompanies => List(svc.list_companies(c.scope()?, q).await?),
-        Op::GetCompany => One(svc.get_company(c.scope()?, c.id("company_id")?).await?),
-        Op::CreateCompany => One(svc.create_company(c.scope()?, &body).await?),
-        Op::UpdateCompany => One(svc.update_company(c.scope()?, c.id("company_id")?, &body).await?),
-        Op::ListNotes => {
-            let (parent, id) = note_parent_checked(svc, c, false).await?;
-            List(svc.list_notes(c.scope()?, parent, id, q).await?)
-        }
-        Op::CreateNote => {
-            let (parent, id) = note_parent_checked(svc, c, true).await?;
-            One(svc.create_note(c.scope()?, parent, id, &body).await?)
-        }
-        Op::UpdateNote => {
-            let (parent, id) = note_parent_checked(svc, c, true).await?;
-            One(svc.update_note(c.scope()?, parent, id, c.id("note_id")?, &body).await?)
-        }
-        Op::DeleteNote => {
-            let (parent, id) = note_parent_checked(svc, c, true).await?;
-            One(svc.delete_note(c.scope()?, parent, id, c.id("note_id")?).await?)
-        }
-        Op::GetLender => One(svc.get_lender(c.scope()?, c.id("org_id")?).await?),
-        Op::ListPlacements => List(svc.list_placements(c.scope()?, q).await?),
-        Op::GetPlacement => One(svc.get_placement(c.scope()?, c.id("placement_id")?).await?),
-        Op::CreatePlacement => One(svc.create_placement(c.scope()?, &body).await?),
-        Op::UpdatePlacement => One(svc.update_placement(c.scope()?, c.id("placement_id")?, &body).await?),
-        Op::ListPipelines => List(svc.list_pipelines(c.scope()?, q).await?),
-        Op::ListTermSheets => List(svc.list_term_sheets(c.scope()?, deal()?, q).await?),
-        Op::GetTermSheet => One(svc.get_term_sheet(c.scope()?, deal()?, c.id("term_sheet_id")?).await?),
-        Op::CreateTermSheet => One(svc.create_term_sheet(c.scope()?, deal()?, &body).await?),
-        Op::UpdateTermSheet => One(svc.update_term_sheet(c.scope()?, deal()?, c.id("term_sheet_id")?, &body).await?),
-        Op::DeleteTermSheet => One(svc.delete_term_sheet(c.scope()?, deal()?, c.id("term_sheet_id")?).await?),
-        Op::BaseRates => One(svc.list_base_rates(c.scope()?).await?),
-        Op::AssetTypes => One(svc.list_asset_types(c.scope()?).await?),
-        Op::Me => One(svc.me(c.user_id, c.scope).await?),
-        Op::MyAccounts => One(svc.my_accounts(c.user_id, c.scope).await?),
-        Op::SwitchAccount => One(svc.set_active_account(c.user_id, c.scope, &body).await?),
-        Op::Team => List(svc.team(c.scope()?, q).await?),
-        Op::BillingSummary => One(svc.billing_summary(c.scope()?).await?),
-    })
-}
-
-/// The parent of a note, after the check its REST routes make: the parent's scope, and that
-/// the parent exists in the account.
-async fn note_parent_checked(svc: &Service, c: &Call<'_>, write: bool) -> Result<(NoteParent, i64), ApiError> {
-    let (parent, id) = c.note_parent()?;
-    let scope = c.scope()?;
-    match parent {
-        NoteParent::Deal => svc.deal_for_notes(scope, id, write).await?,
-        NoteParent::Contact => svc.contact_for_notes(scope, id, write).await?,
-        NoteParent::Company => svc.company_for_notes(scope, id, write).await?,
-        NoteParent::Placement => svc.placement_for_notes(scope, id, write).await?,
-        NoteParent::ChecklistTask => svc.task_for_notes(scope, id, write).await?,
-    }
-    Ok((parent, id))
-}
-
 /// What every tool answers while the circuit breaker is open.
 const BREAKER_OPEN: &str = "circuit breaker open after repeated server errors; retry after 30 seconds";
 
@@ -1073,8 +811,10 @@ pub async fn call(
     }
 }
 
-/// Resolves the account (`docs/auth.md#active-account`, with no header: saved preference, else the only membership),
-/// charges the rate limits and runs the operation. Returns the account acted for.
+/// Admits the call through the path REST requests take (`docs/auth.md#admission`: the account,
+/// with no header — saved preference, else the only membership — and the rate limits REST
+/// charges for the same operation), asks the tenant's breaker, then runs the operation.
+/// Returns the account acted for.
 async fn execute(
     state: &AppState,
     caller: &McpCaller,
@@ -1082,17 +822,23 @@ async fn execute(
     args: &Map<String, Value>,
 ) -> (Option<i64>, Result<Value, ApiError>) {
     let principal = &caller.principal;
-    let scope = match state.auth.resolve(principal, None) {
-        Ok(Resolution::Scoped(s)) => Some(s),
-        Ok(Resolution::Unresolved) => None,
-        // A user with no membership may still read their profile and accounts.
-        Err(e) if !def.op.needs_account() && e.status() == 403 => None,
-        Err(e) => return (None, Err(e)),
+    let api_base = format!("{}{PREFIX}", state.site.public_url);
+    let mut call = Call { def, args, scope: None, user_id: principal.user_id(), api_base };
+    let policy = call.operation().map_or(def.op.policy, |o| o.policy);
+    let endpoint = call.endpoint();
+    let admitted = match admission::admit(state, Some(principal), None, policy, &endpoint, "").await {
+        Ok(a) => a,
+        Err(r) => {
+            let e = match r {
+                Refused::Auth(e) => e.into(),
+                Refused::AccountRequired => account_required(principal),
+                Refused::RateLimited(rej) => admission::rate_limited(&rej),
+            };
+            return (None, Err(e));
+        }
     };
-    let account_id = scope.as_ref().map(|s| s.account_id);
-    if def.op.needs_account() && scope.is_none() {
-        return (None, Err(account_required(principal)));
-    }
+    call.scope = admitted.scope;
+    let account_id = call.scope.as_ref().map(|s| s.account_id);
     // The breaker of the tenant acted for: one tenant's failures never stop another's calls.
     let tenant = match account_id {
         Some(id) => Tenant::Account(id),
@@ -1101,57 +847,18 @@ async fn execute(
     if !state.mcp_breaker.admit(tenant) {
         return (account_id, Err(ApiError::unavailable(BREAKER_OPEN)));
     }
-    let result = charge_and_run(state, principal, def, args, scope.as_ref()).await;
+    let result = run(state, &call).await;
     state.mcp_breaker.record(tenant, result.as_ref().map_or_else(|e| e.status(), |_| 200));
     (account_id, result)
 }
 
-/// Charges the rate limits of an admitted call and runs its operation.
-async fn charge_and_run(
-    state: &AppState,
-    principal: &Principal,
-    def: &Def,
-    args: &Map<String, Value>,
-    scope: Option<&AccountScope>,
-) -> Result<Value, ApiError> {
-    let call =
-        Call { def, args, scope, user_id: principal.user_id(), api_base: format!("{}{PREFIX}", state.site.public_url) };
-    charge(state, &call).await?;
-    run(&state.service, &call).await.map(present)
-}
-
-/// The per-minute buckets REST charges for the same operation (`docs/api.md#rate-limits`): the account's and the
-/// endpoint's, or the user's own when no account is resolved.
-async fn charge(state: &AppState, c: &Call<'_>) -> Result<(), ApiError> {
-    if !state.limits.enabled {
-        return Ok(());
-    }
-    let buckets = match c.scope {
-        Some(s) => {
-            let t = state.limits.for_tier(s.tier);
-            vec![
-                Bucket { key: format!("a:{}", s.account_id), per_minute: t.account_per_minute, limit_type: "account" },
-                Bucket {
-                    key: format!("e:{}:{}", s.account_id, c.endpoint()),
-                    per_minute: t.endpoint_per_minute,
-                    limit_type: "endpoint",
-                },
-            ]
-        }
-        None => vec![Bucket {
-            key: format!("u:{}", c.user_id),
-            per_minute: state.limits.free.account_per_minute,
-            limit_type: "account",
-        }],
+/// Runs the operation of an admitted call.
+async fn run(state: &AppState, call: &Call<'_>) -> Result<Value, ApiError> {
+    let Handler::Service(run) = call.operation()?.handler else {
+        return Err(ApiError::internal());
     };
-    state.limiter.check(&buckets).await.map(|_| ()).map_err(|rejection| {
-        ApiError::new(
-            ErrorKind::RateLimited,
-            "Per-minute API rate limit reached. Contact help@lev.com if you need a higher tier.",
-        )
-        .with_extra("limit_type", rejection.limit_type)
-        .with_extra("retry_after_seconds", rejection.retry_after_seconds)
-    })
+    let input = call.input()?;
+    run(&state.service, &input).await.map(present)
 }
 
 /// A multi-account user with no saved choice: say how to choose.
@@ -1174,7 +881,7 @@ fn account_required(principal: &Principal) -> ApiError {
 /// Lists as `{total, showing, has_more, data}` with the page position; one record as itself.
 fn present(out: Output) -> Value {
     match out {
-        Output::Page(page) => list_result(page.items, Some(&page.pagination)),
+        Output::List(page) => list_result(page.items, Some(&page.pagination)),
         Output::One(Value::Array(items)) => list_result(items, None),
         Output::One(v) => v,
     }
@@ -1275,12 +982,14 @@ mod tests {
             args.dedup();
             assert_eq!(args.len(), d.args.len(), "{}: argument names are unique", d.name);
             // Every path parameter of the REST template is an argument of the tool.
-            for seg in d.rest.split('/').filter(|s| s.starts_with('{') && *s != "{parent}") {
+            let rest = d.op.endpoint();
+            let rest = if d.op.note_parent.is_some() { rest.replacen("/deals/{deal_id}", "", 1) } else { rest };
+            for seg in rest.split('/').filter(|s| s.starts_with('{')) {
                 let name = seg.trim_matches(|c| c == '{' || c == '}');
                 assert!(d.arg(name).is_some_and(|a| a.to == To::Path), "{}: {name}", d.name);
             }
-            let read_by_post = d.rest.ends_with("/index/search") || d.rest.ends_with("/index/observations");
-            assert_eq!(d.effect == Effect::Read, d.rest.starts_with("GET") || read_by_post, "{}", d.name);
+            let read_by_post = rest.ends_with("/index/search") || rest.ends_with("/index/observations");
+            assert_eq!(d.effect == Effect::Read, rest.starts_with("GET") || read_by_post, "{}", d.name);
         }
     }
 

@@ -1,18 +1,11 @@
 //! `GET /openapi.json` (levd's OpenAPI 3.1 document) and the `/docs` page that renders it.
-use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
-use crate::AppState;
 use crate::envelope::Rendered;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(openapi))
-}
-
 /// The raw document (not wrapped in the envelope: tools read it as OpenAPI).
-async fn openapi() -> Response {
+pub async fn openapi() -> Response {
     let body = serde_json::to_vec(crate::openapi::document()).unwrap_or_default();
     let mut r = ([(CONTENT_TYPE, "application/json")], body).into_response();
     r.extensions_mut().insert(Rendered);

@@ -1,9 +1,7 @@
 //! `GET /health` (`docs/api.md#health`), and the probes at the server root: `GET /livez` and
 //! `GET /readyz` (`docs/operations.md#probes`).
-use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use http::StatusCode;
 use levd_domain::ApiError;
 use serde_json::json;
@@ -11,11 +9,8 @@ use serde_json::json;
 use crate::AppState;
 use crate::envelope::{Failure, HandlerResult, Reply};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
-}
-
-async fn health(State(s): State<AppState>) -> HandlerResult {
+/// `GET /health`.
+pub async fn health(State(s): State<AppState>) -> HandlerResult {
     let version = env!("CARGO_PKG_VERSION");
     let database = s.service.health().await;
     match database.reason() {

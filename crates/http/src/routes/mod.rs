@@ -1,37 +1,17 @@
-//! Handlers, one module per resource; each exposes its routes through `router()`.
-mod account;
-mod api_keys;
-mod crm;
-mod deal_data;
-mod deals;
-mod directory;
+//! The routes with answers of their own (the health check, the OpenAPI document and its page,
+//! signed file links), and the extractor every operation's handler uses. The operations
+//! themselves are rows of `crate::operations`.
 pub mod docs;
+pub mod files;
 pub mod health;
-mod placements;
 
-use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::response::Response;
 use http::request::Parts;
 use levd_domain::ApiError;
-use levd_domain::scope::AccountScope;
 
-use crate::AppState;
 use crate::envelope::{Failure, error_response};
 use crate::middleware::Caller;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(health::router())
-        .merge(account::router())
-        .merge(api_keys::router())
-        .merge(deals::router())
-        .merge(crm::router())
-        .merge(placements::router())
-        .merge(deal_data::router())
-        .merge(directory::router())
-        .merge(docs::router())
-}
 
 pub async fn not_found() -> Response {
     error_response(ApiError::not_found("Route not found"))
@@ -45,17 +25,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts.extensions.remove::<Caller>().map(Ctx).ok_or_else(|| Failure(ApiError::internal()))
-    }
-}
-
-impl Ctx {
-    /// The resolved account; the request path guarantees it on account routes.
-    pub fn scope(&self) -> Result<&AccountScope, Failure> {
-        self.0.scope.as_ref().ok_or_else(|| Failure(ApiError::bad_request(levd_auth::MSG_ACTIVE_ACCOUNT_REQUIRED)))
-    }
-
-    pub fn user_id(&self) -> Result<i64, Failure> {
-        self.0.principal.as_ref().map(|p| p.user_id()).ok_or_else(|| Failure(ApiError::internal()))
     }
 }
 

@@ -1,4 +1,5 @@
 //! API keys: create, list, revoke, ceilings, validation, usage tracking and storage (`docs/auth.md#api-keys`).
+use levd_domain::limits::RateLimitConfig;
 use levd_domain::scope::{KeyPermission, Role, Tier};
 use serde_json::{Value, json};
 
@@ -218,6 +219,55 @@ async fn validate_api_key_reports_validity_without_auth() {
     // X-Origin-App is still required (`docs/api.md#origin-app`).
     let (s, _) = parts(app.client.post(&url).json(&json!({"api_key": "x"})).send().await.unwrap()).await;
     assert_eq!(s, 400);
+}
+
+/// Whoever holds a key may revoke it, without any other credential and without learning whose
+/// key it was; the key stops working on the next request.
+#[tokio::test]
+async fn a_leaked_key_is_revoked_by_whoever_holds_it() {
+    let app = spawn().await;
+    let t = app.tenant_with("acme", Tier::Standard, Role::Admin).await;
+    let (s, b) = parts(app.post_json("/api-keys", &t.key, &json!({"label": "leaky"})).send().await.unwrap()).await;
+    assert_eq!(s, 201, "{b}");
+    let leaked = b["data"]["api_key"].as_str().unwrap().to_string();
+    let url = app.url("/api-keys/revoke");
+    // No credential and no X-Origin-App needed.
+    let revoke = |body: Value| app.client.post(&url).json(&body).send();
+    let (s, b) = parts(revoke(json!({"api_key": leaked})).await.unwrap()).await;
+    assert_eq!((s, b["data"].clone()), (200, json!({"revoked": true})), "{b}");
+    let (s, _) = parts(app.get("/me", &leaked).send().await.unwrap()).await;
+    assert_eq!(s, 401, "the revoked key no longer authenticates");
+    let (s, _) = parts(app.get("/me", &t.key).send().await.unwrap()).await;
+    assert_eq!(s, 200, "the other keys of the account keep working");
+    // Already revoked, unknown and malformed keys answer the same shape with false.
+    for other in [json!(leaked), json!("lev_sk_nope"), json!("eyJ.x.y")] {
+        let (s, b) = parts(revoke(json!({"api_key": other})).await.unwrap()).await;
+        assert_eq!((s, b["data"].clone()), (200, json!({"revoked": false})), "{other}");
+    }
+    // A body without the key names the missing field.
+    let (s, b) = parts(revoke(json!({})).await.unwrap()).await;
+    assert_eq!(s, 422, "{b}");
+    assert!(b["error"]["details"]["fields"].get("api_key").is_some(), "{b}");
+    // The operation is in levd's own document, as a public one.
+    let (s, doc) = parts(app.client.get(app.url("/openapi.json")).send().await.unwrap()).await;
+    assert_eq!(s, 200);
+    let op = &doc["paths"]["/api/external/v2/api-keys/revoke"]["post"];
+    assert_eq!(op["security"], json!([]), "{op}");
+    assert!(doc["components"]["schemas"]["ApiKeyRevocation"]["properties"]["revoked"].is_object());
+}
+
+/// The public revocation endpoint is limited per client address.
+#[tokio::test]
+async fn leaked_key_revocation_is_limited_per_address() {
+    let app = spawn_with(Options { rate_limits: RateLimitConfig::default(), ..Options::default() }).await;
+    let url = app.url("/api-keys/revoke");
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = app.client.post(&url).json(&json!({"api_key": "lev_sk_nope"})).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }
 
 /// Only digests are stored: no database file ever holds a key in plain text.
