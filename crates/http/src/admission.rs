@@ -151,5 +151,8 @@ async fn charge(
         }],
         _ => Vec::new(),
     };
-    state.limiter.check(&buckets).await.map_err(Refused::RateLimited)
+    state.limiter.check(&buckets).await.map_err(|rejection| {
+        state.metrics.rate_limited(rejection.limit_type);
+        Refused::RateLimited(rejection)
+    })
 }

@@ -6,6 +6,7 @@ pub mod admission;
 pub mod conn;
 pub mod envelope;
 pub mod mcp;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod operations;
@@ -40,6 +41,8 @@ pub struct AppInner {
     pub mcp_breaker: mcp::breaker::Breakers,
     /// Trusted proxies, time limit and idempotency timings.
     pub tuning: middleware::Tuning,
+    /// Request counts and latencies, refusals and replays (`GET /metrics`).
+    pub metrics: metrics::Metrics,
 }
 
 /// Where this server is reached from outside, and which browsers and hosts may talk to `/mcp`.
@@ -124,6 +127,7 @@ impl AppState {
             oauth,
             mcp_breaker: mcp::breaker::Breakers::default(),
             tuning: middleware::Tuning::default(),
+            metrics: metrics::Metrics::default(),
         }))
     }
 
@@ -163,7 +167,10 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/livez", axum::routing::get(routes::health::livez))
         .route("/readyz", axum::routing::get(routes::health::readyz))
         .fallback(routes::not_found)
-        .with_state(state);
+        .with_state(state.clone());
+    if state.tuning.metrics_on_main {
+        root = root.merge(metrics_router(state));
+    }
     if let Some(server) = oauth {
         // The authorization server answers in its own formats (OAuth JSON errors, HTML pages),
         // which the envelope layer must leave alone.
@@ -180,6 +187,12 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         envelope::error_response(ApiError::internal())
     }))
     .layer(axum::middleware::from_fn_with_state(outer_state, middleware::outer))
+}
+
+/// `GET /metrics` alone: merged into the application, or served on a listener of its own
+/// (`levd serve --metrics ADDR`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", axum::routing::get(routes::health::metrics)).with_state(state)
 }
 
 /// Requests per minute and client address on the authorization server's endpoints (sign-in

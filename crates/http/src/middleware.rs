@@ -47,6 +47,8 @@ pub struct Tuning {
     pub request_timeout: Duration,
     /// How long an `Idempotency-Key` and its recorded answer are kept.
     pub idempotency_window: Duration,
+    /// `GET /metrics` is served on the main listener (`--metrics on`, the default).
+    pub metrics_on_main: bool,
     /// A recoverable claim still running after this long belongs to a request whose server
     /// died before its write committed (its write would have recorded the answer): it is
     /// taken over.
@@ -60,6 +62,7 @@ impl Default for Tuning {
             request_timeout: Duration::from_secs(30),
             idempotency_window: Duration::from_secs(24 * 3600),
             idempotency_takeover: Duration::from_secs(120),
+            metrics_on_main: true,
         }
     }
 }
@@ -137,6 +140,7 @@ pub async fn outer(State(state): State<AppState>, mut req: Request, next: Next) 
         req.extensions_mut().insert(ClientAddr(ip));
     }
     let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut resp = if let Some(e) = repeated_header(req.headers()) {
         error_response(e)
@@ -156,8 +160,10 @@ pub async fn outer(State(state): State<AppState>, mut req: Request, next: Next) 
         resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }
     let status = resp.status().as_u16();
+    let elapsed = started.elapsed().as_secs_f64();
+    state.metrics.request(&method, facts.route.as_ref().map(MatchedPath::as_str), &path, status, elapsed);
     // Milliseconds with two decimals, logged as a number.
-    let latency_ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
+    let latency_ms = (elapsed * 100_000.0).round() / 100.0;
     tracing::info!(
         target: "levd::request",
         request_id = %request_id,
@@ -349,6 +355,7 @@ async fn run_pipeline(
                 return Err(with_quota(error_response(e), quota));
             }
             Ok(Claim::Replay { status, body }) => {
+                state.metrics.replayed();
                 let mut r = Response::new(Body::from(body));
                 *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
                 r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

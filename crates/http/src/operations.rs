@@ -784,6 +784,22 @@ pub fn find(method: &Method, template: &str) -> Option<&'static Operation> {
     Some(&TABLE.rows[*n])
 }
 
+/// The template of the operation a concrete path (after the API prefix) names, for requests
+/// the router did not match (a refusal before routing, an unknown method).
+pub fn matching(method: &Method, path: &str) -> Option<&'static str> {
+    let method = if method == Method::HEAD { &Method::GET } else { method };
+    let segments: Vec<&str> = path.split('/').collect();
+    let fits = |template: &str| {
+        let t: Vec<&str> = template.split('/').collect();
+        t.len() == segments.len()
+            && t.iter().zip(&segments).all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
+    };
+    let mut candidates = all().iter().filter(|o| fits(o.path));
+    let first = candidates.clone().next()?;
+    // Prefer the row of this method; any row of the path names the route.
+    Some(candidates.find(|o| o.method == *method).unwrap_or(first).path)
+}
+
 /// The route policy of a method and template; routes outside the table (unknown paths and
 /// methods) are treated as account routes, so they authenticate before they are refused.
 pub fn policy_for(method: &Method, template: &str) -> Policy {

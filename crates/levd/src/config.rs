@@ -110,6 +110,10 @@ pub struct ServeArgs {
     /// Seconds an `Idempotency-Key` and its recorded answer are kept.
     #[arg(long, env = "LEV_IDEMPOTENCY_WINDOW", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(3_600..=2_592_000))]
     pub idempotency_window: u64,
+    /// `GET /metrics` in the Prometheus text format: `on` serves it on the main listener, `off`
+    /// nowhere, an address (`127.0.0.1:9100`) on a listener of its own, away from the API.
+    #[arg(long, env = "LEV_METRICS", default_value = "on", value_parser = parse_metrics)]
+    pub metrics: MetricsExposure,
     /// Directory for document files (created if missing).
     #[arg(long, env = "LEV_DATA_DIR", default_value = "lev-data")]
     pub data_dir: PathBuf,
@@ -516,5 +520,24 @@ mod tests {
         for bad in ["lev.example.com", "ftp://x", "https://", "https://x/levd", "https://x?a=1", "https://u@x"] {
             assert!(parse_public_url(bad).is_err(), "{bad}");
         }
+    }
+}
+
+/// Where `GET /metrics` is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsExposure {
+    On,
+    Off,
+    At(std::net::SocketAddr),
+}
+
+fn parse_metrics(s: &str) -> Result<MetricsExposure, String> {
+    match s {
+        "on" => Ok(MetricsExposure::On),
+        "off" => Ok(MetricsExposure::Off),
+        other => other
+            .parse()
+            .map(MetricsExposure::At)
+            .map_err(|_| format!("'{other}' is not on, off or an address such as 127.0.0.1:9100")),
     }
 }

@@ -15,7 +15,7 @@ use levd_store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::config::{Global, LogFormat, ServeArgs, Switch};
+use crate::config::{Global, LogFormat, MetricsExposure, ServeArgs, Switch};
 
 /// How often the SQLite database is checkpointed and vacuumed incrementally.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(300);
@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub secret_key: crate::secret_key::SecretKeySource,
     /// Trusted proxies, request time limit and idempotency timings.
     pub tuning: Tuning,
+    /// A listener of its own for `GET /metrics` (`--metrics ADDR`).
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -69,6 +71,7 @@ impl ServerConfig {
             oauth: None,
             connection: ConnectionLimits::default(),
             tuning: Tuning::default(),
+            metrics_bind: None,
         }
     }
 }
@@ -76,6 +79,8 @@ impl ServerConfig {
 /// A started server.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` listens when it has a listener of its own.
+    pub metrics_addr: Option<SocketAddr>,
     pub store: Store,
     pub demo: Option<crate::demo::DemoSummary>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -258,13 +263,26 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         }
     }));
 
+    let mut metrics_addr = None;
+    if let Some(at) = cfg.metrics_bind {
+        let l = tokio::net::TcpListener::bind(at).await.map_err(|e| format!("cannot bind --metrics {at}: {e}"))?;
+        metrics_addr = l.local_addr().ok();
+        let router = levd_http::metrics_router(state.clone());
+        // Runs until the server stops (it is aborted with the other background tasks).
+        background.push(tokio::spawn(async move {
+            let forever = std::future::pending::<()>();
+            if let Err(e) = levd_http::conn::serve_with_limits(l, router, forever, ConnectionLimits::default()).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        }));
+    }
     let router = levd_http::app(state);
     let (tx, rx) = oneshot::channel::<()>();
     let shutdown = async move {
         let _ = rx.await;
     };
     let handle = tokio::spawn(levd_http::conn::serve_with_limits(listener, router, shutdown, cfg.connection));
-    Ok(Running { addr, store, demo, shutdown: Some(tx), handle, background })
+    Ok(Running { addr, metrics_addr, store, demo, shutdown: Some(tx), handle, background })
 }
 
 /// Says what a listener on `addr` with this public URL exposes that an operator may not mean
@@ -321,6 +339,7 @@ pub fn tuning_from(args: &ServeArgs) -> Result<Tuning, String> {
         request_timeout: Duration::from_secs(args.request_timeout),
         idempotency_window: Duration::from_secs(args.idempotency_window),
         idempotency_takeover: Duration::from_secs(args.idempotency_takeover),
+        metrics_on_main: args.metrics == MetricsExposure::On,
     })
 }
 
@@ -373,6 +392,10 @@ pub async fn run(args: ServeArgs, global: &Global) -> Result<(), String> {
             true,
         )?,
         tuning,
+        metrics_bind: match args.metrics {
+            MetricsExposure::At(a) => Some(a),
+            _ => None,
+        },
     };
     let auth_server_on = cfg.oauth.is_some();
     let public_url = cfg.public_url.clone();

@@ -241,6 +241,11 @@ impl Store {
         Ok(s)
     }
 
+    /// Connections of the pool: open, and idle among them.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

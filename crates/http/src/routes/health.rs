@@ -60,3 +60,16 @@ fn plain(status: StatusCode, body: serde_json::Value) -> Response {
     r.extensions_mut().insert(crate::envelope::Rendered);
     r
 }
+
+/// `GET /metrics` (`docs/operations.md#metrics`): the Prometheus/OpenMetrics text exposition.
+pub async fn metrics(State(s): State<AppState>) -> Response {
+    let body = s.metrics.render(s.service.store.pool_stats());
+    let mut r = Response::new(axum::body::Body::from(body));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    r.extensions_mut().insert(crate::envelope::Rendered);
+    r
+}

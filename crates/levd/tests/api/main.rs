@@ -19,6 +19,7 @@ mod fuzz;
 mod idempotency;
 mod jwt;
 mod mcp;
+mod metrics;
 mod nul_text;
 mod oauth;
 mod oauth_hardening;
