@@ -32,7 +32,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::notes::NoteParent;
-use crate::{Page, Service, cursor_pagination, internal, offset_pagination};
+use crate::{Page, Service, cursor_pagination, offset_pagination};
 
 /// A file a valid link opens: where it is and how to present it. The path stays inside the
 /// server.
@@ -105,19 +105,19 @@ impl Service {
 
     /// The deal, if it is the account's (archived deals included).
     async fn account_deal(&self, account_id: i64, deal_id: i64) -> Result<levd_domain::deal::Deal, ApiError> {
-        self.store.deal(account_id, deal_id).await.map_err(internal)?.ok_or_else(deal_not_found)
+        self.store.deal(account_id, deal_id).await?.ok_or_else(deal_not_found)
     }
 
     /// The secret signing file links, made on first use and shared by every node.
     async fn link_secret(&self) -> Result<LinkSecret, ApiError> {
-        let stored = match self.store.file_link_secret().await.map_err(internal)? {
+        let stored = match self.store.file_link_secret().await? {
             Some(s) => s,
             None => {
                 let candidate = LinkSecret::generate().map_err(|e| {
                     tracing::error!(error = %e, "no randomness for the file-link secret");
                     ApiError::internal()
                 })?;
-                self.store.init_file_link_secret(&candidate.to_hex(), &now_rfc3339()).await.map_err(internal)?
+                self.store.init_file_link_secret(&candidate.to_hex(), &now_rfc3339()).await?
             }
         };
         LinkSecret::from_hex(&stored).ok_or_else(|| {
@@ -171,14 +171,14 @@ impl Service {
         let grant = scope.require(Scope::DocumentsRead)?;
         let account = grant.account_id();
         self.account_deal(account, deal_id).await?;
-        self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await.map_err(internal)?;
-        let vaults = self.store.list_vaults(account, deal_id).await.map_err(internal)?;
+        self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await?;
+        let vaults = self.store.list_vaults(account, deal_id).await?;
         Ok(Page { pagination: whole_list_pagination(vaults.len()), items: vaults.iter().map(to_json).collect() })
     }
 
     /// The vault named by `vault_id`, which must belong to the deal.
     async fn deal_vault(&self, account: i64, deal_id: i64, vault_id: i64) -> Result<Vault, ApiError> {
-        self.store.vault(account, deal_id, vault_id).await.map_err(internal)?.ok_or_else(vault_not_found)
+        self.store.vault(account, deal_id, vault_id).await?.ok_or_else(vault_not_found)
     }
 
     /// `GET /deals/{deal_id}/documents`.
@@ -193,10 +193,10 @@ impl Service {
         let q = parse_document_query(raw_query)?;
         self.account_deal(account, deal_id).await?;
         if let Some(v) = q.vault_id {
-            self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await.map_err(internal)?;
+            self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await?;
             self.deal_vault(account, deal_id, v).await?;
         }
-        let (mut docs, total) = self.store.list_documents(account, deal_id, &q).await.map_err(internal)?;
+        let (mut docs, total) = self.store.list_documents(account, deal_id, &q).await?;
         let has_more = docs.len() > q.limit as usize;
         docs.truncate(q.limit as usize);
         let next = if has_more { docs.last().map(|d| encode_cursor(d.id)) } else { None };
@@ -222,8 +222,7 @@ impl Service {
         let doc = self
             .store
             .document(account, deal_id, document_id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| ApiError::not_found("Document not found"))?;
         Ok(document_json(&doc, fields.as_deref()))
     }
@@ -242,8 +241,7 @@ impl Service {
         let doc = self
             .store
             .document(account, deal_id, document_id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| ApiError::not_found("Document not found"))?;
         let download_url = self.signed_url(api_base, FileTarget::Document(doc.id)).await?;
         Ok(to_json(&DealDocumentDownload { file_name: doc.file_name, download_url, expires_in: FILE_LINK_TTL_SECS }))
@@ -260,7 +258,7 @@ impl Service {
         let gone = || ApiError::not_found("File not found");
         match target {
             FileTarget::Document(id) => {
-                let doc = self.store.document_for_link(id).await.map_err(internal)?.ok_or_else(gone)?;
+                let doc = self.store.document_for_link(id).await?.ok_or_else(gone)?;
                 let path = doc.content_id.as_deref().and_then(|c| self.content_path(c)).ok_or_else(gone)?;
                 if !path.is_file() {
                     tracing::warn!(document_id = id, "document file missing from the data directory");
@@ -273,7 +271,7 @@ impl Service {
                 })
             }
             FileTarget::MemoPdf { memo_id, quality } => {
-                let memo = self.store.memo_for_link(memo_id).await.map_err(internal)?.ok_or_else(gone)?;
+                let memo = self.store.memo_for_link(memo_id).await?.ok_or_else(gone)?;
                 if !memo.pdf_ready() {
                     return Err(gone());
                 }
@@ -312,10 +310,10 @@ impl Service {
             })?),
             None => None,
         };
-        let account = self.store.deal_owner(deal_id).await.map_err(internal)?.ok_or_else(deal_not_found)?;
+        let account = self.store.deal_owner(deal_id).await?.ok_or_else(deal_not_found)?;
         let now = now_rfc3339();
-        self.store.ensure_deal_vaults(account, deal_id, &now).await.map_err(internal)?;
-        let vaults = self.store.list_vaults(account, deal_id).await.map_err(internal)?;
+        self.store.ensure_deal_vaults(account, deal_id, &now).await?;
+        let vaults = self.store.list_vaults(account, deal_id).await?;
         let wanted = vault_title.map(str::trim).filter(|t| !t.is_empty());
         let (vault, vault_created) = match wanted {
             None => {
@@ -332,19 +330,13 @@ impl Service {
                         if title.chars().count() > 255 {
                             return Err(ApiError::invalid_field("vault", "must be at most 255 characters"));
                         }
-                        (
-                            self.store
-                                .insert_vault(account, deal_id, VAULT_SHARED, title, &now)
-                                .await
-                                .map_err(internal)?,
-                            true,
-                        )
+                        (self.store.insert_vault(account, deal_id, VAULT_SHARED, title, &now).await?, true)
                     }
                 }
             }
         };
         let folder_id = match &folder {
-            Some(path) => Some(self.store.folder_id(account, vault.id, path).await.map_err(internal)?),
+            Some(path) => Some(self.store.folder_id(account, vault.id, path).await?),
             None => None,
         };
         let content_id = self.store_content(bytes).map_err(|e| {
@@ -359,8 +351,7 @@ impl Service {
             content_id: content_id.clone(),
             document_type_id,
         };
-        let doc =
-            self.store.insert_document(account, deal_id, vault.id, folder_id, &new, &now).await.map_err(internal)?;
+        let doc = self.store.insert_document(account, deal_id, vault.id, folder_id, &new, &now).await?;
         Ok(AddedDocument { deal_id, document: document_json(&doc, None), content_id, vault_created })
     }
 
@@ -379,11 +370,11 @@ impl Service {
         let account = grant.account_id();
         let vault_id = parse_checklist_query(raw_query)?;
         self.account_deal(account, deal_id).await?;
-        self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await.map_err(internal)?;
+        self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await?;
         if let Some(v) = vault_id {
             self.deal_vault(account, deal_id, v).await?;
         }
-        let lists = self.store.list_checklists(account, deal_id, vault_id).await.map_err(internal)?;
+        let lists = self.store.list_checklists(account, deal_id, vault_id).await?;
         Ok(Page { pagination: whole_list_pagination(lists.len()), items: lists.iter().map(to_json).collect() })
     }
 
@@ -395,7 +386,7 @@ impl Service {
         assignee: Option<i64>,
     ) -> Result<(), ApiError> {
         if let Some(ids) = document_type_ids {
-            let unknown = self.store.unknown_document_types(ids).await.map_err(internal)?;
+            let unknown = self.store.unknown_document_types(ids).await?;
             if !unknown.is_empty() {
                 let list: Vec<String> = unknown.iter().map(i64::to_string).collect();
                 return Err(ApiError::invalid_field(
@@ -405,7 +396,7 @@ impl Service {
             }
         }
         if let Some(user) = assignee
-            && !self.store.is_active_member(account, user).await.map_err(internal)?
+            && !self.store.is_active_member(account, user).await?
         {
             return Err(ApiError::bad_request("assigned_user_id must belong to an active user in your account"));
         }
@@ -413,7 +404,7 @@ impl Service {
     }
 
     async fn task_json(&self, account: i64, task_id: i64) -> Result<Value, ApiError> {
-        let task = self.store.task(account, task_id).await.map_err(internal)?.ok_or_else(task_not_found)?;
+        let task = self.store.task(account, task_id).await?.ok_or_else(task_not_found)?;
         Ok(to_json(&task))
     }
 
@@ -425,18 +416,17 @@ impl Service {
         let missing = || ApiError::not_found("Section, checklist, or parent task not found");
         let place = match input.parent {
             TaskParent::Section(id) => {
-                let checklist_id =
-                    self.store.section_checklist(account, id).await.map_err(internal)?.ok_or_else(missing)?;
+                let checklist_id = self.store.section_checklist(account, id).await?.ok_or_else(missing)?;
                 TaskPlace { checklist_id, section_id: Some(id), parent_task_id: None }
             }
             TaskParent::Checklist(id) => {
-                if !self.store.checklist_exists(account, id).await.map_err(internal)? {
+                if !self.store.checklist_exists(account, id).await? {
                     return Err(missing());
                 }
                 TaskPlace { checklist_id: id, section_id: None, parent_task_id: None }
             }
             TaskParent::Task(id) => {
-                let parent = self.store.task_place(account, id).await.map_err(internal)?.ok_or_else(missing)?;
+                let parent = self.store.task_place(account, id).await?.ok_or_else(missing)?;
                 if parent.parent_task_id.is_some() {
                     return Err(ApiError::invalid_field(
                         "parent_task_id",
@@ -447,7 +437,7 @@ impl Service {
             }
         };
         self.check_task_refs(account, Some(&input.document_type_ids), input.assigned_user_id).await?;
-        let id = self.store.insert_task(account, place, &input, &now_rfc3339()).await.map_err(internal)?;
+        let id = self.store.insert_task(account, place, &input, &now_rfc3339()).await?;
         self.task_json(account, id).await
     }
 
@@ -456,11 +446,11 @@ impl Service {
         let grant = scope.require(Scope::ChecklistsWrite)?;
         let account = grant.account_id();
         let changes = parse_task_changes(&parse_optional_object(body)?)?;
-        self.store.task_place(account, task_id).await.map_err(internal)?.ok_or_else(task_not_found)?;
+        self.store.task_place(account, task_id).await?.ok_or_else(task_not_found)?;
         if !changes.is_empty() {
             self.check_task_refs(account, changes.document_type_ids.as_deref(), changes.assigned_user_id.flatten())
                 .await?;
-            if !self.store.update_task(account, task_id, &changes, &now_rfc3339()).await.map_err(internal)? {
+            if !self.store.update_task(account, task_id, &changes, &now_rfc3339()).await? {
                 return Err(task_not_found());
             }
         }
@@ -472,7 +462,7 @@ impl Service {
     pub async fn complete_task(&self, scope: &AccountScope, task_id: i64) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::ChecklistsWrite)?;
         let account = grant.account_id();
-        if !self.store.complete_task(account, task_id, &now_rfc3339()).await.map_err(internal)? {
+        if !self.store.complete_task(account, task_id, &now_rfc3339()).await? {
             return Err(task_not_found());
         }
         self.task_json(account, task_id).await
@@ -483,8 +473,7 @@ impl Service {
         Self::note_scope(scope, NoteParent::ChecklistTask, write)?;
         self.store
             .task_place(scope.account_id, task_id)
-            .await
-            .map_err(internal)?
+            .await?
             .map(|_| ())
             .ok_or_else(|| ApiError::not_found(NoteParent::ChecklistTask.not_found()))
     }
@@ -508,7 +497,7 @@ impl Service {
         if let Some(v) = q.vault_id {
             self.deal_vault(account, deal_id, v).await?;
         }
-        let (mut memos, total) = self.store.list_memos(account, deal_id, &q).await.map_err(internal)?;
+        let (mut memos, total) = self.store.list_memos(account, deal_id, &q).await?;
         let has_more = memos.len() > q.limit as usize;
         memos.truncate(q.limit as usize);
         Ok(Page {
@@ -531,11 +520,8 @@ impl Service {
         let account = grant.account_id();
         let quality = parse_memo_quality(raw_query)?;
         self.account_deal(account, deal_id).await?;
-        let memo = if memo_uuid.len() <= 64 {
-            self.store.memo_by_uuid(account, deal_id, memo_uuid).await.map_err(internal)?
-        } else {
-            None
-        };
+        let memo =
+            if memo_uuid.len() <= 64 { self.store.memo_by_uuid(account, deal_id, memo_uuid).await? } else { None };
         let memo = memo.ok_or_else(|| ApiError::not_found("Memo not found"))?;
         let mut versions = Vec::with_capacity(MEMO_QUALITIES.len());
         let mut pdf_url = None;
@@ -578,7 +564,7 @@ impl Service {
             tracing::error!(error = %e, dir = %self.data_dir.display(), "cannot write a memo PDF");
             ApiError::internal()
         })?;
-        self.store.set_memo_pdf(memo.id, &id).await.map_err(internal)?;
+        self.store.set_memo_pdf(memo.id, &id).await?;
         self.content_path(&id).ok_or_else(ApiError::internal)
     }
 
@@ -599,7 +585,7 @@ impl Service {
             let available = match has_file.get(&doc_id) {
                 Some(a) => *a,
                 None => {
-                    let doc = self.store.document_for_link(doc_id).await.map_err(internal)?;
+                    let doc = self.store.document_for_link(doc_id).await?;
                     let a = doc.and_then(|d| d.content_id).is_some();
                     has_file.insert(doc_id, a);
                     a
@@ -991,6 +977,6 @@ impl Service {
         deal_id: i64,
         observation: &NewObservation,
     ) -> Result<RecordedObservation, ApiError> {
-        self.store.record_observation(account_id, deal_id, observation, &now_rfc3339()).await.map_err(internal)
+        self.store.record_observation(account_id, deal_id, observation, &now_rfc3339()).await.map_err(ApiError::from)
     }
 }
