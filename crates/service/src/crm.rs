@@ -11,10 +11,10 @@ use levd_domain::scope::{AccountScope, Grant, Role, Scope};
 use levd_domain::time_fmt::now_rfc3339;
 use levd_domain::{ApiError, ErrorKind};
 use levd_store::StoreError;
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::notes::NoteParent;
+use crate::records::{select_fields, to_map};
 use crate::{Page, Service, cursor_pagination};
 
 fn contact_not_found() -> ApiError {
@@ -23,21 +23,6 @@ fn contact_not_found() -> ApiError {
 
 fn company_not_found() -> ApiError {
     ApiError::not_found(NoteParent::Company.not_found())
-}
-
-fn to_map<T: Serialize>(record: &T) -> Map<String, Value> {
-    match serde_json::to_value(record) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    }
-}
-
-/// Keeps the requested fields (with `id`).
-fn select_fields(mut v: Map<String, Value>, fields: Option<&[&'static str]>) -> Map<String, Value> {
-    if let Some(fields) = fields {
-        v.retain(|k, _| k == "id" || fields.contains(&k.as_str()));
-    }
-    v
 }
 
 fn contact_json(c: Contact) -> Value {

@@ -32,6 +32,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::notes::NoteParent;
+use crate::records::{deal_not_found, to_json};
 use crate::{Page, Service, cursor_pagination, offset_pagination};
 
 /// A file a valid link opens: where it is and how to present it. The path stays inside the
@@ -67,14 +68,6 @@ fn unavailable(message: &'static str) -> impl Fn(StoreError) -> ApiError {
     }
 }
 
-fn to_json<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-fn deal_not_found() -> ApiError {
-    ApiError::not_found("Deal not found")
-}
-
 fn task_not_found() -> ApiError {
     ApiError::not_found("Checklist task not found")
 }
@@ -102,11 +95,6 @@ impl Service {
     // -----------------------------------------------------------------------------------------
     // Shared steps
     // -----------------------------------------------------------------------------------------
-
-    /// The deal, if it is the account's (archived deals included).
-    async fn account_deal(&self, account_id: i64, deal_id: i64) -> Result<levd_domain::deal::Deal, ApiError> {
-        self.store.deal(account_id, deal_id).await?.ok_or_else(deal_not_found)
-    }
 
     /// The secret signing file links, made on first use and shared by every node.
     async fn link_secret(&self) -> Result<LinkSecret, ApiError> {
@@ -169,8 +157,7 @@ impl Service {
     /// `GET /deals/{deal_id}/vaults`.
     pub async fn list_vaults(&self, scope: &AccountScope, deal_id: i64) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DocumentsRead)?;
-        let account = grant.account_id();
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await?;
         let vaults = self.store.list_vaults(account, deal_id).await?;
         Ok(Page { pagination: whole_list_pagination(vaults.len()), items: vaults.iter().map(to_json).collect() })
@@ -189,9 +176,8 @@ impl Service {
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DocumentsRead)?;
-        let account = grant.account_id();
         let q = parse_document_query(raw_query)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         if let Some(v) = q.vault_id {
             self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await?;
             self.deal_vault(account, deal_id, v).await?;
@@ -216,9 +202,8 @@ impl Service {
         raw_query: Option<&str>,
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DocumentsRead)?;
-        let account = grant.account_id();
         let fields = parse_document_fields(raw_query)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let doc = self
             .store
             .document(account, deal_id, document_id)
@@ -236,8 +221,7 @@ impl Service {
         api_base: &str,
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DocumentsRead)?;
-        let account = grant.account_id();
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let doc = self
             .store
             .document(account, deal_id, document_id)
@@ -367,9 +351,8 @@ impl Service {
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::ChecklistsRead)?;
-        let account = grant.account_id();
         let vault_id = parse_checklist_query(raw_query)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await?;
         if let Some(v) = vault_id {
             self.deal_vault(account, deal_id, v).await?;
@@ -491,9 +474,8 @@ impl Service {
         api_base: &str,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account = grant.account_id();
         let q = parse_memo_query(raw_query)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         if let Some(v) = q.vault_id {
             self.deal_vault(account, deal_id, v).await?;
         }
@@ -517,9 +499,8 @@ impl Service {
         api_base: &str,
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account = grant.account_id();
         let quality = parse_memo_quality(raw_query)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let memo =
             if memo_uuid.len() <= 64 { self.store.memo_by_uuid(account, deal_id, memo_uuid).await? } else { None };
         let memo = memo.ok_or_else(|| ApiError::not_found("Memo not found"))?;
@@ -610,9 +591,8 @@ impl Service {
         api_base: &str,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account = grant.account_id();
         let input = parse_search(&parse_object(body)?)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let terms = search_terms(&input.context);
         let hits = self.store.search_facts(account, deal_id, &terms).await.map_err(unavailable(SEARCH_UNAVAILABLE))?;
         let best = hits.iter().map(|h| h.strength).fold(0.0_f64, f64::max);
@@ -661,9 +641,8 @@ impl Service {
         api_base: &str,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account = grant.account_id();
         let input = parse_observations(&parse_object(body)?)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let (metric_id, slot, entity_ref) = match &input.sot {
             Some(sot) => {
                 let fact = self.fact_by_ref(account, deal_id, sot, OBSERVATIONS_UNAVAILABLE).await?;
@@ -704,9 +683,8 @@ impl Service {
     /// the promotion of one of the fact's own observations (keeping its provenance).
     pub async fn update_fact(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
-        let account = grant.account_id();
         let input = parse_fact_patch(&parse_object(body)?)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let fail = unavailable(FACT_UPDATE_UNAVAILABLE);
         let fact = self.fact_by_ref(account, deal_id, &input.sot, FACT_UPDATE_UNAVAILABLE).await?;
         if !fact.metric.editable {
@@ -744,10 +722,9 @@ impl Service {
     /// one in `results`; the others are still recorded.
     pub async fn record_facts(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
-        let account = grant.account_id();
         let user = grant.user_id();
         let values = parse_fact_insert(&parse_object(body)?)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let fail = unavailable(FACT_INSERT_UNAVAILABLE);
         let mut ids: Vec<i64> = values.iter().map(|v| v.metric_id).collect();
         ids.sort_unstable();
@@ -866,9 +843,8 @@ impl Service {
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account = grant.account_id();
         let q = parse_metric_query(raw_query)?;
-        self.account_deal(account, deal_id).await?;
+        self.deal_account(&grant, deal_id).await?;
         let (rows, total) = self.store.metric_definitions(&q).await.map_err(unavailable(METRICS_UNAVAILABLE))?;
         Ok(Page {
             items: rows.iter().map(|m| to_json(&DealIndexMetricDefinition::from(m))).collect(),
@@ -879,8 +855,7 @@ impl Service {
     /// `GET /deals/{deal_id}/index/entities`.
     pub async fn index_entities(&self, scope: &AccountScope, deal_id: i64) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account = grant.account_id();
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let entities = self.entities_of(account, deal_id).await.map_err(unavailable(ENTITIES_UNAVAILABLE))?;
         Ok(Page { pagination: whole_list_pagination(entities.len()), items: entities.iter().map(to_json).collect() })
     }

@@ -10,6 +10,7 @@ use levd_domain::time_fmt::now_rfc3339;
 use levd_store::StoreError;
 use serde_json::{Map, Value, json};
 
+use crate::records::{deal_not_found, select_fields};
 use crate::{Page, Service, cursor_pagination, offset_pagination};
 
 /// `include` and `fields` of a single-deal read.
@@ -25,18 +26,6 @@ const DEAL_GET: ListSpec = ListSpec {
 
 /// Maximum pipeline rows embedded per deal.
 const MAX_PIPELINE_ROWS: usize = 10;
-
-fn deal_not_found() -> ApiError {
-    ApiError::not_found("Deal not found")
-}
-
-/// Keeps the requested fields (with `id`) of a serialized deal.
-fn select_fields(mut v: Map<String, Value>, fields: Option<&[&'static str]>) -> Map<String, Value> {
-    if let Some(fields) = fields {
-        v.retain(|k, _| k == "id" || fields.contains(&k.as_str()));
-    }
-    v
-}
 
 impl Service {
     /// Adds the requested sub-resources to each serialized deal.
@@ -166,8 +155,7 @@ impl Service {
     /// deal stored before that rule gets its (all-null) record on first read.
     pub async fn deal_financials(&self, scope: &AccountScope, deal_id: i64) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account_id = grant.account_id();
-        self.store.deal(account_id, deal_id).await?.ok_or_else(deal_not_found)?;
+        let account_id = self.deal_account(&grant, deal_id).await?;
         if let Some(m) = self.store.financials_of(&[deal_id]).await?.remove(&deal_id) {
             return Ok(Value::Object(m));
         }

@@ -11,6 +11,7 @@ use levd_domain::query::{ListQuery, Paging, encode_cursor};
 use levd_domain::scope::{AccountScope, Scope};
 use serde_json::{Map, Value};
 
+use crate::records::select_fields;
 use crate::{Page, Service, cursor_pagination, offset_pagination};
 
 fn lender_not_found() -> ApiError {
@@ -25,14 +26,11 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
 }
 
 fn summary_fields(l: &LenderSummary, fields: Option<&[&'static str]>) -> Result<Value, ApiError> {
-    let mut v = match to_value(l)? {
+    let v = match to_value(l)? {
         Value::Object(m) => m,
         _ => Map::new(),
     };
-    if let Some(fields) = fields {
-        v.retain(|k, _| k == "id" || fields.contains(&k.as_str()));
-    }
-    Ok(Value::Object(v))
+    Ok(Value::Object(select_fields(v, fields)))
 }
 
 impl Service {

@@ -10,6 +10,7 @@ pub mod deals;
 pub mod directory;
 pub mod notes;
 pub mod placements;
+mod records;
 
 use std::sync::Arc;
 

@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::notes::NoteParent;
+use crate::records::{select_fields, to_json, to_map};
 use crate::{Page, Service, cursor_pagination, offset_pagination};
 
 fn placement_not_found() -> ApiError {
@@ -26,25 +27,6 @@ fn placement_not_found() -> ApiError {
 
 fn term_sheet_not_found() -> ApiError {
     ApiError::not_found("Term sheet not found")
-}
-
-fn deal_not_found() -> ApiError {
-    ApiError::not_found("Deal not found")
-}
-
-fn to_json<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-/// Keeps the requested members (with `id`) of a serialized record.
-fn select_fields(v: Value, fields: Option<&[&'static str]>) -> Value {
-    match (v, fields) {
-        (Value::Object(mut m), Some(fields)) => {
-            m.retain(|k, _| k == "id" || fields.contains(&k.as_str()));
-            Value::Object(m)
-        }
-        (v, _) => v,
-    }
 }
 
 /// A linkage member a PATCH may echo but never change.
@@ -80,8 +62,10 @@ fn offset_page<T: Serialize>(rows: &[T], q: &ListQuery) -> Page {
 }
 
 impl Service {
-    async fn require_deal(&self, account_id: i64, deal_id: i64) -> Result<(), ApiError> {
-        self.store.deal(account_id, deal_id).await?.map(|_| ()).ok_or_else(deal_not_found)
+    /// A term sheet as its viewer sees it (soft-deleted ones included), or `404`.
+    async fn term_sheet_json(&self, viewer: &Viewer, deal_id: i64, id: i64) -> Result<Value, ApiError> {
+        let stored = self.store.term_sheet(viewer, deal_id, id).await?.ok_or_else(term_sheet_not_found)?;
+        Ok(to_json(&stored.for_viewer()))
     }
 
     /// The benchmark setting a term-sheet write asks for (`None`: leave it), looked up in the
@@ -118,7 +102,10 @@ impl Service {
         rows.truncate(q.limit as usize);
         let next = if has_more { rows.last().map(|p| encode_cursor(p.placement.id)) } else { None };
         Ok(Page {
-            items: rows.iter().map(|p| select_fields(to_json(&p.for_viewer()), q.fields.as_deref())).collect(),
+            items: rows
+                .iter()
+                .map(|p| Value::Object(select_fields(to_map(&p.for_viewer()), q.fields.as_deref())))
+                .collect(),
             pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next),
         })
     }
@@ -131,8 +118,7 @@ impl Service {
     pub async fn create_placement(&self, scope: &AccountScope, body: &[u8]) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let input = parse_new_placement(&parse_object(body)?)?;
-        let account_id = grant.account_id();
-        self.require_deal(account_id, input.deal_id).await?;
+        let account_id = self.deal_account(&grant, input.deal_id).await?;
         let now = now_rfc3339();
         let stamps = status_stamps("new", input.status, input.outreach_date.is_some(), false);
         // Two creates racing for the same recommended contact: the loser matches again and
@@ -317,7 +303,7 @@ impl Service {
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        self.require_deal(grant.account_id(), deal_id).await?;
+        self.deal_account(&grant, deal_id).await?;
         let q = ListQuery::parse(raw_query, &CURSOR_LIST)?;
         let viewer = Viewer::of(grant.scope);
         let (after, raw) = cursor_of(&q);
@@ -334,8 +320,7 @@ impl Service {
     /// `POST /deals/{deal_id}/term-sheets`: a quote against a live placement of the deal.
     pub async fn create_term_sheet(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
-        let account_id = grant.account_id();
-        self.require_deal(account_id, deal_id).await?;
+        let account_id = self.deal_account(&grant, deal_id).await?;
         let input = parse_new_term_sheet(&parse_object(body)?)?;
         let viewer = Viewer::of(grant.scope);
         let placement = self.visible_placement(&viewer, input.placement_id).await?;
@@ -353,8 +338,7 @@ impl Service {
             .store
             .insert_term_sheet(account_id, deal_id, grant.user_id(), &input, &base_rate, &now_rfc3339())
             .await?;
-        let stored = self.store.term_sheet(&viewer, deal_id, id).await?.ok_or_else(term_sheet_not_found)?;
-        Ok(to_json(&stored.for_viewer()))
+        self.term_sheet_json(&viewer, deal_id, id).await
     }
 
     /// `GET /deals/{deal_id}/term-sheets/{term_sheet_id}`, soft-deleted ones included (`docs/api.md#deletes`).
@@ -366,8 +350,7 @@ impl Service {
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
         let viewer = Viewer::of(grant.scope);
-        let stored = self.store.term_sheet(&viewer, deal_id, term_sheet_id).await?.ok_or_else(term_sheet_not_found)?;
-        Ok(to_json(&stored.for_viewer()))
+        self.term_sheet_json(&viewer, deal_id, term_sheet_id).await
     }
 
     /// `PATCH /deals/{deal_id}/term-sheets/{term_sheet_id}`. `total_rate` is read against the
@@ -409,8 +392,7 @@ impl Service {
         if !done {
             return Err(term_sheet_not_found());
         }
-        let stored = self.store.term_sheet(&viewer, deal_id, term_sheet_id).await?.ok_or_else(term_sheet_not_found)?;
-        Ok(to_json(&stored.for_viewer()))
+        self.term_sheet_json(&viewer, deal_id, term_sheet_id).await
     }
 
     /// `DELETE /deals/{deal_id}/term-sheets/{term_sheet_id}`: soft delete; repeating it answers
@@ -468,8 +450,7 @@ impl Service {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
-        let account_id = grant.account_id();
-        self.require_deal(account_id, deal_id).await?;
+        let account_id = self.deal_account(&grant, deal_id).await?;
         let input = parse_pipeline_move(&parse_object(body)?)?;
         let pipeline = self
             .store
@@ -502,7 +483,7 @@ impl Service {
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        self.require_deal(grant.account_id(), deal_id).await?;
+        self.deal_account(&grant, deal_id).await?;
         let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
         let rows = self.store.properties_of(&[deal_id]).await?;
         Ok(offset_page(&rows, &q))
@@ -516,7 +497,7 @@ impl Service {
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        self.require_deal(grant.account_id(), deal_id).await?;
+        self.deal_account(&grant, deal_id).await?;
         let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
         let rows = self.store.team_of(&[deal_id]).await?;
         Ok(offset_page(&rows, &q))
