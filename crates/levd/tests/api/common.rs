@@ -1,5 +1,6 @@
 //! Test harness: `spawn` starts a server on a fresh database; helpers create accounts, users,
 //! keys and JWTs directly in the store, so each test sees only its own data.
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -229,6 +230,16 @@ impl TestApp {
         self.req(Method::DELETE, path, token)
     }
 
+    /// A JSON-RPC POST of `body` to `/mcp` as a Streamable HTTP client sends it; the caller adds
+    /// the credential and protocol revision it needs.
+    pub fn mcp_post(&self, body: &Value) -> RequestBuilder {
+        self.client
+            .post(format!("{}/mcp", self.base))
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+    }
+
     pub async fn account(&self, slug: &str, tier: Tier) -> AccountRow {
         self.store
             .create_account(&uuid::Uuid::new_v4().to_string(), slug, &format!("{slug} name"), Some("brokerage"), tier)
@@ -360,6 +371,60 @@ pub fn assert_error(body: &Value, status: u16, type_name: &str) -> Value {
     assert!(uuid::Uuid::parse_str(body["request_id"].as_str().unwrap()).is_ok(), "{body}");
     assert!(body["timestamp"].as_str().unwrap().ends_with('Z'), "{body}");
     e.clone()
+}
+
+/// Sends `r`: the status and the JSON body.
+pub async fn send(r: RequestBuilder) -> (u16, Value) {
+    parts(r.send().await.unwrap()).await
+}
+
+/// Sends, expects `status`, returns the whole body.
+pub async fn expect(r: RequestBuilder, status: u16) -> Value {
+    let (s, b) = send(r).await;
+    assert_eq!(s, status, "{b}");
+    b
+}
+
+/// Sends, expects 200, returns the whole body.
+pub async fn ok(r: RequestBuilder) -> Value {
+    expect(r, 200).await
+}
+
+/// Sends, expects the given error, returns the `error` object.
+pub async fn fail(r: RequestBuilder, status: u16, type_name: &str) -> Value {
+    let b = expect(r, status).await;
+    assert_error(&b, status, type_name)
+}
+
+/// Sends `r` and reads its body as JSON, whatever the status and content type.
+pub async fn body_json(r: RequestBuilder) -> Value {
+    r.send().await.unwrap().json().await.unwrap()
+}
+
+/// The member names of a JSON object.
+pub fn keys(v: &Value) -> HashSet<String> {
+    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
+}
+
+pub fn set(names: &[&str]) -> HashSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// The `id`s of a list's `data`, in order.
+pub fn ids(body: &Value) -> Vec<i64> {
+    body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data array: {body}"))
+        .iter()
+        .map(|v| v["id"].as_i64().unwrap_or_else(|| panic!("no integer id: {v}")))
+        .collect()
+}
+
+/// A fresh server and one tenant (`acme`) on it.
+pub async fn setup() -> (TestApp, Tenant) {
+    let app = spawn().await;
+    let t = app.tenant("acme").await;
+    (app, t)
 }
 
 /// `levd serve --demo` as its own process on `db`, with JSON logs at `info` on its piped standard

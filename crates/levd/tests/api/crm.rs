@@ -8,77 +8,50 @@ use levd_domain::scope::{KeyPermission, Role, Tier};
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 
-use crate::common::{Tenant, TestApp, assert_error, parts, spawn};
+use crate::common::{TestApp, assert_error, expect, fail, keys, parts, set, setup, spawn};
 
 const CONTACT_FIELDS: &[&str] = &[
-    "id",
-    "contact_type",
-    "contact_types",
-    "first_name",
-    "last_name",
-    "email",
-    "title",
-    "department",
     "address",
     "address2",
     "city",
-    "state",
-    "zip",
-    "linkedin_url",
-    "photo_url",
-    "phones",
-    "is_primary",
-    "owner_account_id",
-    "is_connected",
+    "contact_type",
+    "contact_types",
     "created_at",
+    "department",
+    "email",
+    "first_name",
+    "id",
+    "is_connected",
+    "is_primary",
+    "last_name",
+    "linkedin_url",
+    "owner_account_id",
+    "phones",
+    "photo_url",
+    "state",
+    "title",
     "updated_at",
+    "zip",
 ];
 const PHONE_FIELDS: &[&str] = &["id", "type", "raw", "country", "e164", "extension"];
 const COMPANY_FIELDS: &[&str] = &[
-    "id",
-    "name",
-    "website",
     "address",
     "city",
-    "state",
-    "zip",
-    "org_id",
-    "owner_account_id",
+    "created_at",
+    "id",
     "is_connected",
     "linkedin_url",
-    "created_at",
+    "name",
+    "org_id",
+    "owner_account_id",
+    "state",
     "updated_at",
+    "website",
+    "zip",
 ];
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-async fn setup() -> (TestApp, Tenant) {
-    let app = spawn().await;
-    let t = app.tenant("acme").await;
-    (app, t)
-}
-
-/// Sends, expects `status`, returns the whole body.
-async fn expect(r: RequestBuilder, status: u16) -> Value {
-    let (s, b) = parts(r.send().await.unwrap()).await;
-    assert_eq!(s, status, "{b}");
-    b
-}
-
-/// Sends, expects the given error, returns the `error` object.
-async fn fail(r: RequestBuilder, status: u16, type_name: &str) -> Value {
-    let b = expect(r, status).await;
-    assert_error(&b, status, type_name)
-}
-
-fn keys(v: &Value) -> HashSet<String> {
-    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
-}
-
-fn set(names: &[&str]) -> HashSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
 
 fn field_errors(e: &Value) -> HashSet<String> {
     keys(&e["details"]["fields"])

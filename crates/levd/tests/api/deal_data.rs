@@ -73,10 +73,6 @@ async fn patch(app: &TestApp, path: &str, key: &str, body: Value) -> (u16, Value
     parts(app.patch_json(path, key, &body).send().await.unwrap()).await
 }
 
-fn ids(list: &Value) -> Vec<i64> {
-    list["data"].as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()).collect()
-}
-
 fn keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
     k.sort();
@@ -120,24 +116,25 @@ fn extracted(
         Some((t, id)) => (t.to_string(), id, Some(format!("{t}:{id}"))),
         None => (ENTITY_DEAL.to_string(), 0, None),
     };
+    // A value read from pages 1 and 2 of `doc`, as the extraction pipeline records one.
     NewObservation {
-        metric_id,
-        entity_type: Some(entity_type),
-        entity_id: Some(entity_id),
-        entity_ref,
-        group_ref: None,
-        value_text: value.into(),
-        original_text: Some(value.into()),
-        context: Some(context.into()),
-        summary: None,
-        period_type: None,
-        period_value: None,
-        confidence: Some(confidence),
-        weight,
         source_type: SOURCE_DOCUMENT,
         document_id: Some(doc),
         pages: vec![1, 2],
         created_by_user_id: None,
+        metric_id,
+        value_text: value.into(),
+        original_text: Some(value.into()),
+        context: Some(context.into()),
+        confidence: Some(confidence),
+        weight,
+        entity_type: Some(entity_type),
+        entity_id: Some(entity_id),
+        entity_ref,
+        group_ref: None,
+        summary: None,
+        period_type: None,
+        period_value: None,
     }
 }
 

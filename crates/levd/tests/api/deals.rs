@@ -8,25 +8,25 @@ use levd_store::DealPropertyRow;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
-use crate::common::{Tenant, TestApp, assert_error, now, parts, spawn};
+use crate::common::{TestApp, assert_error, fail, ids, keys, now, ok, parts, set, setup, spawn};
 
 const WRITE_SCOPE_MSG: &str = "Missing required scope: deals:write";
 const CURSOR_SORT_MSG: &str = "cursor and sort cannot be combined; use offset pagination when sorting";
 const DEAL_FIELDS: &[&str] = &[
-    "id",
-    "title",
-    "loan_amount",
-    "loan_type",
-    "transaction_type",
-    "business_plan",
-    "description",
-    "estimated_close_date",
-    "close_date",
-    "owner_account_id",
-    "created_at",
-    "updated_at",
     "archived",
     "archived_at",
+    "business_plan",
+    "close_date",
+    "created_at",
+    "description",
+    "estimated_close_date",
+    "id",
+    "loan_amount",
+    "loan_type",
+    "owner_account_id",
+    "title",
+    "transaction_type",
+    "updated_at",
 ];
 const INCLUDES: &[&str] = &["financials", "properties", "team", "pipelines"];
 const SORT_KEYS: &[&str] = &["title", "loan_amount", "created_at", "updated_at"];
@@ -34,26 +34,6 @@ const OPERATORS: &[&str] = &["gte", "lte", "gt", "lt"];
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-async fn setup() -> (TestApp, Tenant) {
-    let app = spawn().await;
-    let t = app.tenant("acme").await;
-    (app, t)
-}
-
-/// Sends, expects 200, returns the whole body.
-async fn ok(r: RequestBuilder) -> Value {
-    let (s, b) = parts(r.send().await.unwrap()).await;
-    assert_eq!(s, 200, "{b}");
-    b
-}
-
-/// Sends, expects the given error, returns the `error` object.
-async fn fail(r: RequestBuilder, status: u16, type_name: &str) -> Value {
-    let (s, b) = parts(r.send().await.unwrap()).await;
-    assert_eq!(s, status, "{b}");
-    assert_error(&b, status, type_name)
-}
 
 /// A request with a raw body declared as JSON.
 fn raw(app: &TestApp, method: Method, path: &str, key: &str, body: &'static str) -> RequestBuilder {
@@ -66,10 +46,6 @@ async fn get_deal(app: &TestApp, key: &str, id: i64) -> Value {
 
 async fn list(app: &TestApp, key: &str, query: &str) -> Value {
     ok(app.get(&format!("/deals?{query}"), key)).await
-}
-
-fn ids(body: &Value) -> Vec<i64> {
-    body["data"].as_array().unwrap_or_else(|| panic!("no data array: {body}")).iter().map(id_of).collect()
 }
 
 fn id_of(v: &Value) -> i64 {
@@ -87,14 +63,6 @@ async fn count(app: &TestApp, key: &str) -> i64 {
 
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-fn keys(v: &Value) -> HashSet<String> {
-    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
-}
-
-fn set(names: &[&str]) -> HashSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
 }
 
 fn str_set(v: &Value) -> HashSet<String> {

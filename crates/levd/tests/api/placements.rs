@@ -7,7 +7,7 @@ use levd_domain::crm::{ContactOrigin, NewCompany, NewContact};
 use levd_domain::scope::{KeyPermission, Role, Tier};
 use levd_domain::time_fmt::now_rfc3339;
 use levd_store::DealPropertyRow;
-use reqwest::{Method, RequestBuilder};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -15,106 +15,72 @@ use crate::common::*;
 const WRITE_SCOPE_MSG: &str = "Missing required scope: deals:write";
 const NO_FIELDS_MSG: &str = "Request body must contain at least one field to update";
 const PLACEMENT_FIELDS: &[&str] = &[
-    "id",
-    "deal_id",
-    "private_company_id",
-    "lender_name",
     "contact_id",
-    "contact_name",
     "contact_match_status",
-    "status",
-    "lender_status",
+    "contact_name",
+    "created_at",
+    "deal_id",
     "description",
-    "lev_score",
-    "score",
-    "outreach_date",
-    "outreach_source",
+    "id",
     "last_communication_date",
     "lender_first_response_date",
-    "visibility",
-    "created_at",
+    "lender_name",
+    "lender_status",
+    "lev_score",
+    "outreach_date",
+    "outreach_source",
+    "private_company_id",
+    "score",
+    "status",
     "updated_at",
+    "visibility",
 ];
 const TERM_SHEET_FIELDS: &[&str] = &[
-    "id",
-    "deal_id",
-    "title",
-    "lender_name",
-    "quote_type",
-    "initial_funding",
-    "total_rate",
+    "amortization",
     "base_rate",
     "base_rate_value",
-    "effective_spread",
-    "rate_type",
-    "term",
-    "io_period",
-    "recourse",
-    "max_ltv",
-    "max_ltc",
-    "origination_fee",
-    "exit_fee",
-    "org_id",
-    "placement_id",
-    "winning",
-    "is_visible_to_borrower",
-    "notes",
-    "created_at",
-    "updated_at",
     "capital_source_type",
-    "recourse_type",
-    "payment_method",
-    "prepayment_penalty",
-    "prepayment_penalty_details",
-    "amortization",
+    "created_at",
+    "deal_id",
+    "deleted_at",
+    "effective_spread",
+    "exit_fee",
     "extension_one",
-    "extension_two",
     "extension_three",
+    "extension_two",
     "floor",
     "floor_type",
     "good_faith_deposit",
-    "min_dscr",
-    "min_debt_yield",
+    "id",
+    "initial_funding",
+    "io_period",
     "ir_details",
-    "deleted_at",
+    "is_visible_to_borrower",
+    "lender_name",
+    "max_ltc",
+    "max_ltv",
+    "min_debt_yield",
+    "min_dscr",
+    "notes",
+    "org_id",
+    "origination_fee",
+    "payment_method",
+    "placement_id",
+    "prepayment_penalty",
+    "prepayment_penalty_details",
+    "quote_type",
+    "rate_type",
+    "recourse",
+    "recourse_type",
+    "term",
+    "title",
+    "total_rate",
+    "updated_at",
+    "winning",
 ];
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-async fn send(r: RequestBuilder) -> (u16, Value) {
-    parts(r.send().await.unwrap()).await
-}
-
-/// Sends, expects `status`, returns the body.
-async fn expect(r: RequestBuilder, status: u16) -> Value {
-    let (s, b) = send(r).await;
-    assert_eq!(s, status, "{b}");
-    b
-}
-
-/// Sends, expects the error, returns the `error` object.
-async fn fail(r: RequestBuilder, status: u16, type_name: &str) -> Value {
-    let b = expect(r, status).await;
-    assert_error(&b, status, type_name)
-}
-
-fn keys(v: &Value) -> HashSet<String> {
-    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
-}
-
-fn set(names: &[&str]) -> HashSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
-
-fn ids(body: &Value) -> Vec<i64> {
-    body["data"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no data array: {body}"))
-        .iter()
-        .map(|v| v["id"].as_i64().unwrap())
-        .collect()
-}
 
 fn field_errors(e: &Value) -> HashSet<String> {
     keys(&e["details"]["fields"])
