@@ -13,7 +13,7 @@ use levd::server::{Running, ServerConfig, start};
 use levd_auth::{IssuerConfig, JwksSource};
 use levd_domain::limits::RateLimitConfig;
 use levd_domain::scope::{KeyPermission, Role, Tier};
-use levd_store::{AccountRow, Store};
+use levd_store::{AccountRow, DealPropertyRow, Store};
 use reqwest::{Method, RequestBuilder, Response};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
@@ -230,6 +230,12 @@ impl TestApp {
         self.req(Method::DELETE, path, token)
     }
 
+    /// A request with a raw body declared as JSON (for bodies that are not valid JSON, or not an
+    /// object).
+    pub fn raw_json(&self, method: Method, path: &str, token: &str, body: impl Into<reqwest::Body>) -> RequestBuilder {
+        self.req(method, path, token).header("content-type", "application/json").body(body)
+    }
+
     /// A JSON-RPC POST of `body` to `/mcp` as a Streamable HTTP client sends it; the caller adds
     /// the credential and protocol revision it needs.
     pub fn mcp_post(&self, body: &Value) -> RequestBuilder {
@@ -420,6 +426,23 @@ pub fn ids(body: &Value) -> Vec<i64> {
         .collect()
 }
 
+/// A property of `deal_id` (the API has no endpoint that adds one): 120 units in Portland, ME.
+pub fn property_row(deal_id: i64, name: &str) -> DealPropertyRow {
+    DealPropertyRow {
+        deal_id,
+        id: 0,
+        name: Some(name.into()),
+        address: Some("40 Quay St".into()),
+        city: Some("Portland".into()),
+        state: Some("ME".into()),
+        zip: Some("04101".into()),
+        asset_type_id: Some(3),
+        units: Some(120),
+        square_footage: Some(98_000.0),
+        year_built: Some(1987),
+    }
+}
+
 /// A fresh server and one tenant (`acme`) on it.
 pub async fn setup() -> (TestApp, Tenant) {
     let app = spawn().await;
@@ -430,17 +453,27 @@ pub async fn setup() -> (TestApp, Tenant) {
 /// `levd serve --demo` as its own process on `db`, with JSON logs at `info` on its piped standard
 /// error and its standard output piped; data directory and working directory inside `dir`.
 pub fn demo_server_with_json_logs(dir: &std::path::Path, db: &str) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_levd"))
-        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--log-format", "json", "--database-url", db])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .current_dir(dir)
+    levd_serve(dir, &["--demo", "--log-format", "json", "--database-url", db])
         .env("LEV_LOG", "info")
-        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap()
+}
+
+/// `levd serve ARGS` on a free port of 127.0.0.1 with its data directory and working directory
+/// inside `dir` (so nothing lands in the source tree), its standard output piped and its
+/// standard error dropped; killed when dropped.
+pub fn levd_serve(dir: &std::path::Path, args: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_levd"));
+    c.arg("serve")
+        .args(args)
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    c
 }
 
 /// Runs `levd admin ARGS --database-url DB` as its own process, with `stdin` on its standard input.

@@ -306,12 +306,7 @@ async fn contact_create_validation() {
 
     // Bodies that are not JSON objects are 400.
     for body in ["[1]", "{", "\"x\""] {
-        fail(
-            app.req(reqwest::Method::POST, "/contacts", &t.key).header("content-type", "application/json").body(body),
-            400,
-            "bad_request",
-        )
-        .await;
+        fail(app.raw_json(reqwest::Method::POST, "/contacts", &t.key, body), 400, "bad_request").await;
     }
     // Nothing was created along the way.
     assert_eq!(expect(app.get("/contacts", &t.key), 200).await["pagination"]["total"], 0);
@@ -395,12 +390,7 @@ async fn contact_update_rules() {
     )
     .await;
     assert_eq!(field_errors(&e), set(&["phones[0].raw", "is_primary"]));
-    fail(
-        app.req(reqwest::Method::PATCH, &path, &t.key).header("content-type", "application/json").body("[]"),
-        400,
-        "bad_request",
-    )
-    .await;
+    fail(app.raw_json(reqwest::Method::PATCH, &path, &t.key, "[]"), 400, "bad_request").await;
     for missing in ["/contacts/999999", "/contacts/abc", "/contacts/0"] {
         let e = fail(app.patch_json(missing, &t.key, &json!({"title": "x"})), 404, "not_found").await;
         assert_eq!(e["message"], "Contact not found");

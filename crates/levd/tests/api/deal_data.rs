@@ -84,19 +84,7 @@ async fn add_property(app: &TestApp, deal: i64, name: &str) -> i64 {
     app.store
         .insert_property(
             deal,
-            &DealPropertyRow {
-                deal_id: deal,
-                id: 0,
-                name: Some(name.into()),
-                address: Some("40 Quay St".into()),
-                city: Some("Portland".into()),
-                state: Some("ME".into()),
-                zip: Some("04101".into()),
-                asset_type_id: None,
-                units: Some(120),
-                square_footage: None,
-                year_built: Some(1987),
-            },
+            &DealPropertyRow { asset_type_id: None, square_footage: None, ..property_row(deal, name) },
         )
         .await
         .unwrap()
@@ -729,15 +717,7 @@ async fn checklist_tasks_are_created_nested_updated_and_completed() {
             assert_eq!(e["error"]["message"], m, "{body}");
         }
     }
-    let (s, _) = parts(
-        app.req(reqwest::Method::POST, "/checklist-tasks", key)
-            .body("[1]")
-            .header("content-type", "application/json")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, _) = send(app.raw_json(reqwest::Method::POST, "/checklist-tasks", key, "[1]")).await;
     assert_eq!(s, 400);
     let (s, _) = patch(app, &path, key, json!({"assigned_user_id": outsider})).await;
     assert_eq!(s, 400);
@@ -925,15 +905,7 @@ async fn index_search_ranks_facts_by_full_text_relevance() {
             assert_eq!(e["error"]["message"], m);
         }
     }
-    let (s, _) = parts(
-        app.req(reqwest::Method::POST, &path, key)
-            .body("\"noi\"")
-            .header("content-type", "application/json")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, _) = send(app.raw_json(reqwest::Method::POST, &path, key, "\"noi\"")).await;
     assert_eq!(s, 400);
     let (s, e) = post(app, "/deals/999999/index/search", key, json!({"context": "noi"})).await;
     assert_eq!((s, e["error"]["message"].as_str()), (404, Some("Deal not found")));
