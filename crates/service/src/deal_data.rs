@@ -12,15 +12,16 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use levd_domain::deal_data::{
-    DealDocumentDownload, DealIndexEntity, DealIndexFactInsertResponse, DealIndexMetricDefinition, DealMemoDetail,
-    ENTITY_DEAL, ENTITY_PROPERTY, ENTITY_SPONSOR, FILE_LINK_TTL_SECS, FactChange, FactInsertResult, FactRecord,
-    FileTarget, IdentifyingMetric, LinkError, LinkSecret, MAX_FILE_BYTES, MEMO_QUALITIES, MemoPdfVersion, MemoRecord,
-    NewDocument, NewObservation, RecordedObservation, SOURCE_USER_INPUT, TaskParent, TaskPlace, USER_INPUT_WEIGHT,
-    VAULT_RESOURCES, VAULT_SHARED, Vault, blend_score, check_value, content_id, content_type_for, document_json,
-    fact_slot, file_extension, is_content_id, normalize_folder_path, page_pagination, parse_checklist_query,
-    parse_document_fields, parse_document_query, parse_fact_insert, parse_fact_patch, parse_memo_quality,
-    parse_memo_query, parse_metric_query, parse_new_task, parse_observations, parse_search, parse_task_changes,
-    render_memo_pdf, search_terms, sign_file_link, valid_file_name, verify_file_link, whole_list_pagination,
+    DealDocument, DealDocumentDownload, DealIndexEntity, DealIndexFactInsertResponse, DealIndexMetricDefinition,
+    DealMemoDetail, ENTITY_DEAL, ENTITY_PROPERTY, ENTITY_SPONSOR, FILE_LINK_TTL_SECS, FactChange, FactInsertResult,
+    FactRecord, FileTarget, IdentifyingMetric, LinkError, LinkSecret, MAX_FILE_BYTES, MEMO_QUALITIES, MemoPdfVersion,
+    MemoRecord, NewDocument, NewObservation, RecordedObservation, SOURCE_USER_INPUT, TaskParent, TaskPlace,
+    USER_INPUT_WEIGHT, VAULT_RESOURCES, VAULT_SHARED, Vault, blend_score, check_value, content_id, content_type_for,
+    document_json, fact_slot, file_extension, is_content_id, normalize_folder_path, page_pagination,
+    parse_checklist_query, parse_document_fields, parse_document_query, parse_fact_insert, parse_fact_patch,
+    parse_memo_quality, parse_memo_query, parse_metric_query, parse_new_task, parse_observations, parse_search,
+    parse_task_changes, render_memo_pdf, search_terms, sign_file_link, valid_file_name, verify_file_link,
+    whole_list_pagination,
 };
 use levd_domain::input::{parse_object, parse_optional_object};
 use levd_domain::query::encode_cursor;
@@ -168,6 +169,14 @@ impl Service {
         self.store.vault(account, deal_id, vault_id).await?.ok_or_else(vault_not_found)
     }
 
+    /// The document named by `document_id`, which must belong to the deal.
+    async fn deal_document(&self, account: i64, deal_id: i64, document_id: i64) -> Result<DealDocument, ApiError> {
+        self.store
+            .document(account, deal_id, document_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Document not found"))
+    }
+
     /// `GET /deals/{deal_id}/documents`.
     pub async fn list_documents(
         &self,
@@ -204,11 +213,7 @@ impl Service {
         let grant = scope.require(Scope::DocumentsRead)?;
         let fields = parse_document_fields(raw_query)?;
         let account = self.deal_account(&grant, deal_id).await?;
-        let doc = self
-            .store
-            .document(account, deal_id, document_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("Document not found"))?;
+        let doc = self.deal_document(account, deal_id, document_id).await?;
         Ok(document_json(&doc, fields.as_deref()))
     }
 
@@ -222,11 +227,7 @@ impl Service {
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DocumentsRead)?;
         let account = self.deal_account(&grant, deal_id).await?;
-        let doc = self
-            .store
-            .document(account, deal_id, document_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("Document not found"))?;
+        let doc = self.deal_document(account, deal_id, document_id).await?;
         let download_url = self.signed_url(api_base, FileTarget::Document(doc.id)).await?;
         Ok(to_json(&DealDocumentDownload { file_name: doc.file_name, download_url, expires_in: FILE_LINK_TTL_SECS }))
     }

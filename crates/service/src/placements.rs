@@ -62,6 +62,21 @@ fn offset_page<T: Serialize>(rows: &[T], q: &ListQuery) -> Page {
 }
 
 impl Service {
+    /// A page of the rows `load` reads for a deal, once the caller may read the deal; `limit` and
+    /// `offset` page the rows.
+    async fn deal_rows<T: Serialize>(
+        &self,
+        scope: &AccountScope,
+        deal_id: i64,
+        raw_query: Option<&str>,
+        load: impl Future<Output = levd_store::Result<Vec<T>>>,
+    ) -> Result<Page, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        self.deal_account(&grant, deal_id).await?;
+        let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
+        Ok(offset_page(&load.await?, &q))
+    }
+
     /// A term sheet as its viewer sees it (soft-deleted ones included), or `404`.
     async fn term_sheet_json(&self, viewer: &Viewer, deal_id: i64, id: i64) -> Result<Value, ApiError> {
         let stored = self.store.term_sheet(viewer, deal_id, id).await?.ok_or_else(term_sheet_not_found)?;
@@ -482,11 +497,7 @@ impl Service {
         deal_id: i64,
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
-        let grant = scope.require(Scope::DealsRead)?;
-        self.deal_account(&grant, deal_id).await?;
-        let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
-        let rows = self.store.properties_of(&[deal_id]).await?;
-        Ok(offset_page(&rows, &q))
+        self.deal_rows(scope, deal_id, raw_query, self.store.properties_of(&[deal_id])).await
     }
 
     /// `GET /deals/{deal_id}/team`, in assignment order; `limit`/`offset` page it.
@@ -496,10 +507,6 @@ impl Service {
         deal_id: i64,
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
-        let grant = scope.require(Scope::DealsRead)?;
-        self.deal_account(&grant, deal_id).await?;
-        let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
-        let rows = self.store.team_of(&[deal_id]).await?;
-        Ok(offset_page(&rows, &q))
+        self.deal_rows(scope, deal_id, raw_query, self.store.team_of(&[deal_id])).await
     }
 }
