@@ -8,7 +8,7 @@
 //! whole data set.
 use std::path::{Path, PathBuf};
 
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use levd_domain::directory::{
     DATASET_ASSET_TYPES, DATASET_BASE_RATES, DATASET_LENDERS, DATASETS, LoadError, parse_asset_types_csv,
     parse_asset_types_json, parse_base_rates_csv, parse_base_rates_json, parse_lenders_csv, parse_lenders_json,
@@ -39,6 +39,24 @@ impl Dataset {
     }
 }
 
+/// What every load names: the file, its format, and how to apply it.
+#[derive(Debug, Args)]
+pub struct LoadFile {
+    /// The file to load.
+    #[arg(long)]
+    file: PathBuf,
+    /// File format; by default `csv` for a `.csv` file, else `json`.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Make the file the whole data set (the directory, the base-rate list, the asset-type
+    /// catalogue): records not in it are removed.
+    #[arg(long)]
+    replace: bool,
+    /// Validate and count only; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load lenders and their programs into the directory.
@@ -47,61 +65,24 @@ pub enum Command {
     /// "programs" array. CSV: one row per lender, list cells separated by '|'; programs come
     /// from --programs. Prints what changed as JSON.
     Load {
-        /// The lenders file.
-        #[arg(long)]
-        file: PathBuf,
+        #[command(flatten)]
+        load: LoadFile,
         /// CSV of programs, with an `org_id` column naming the lender (CSV only). Each lender of
         /// --file then gets exactly the programs listed for it.
         #[arg(long)]
         programs: Option<PathBuf>,
-        /// File format; by default `csv` for a `.csv` file, else `json`.
-        #[arg(long, value_enum)]
-        format: Option<Format>,
-        /// Make the file the whole directory: lenders not in it are removed.
-        #[arg(long)]
-        replace: bool,
-        /// Validate and count only; write nothing.
-        /// Validate and count only; write nothing.
-        #[arg(long)]
-        dry_run: bool,
     },
     /// Load base rates (each with its `as_of` date).
     ///
     /// JSON: an array of {key, code, name, rate, as_of}, or {"as_of": DATE, "rates": [...]}
     /// where the top-level date applies to rates without one. CSV: those columns. A rate
     /// without `key` gets one made from its code.
-    LoadBaseRates {
-        /// The base-rates file.
-        #[arg(long)]
-        file: PathBuf,
-        /// File format; by default `csv` for a `.csv` file, else `json`.
-        #[arg(long, value_enum)]
-        format: Option<Format>,
-        /// Make the file the whole list: rates not in it are removed.
-        #[arg(long)]
-        replace: bool,
-        /// Validate and count only; write nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    LoadBaseRates(LoadFile),
     /// Load asset types.
     ///
     /// JSON: an array of {id, description, property_sub_types} (or {"asset_types": [...]}),
     /// sub-types as one string or an array of names. CSV: those columns.
-    LoadAssetTypes {
-        /// The asset-types file.
-        #[arg(long)]
-        file: PathBuf,
-        /// File format; by default `csv` for a `.csv` file, else `json`.
-        #[arg(long, value_enum)]
-        format: Option<Format>,
-        /// Make the file the whole catalogue: types not in it are removed.
-        #[arg(long)]
-        replace: bool,
-        /// Validate and count only; write nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    LoadAssetTypes(LoadFile),
     /// Replace reference data with levd's built-in data set (all of it, or one data set).
     Reset {
         /// Only this data set.
@@ -163,9 +144,40 @@ fn dry_run(dataset: &str, source: &str, records: usize, programs: Option<usize>)
     v
 }
 
+/// A file of one small table (JSON or CSV, read with that format's parser): its records and the
+/// source name a load records.
+fn read_table<T>(
+    file: &Path,
+    format: Option<Format>,
+    json: fn(&str) -> Result<Vec<T>, LoadError>,
+    csv: fn(&str) -> Result<Vec<T>, LoadError>,
+) -> Result<(Vec<T>, String), String> {
+    let text = read_file(file)?;
+    let parse = match format_of(file, format) {
+        Format::Json => json,
+        Format::Csv => csv,
+    };
+    Ok((parse(&text).map_err(|e| invalid(file, e))?, file.display().to_string()))
+}
+
+/// The dry run's report when there is one; else runs `load` and answers its report. A load
+/// starts from what the server would show, which is the built-in data set until something else
+/// was loaded (so the counts of a first `--replace` are honest).
+async fn dry_or_load<R: serde::Serialize>(
+    store: &Store,
+    dry_report: Option<Value>,
+    load: impl std::future::Future<Output = levd_store::Result<R>>,
+) -> Result<Value, String> {
+    if let Some(report) = dry_report {
+        return Ok(report);
+    }
+    store.ensure_reference_data().await.map_err(store_err)?;
+    to_json!(&load.await.map_err(store_err)?)
+}
+
 pub async fn execute(store: &Store, cmd: Command) -> Result<Value, String> {
     match cmd {
-        Command::Load { file, programs, format, replace, dry_run: dry } => {
+        Command::Load { load: LoadFile { file, format, replace, dry_run: dry }, programs } => {
             let text = read_file(&file)?;
             let (lenders, source) = match format_of(&file, format) {
                 Format::Json => {
@@ -189,42 +201,19 @@ pub async fn execute(store: &Store, cmd: Command) -> Result<Value, String> {
                     (lenders, source)
                 }
             };
-            if dry {
-                let n = lenders.iter().map(|l| l.programs.as_ref().map_or(0, Vec::len)).sum();
-                return Ok(dry_run(DATASET_LENDERS, &source, lenders.len(), Some(n)));
-            }
-            // A load starts from what the server would show, which is the built-in data set
-            // until something else was loaded (so counts of a first `--replace` are honest).
-            store.ensure_reference_data().await.map_err(store_err)?;
-            to_json!(&store.load_lenders(&lenders, replace, &source).await.map_err(store_err)?)
+            let n = lenders.iter().map(|l| l.programs.as_ref().map_or(0, Vec::len)).sum();
+            let dry_report = dry_run(DATASET_LENDERS, &source, lenders.len(), Some(n));
+            dry_or_load(store, dry.then_some(dry_report), store.load_lenders(&lenders, replace, &source)).await
         }
-        Command::LoadBaseRates { file, format, replace, dry_run: dry } => {
-            let text = read_file(&file)?;
-            let rates = match format_of(&file, format) {
-                Format::Json => parse_base_rates_json(&text),
-                Format::Csv => parse_base_rates_csv(&text),
-            }
-            .map_err(|e| invalid(&file, e))?;
-            let source = file.display().to_string();
-            if dry {
-                return Ok(dry_run(DATASET_BASE_RATES, &source, rates.len(), None));
-            }
-            store.ensure_reference_data().await.map_err(store_err)?;
-            to_json!(&store.load_base_rates(&rates, replace, &source).await.map_err(store_err)?)
+        Command::LoadBaseRates(LoadFile { file, format, replace, dry_run: dry }) => {
+            let (rates, source) = read_table(&file, format, parse_base_rates_json, parse_base_rates_csv)?;
+            let dry_report = dry.then(|| dry_run(DATASET_BASE_RATES, &source, rates.len(), None));
+            dry_or_load(store, dry_report, store.load_base_rates(&rates, replace, &source)).await
         }
-        Command::LoadAssetTypes { file, format, replace, dry_run: dry } => {
-            let text = read_file(&file)?;
-            let types = match format_of(&file, format) {
-                Format::Json => parse_asset_types_json(&text),
-                Format::Csv => parse_asset_types_csv(&text),
-            }
-            .map_err(|e| invalid(&file, e))?;
-            let source = file.display().to_string();
-            if dry {
-                return Ok(dry_run(DATASET_ASSET_TYPES, &source, types.len(), None));
-            }
-            store.ensure_reference_data().await.map_err(store_err)?;
-            to_json!(&store.load_asset_types(&types, replace, &source).await.map_err(store_err)?)
+        Command::LoadAssetTypes(LoadFile { file, format, replace, dry_run: dry }) => {
+            let (types, source) = read_table(&file, format, parse_asset_types_json, parse_asset_types_csv)?;
+            let dry_report = dry.then(|| dry_run(DATASET_ASSET_TYPES, &source, types.len(), None));
+            dry_or_load(store, dry_report, store.load_asset_types(&types, replace, &source)).await
         }
         Command::Reset { dataset } => {
             let names: Vec<&str> = match dataset {

@@ -5,7 +5,7 @@ use levd_domain::scope::{AccountScope, CredentialKind, KeyPermission, Tier};
 use levd_store::{AccountRow, MembershipRow, UserRow};
 use serde_json::{Map, Value, json};
 
-use crate::{Page, Service, internal, offset_pagination};
+use crate::{Page, Service, offset_pagination};
 
 const TEAM_LIST: ListSpec =
     ListSpec { filters: &[], sorts: &[], fields: &[], includes: &[], search: false, cursor: false, offset: true };
@@ -45,8 +45,7 @@ impl Service {
     async fn user(&self, user_id: i64) -> Result<UserRow, ApiError> {
         self.store
             .user_by_id(user_id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| ApiError::unauthorized("Invalid or expired authentication token"))
     }
 
@@ -55,7 +54,7 @@ impl Service {
     pub async fn me(&self, user_id: i64, scope: Option<&AccountScope>) -> Result<Value, ApiError> {
         let user = self.user(user_id).await?;
         let Some(scope) = scope else {
-            let accounts = self.store.memberships_of(user_id).await.map_err(internal)?;
+            let accounts = self.store.memberships_of(user_id).await?;
             return Ok(json!({
                 "user": user_json(&user, None),
                 "available_accounts": accounts.iter().map(membership_json).collect::<Vec<_>>(),
@@ -64,10 +63,9 @@ impl Service {
         let account = self
             .store
             .account_by_id(scope.account_id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| ApiError::not_found("Account not found"))?;
-        let key_count = self.store.count_active_keys(scope.account_id).await.map_err(internal)?;
+        let key_count = self.store.count_active_keys(scope.account_id).await?;
         let limits = self.limits.for_tier(scope.tier);
         let mut rate_limits = Map::new();
         rate_limits.insert("enabled".into(), Value::from(self.limits.enabled));
@@ -94,7 +92,7 @@ impl Service {
     /// `GET /me/accounts`: every account the user is an active member of.
     pub async fn my_accounts(&self, user_id: i64, scope: Option<&AccountScope>) -> Result<Value, ApiError> {
         let user = self.user(user_id).await?;
-        let accounts = self.store.memberships_of(user_id).await.map_err(internal)?;
+        let accounts = self.store.memberships_of(user_id).await?;
         let saved = user.active_account_id.and_then(|id| accounts.iter().find(|m| m.account_id == id));
         Ok(json!({
             "accounts": accounts.iter().map(membership_json).collect::<Vec<_>>(),
@@ -119,12 +117,12 @@ impl Service {
             Some(Value::String(s)) if !s.trim().is_empty() => s.trim(),
             _ => return Err(ApiError::bad_request("slug is required")),
         };
-        let accounts = self.store.memberships_of(user_id).await.map_err(internal)?;
+        let accounts = self.store.memberships_of(user_id).await?;
         let m = accounts
             .iter()
             .find(|m| m.slug == slug)
             .ok_or_else(|| ApiError::not_found("Account not found or user is not a member"))?;
-        self.store.set_active_account(user_id, Some(m.account_id)).await.map_err(internal)?;
+        self.store.set_active_account(user_id, Some(m.account_id)).await?;
         self.credentials_changed();
         Ok(json!({ "active_account": membership_json(m) }))
     }
@@ -136,7 +134,7 @@ impl Service {
             levd_domain::query::Paging::Offset { offset } => offset,
             levd_domain::query::Paging::Cursor { .. } => 0,
         };
-        let (rows, total) = self.store.team(scope.account_id, q.limit, offset).await.map_err(internal)?;
+        let (rows, total) = self.store.team(scope.account_id, q.limit, offset).await?;
         let has_more = offset.saturating_add(rows.len() as u64) < u64::try_from(total).unwrap_or(0);
         let items = rows
             .iter()

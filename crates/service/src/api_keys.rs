@@ -8,7 +8,7 @@ use levd_domain::{ApiError, ErrorKind};
 use levd_store::{KeyRow, NewKey, StoreError};
 use serde_json::{Value, json};
 
-use crate::{Page, Service, internal, offset_pagination};
+use crate::{Page, Service, offset_pagination};
 
 const KEY_LIST: ListSpec =
     ListSpec { filters: &[], sorts: &[], fields: &[], includes: &[], search: false, cursor: false, offset: true };
@@ -86,7 +86,7 @@ impl Service {
                     ),
                 )
                 .with_detail("max_allowed", tier.max_api_keys()),
-                other => internal(other),
+                other => other.into(),
             })?;
         Ok(IssuedKey { row, secret })
     }
@@ -125,7 +125,7 @@ impl Service {
             Paging::Cursor { .. } => 0,
         };
         let user = if whole_account { None } else { Some(scope.user_id) };
-        let (rows, total) = self.store.list_keys(scope.account_id, user, q.limit, offset).await.map_err(internal)?;
+        let (rows, total) = self.store.list_keys(scope.account_id, user, q.limit, offset).await?;
         let has_more = offset.saturating_add(rows.len() as u64) < u64::try_from(total).unwrap_or(0);
         Ok(Page {
             items: rows.iter().map(|r| key_json(r, None)).collect(),
@@ -136,8 +136,7 @@ impl Service {
     /// `DELETE /api-keys/{key_id}`: revokes an active key of the account (admins only).
     pub async fn revoke_api_key(&self, scope: &AccountScope, key_id: i64) -> Result<Value, ApiError> {
         require_key_admin(scope)?;
-        let done =
-            self.store.revoke_key(key_id, Some(scope.account_id), None, &now_rfc3339()).await.map_err(internal)?;
+        let done = self.store.revoke_key(key_id, Some(scope.account_id), None, &now_rfc3339()).await?;
         if !done {
             return Err(ApiError::not_found("API key not found"));
         }
@@ -175,7 +174,7 @@ impl Service {
         let Some(secret) = ApiKeySecret::parse(token) else {
             return Ok(invalid);
         };
-        let Some(row) = self.store.key_for_auth(&digest_hex(&secret.digest())).await.map_err(internal)? else {
+        let Some(row) = self.store.key_for_auth(&digest_hex(&secret.digest())).await? else {
             return Ok(invalid);
         };
         let Some(role) = row.role() else {

@@ -11,11 +11,11 @@ use levd_domain::scope::{AccountScope, Grant, Role, Scope};
 use levd_domain::time_fmt::now_rfc3339;
 use levd_domain::{ApiError, ErrorKind};
 use levd_store::StoreError;
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::notes::NoteParent;
-use crate::{Page, Service, cursor_pagination, internal};
+use crate::records::{select_fields, to_map};
+use crate::{Page, Service, cursor_pagination};
 
 fn contact_not_found() -> ApiError {
     ApiError::not_found(NoteParent::Contact.not_found())
@@ -23,21 +23,6 @@ fn contact_not_found() -> ApiError {
 
 fn company_not_found() -> ApiError {
     ApiError::not_found(NoteParent::Company.not_found())
-}
-
-fn to_map<T: Serialize>(record: &T) -> Map<String, Value> {
-    match serde_json::to_value(record) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    }
-}
-
-/// Keeps the requested fields (with `id`).
-fn select_fields(mut v: Map<String, Value>, fields: Option<&[&'static str]>) -> Map<String, Value> {
-    if let Some(fields) = fields {
-        v.retain(|k, _| k == "id" || fields.contains(&k.as_str()));
-    }
-    v
 }
 
 fn contact_json(c: Contact) -> Value {
@@ -96,19 +81,14 @@ impl Service {
     pub async fn list_contacts(&self, scope: &AccountScope, raw_query: Option<&str>) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::ContactsRead)?;
         let q = ListQuery::parse(raw_query, &CONTACT_LIST)?;
-        let (rows, total) = self.store.list_contacts(grant.account_id(), &q).await.map_err(internal)?;
+        let (rows, total) = self.store.list_contacts(grant.account_id(), &q).await?;
         Ok(page(rows, total, &q, |c| c.id, contact_json))
     }
 
     /// `GET /contacts/{contact_id}`: a locked AI-recommended contact is shown masked.
     pub async fn get_contact(&self, scope: &AccountScope, contact_id: i64) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::ContactsRead)?;
-        let contact = self
-            .store
-            .contact(grant.account_id(), contact_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(contact_not_found)?;
+        let contact = self.store.contact(grant.account_id(), contact_id).await?.ok_or_else(contact_not_found)?;
         Ok(contact_json(contact))
     }
 
@@ -122,7 +102,7 @@ impl Service {
                     StoreError::NotFound("company") => {
                         ApiError::invalid_field("company_id", "does not name a company of this account")
                     }
-                    other => internal(other),
+                    other => other.into(),
                 },
             )?;
         Ok(contact_json(contact))
@@ -132,12 +112,7 @@ impl Service {
     pub async fn update_contact(&self, scope: &AccountScope, contact_id: i64, body: &[u8]) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::ContactsWrite)?;
         let changes = parse_contact_changes(&parse_optional_object(body)?)?;
-        match self
-            .store
-            .update_contact(grant.account_id(), contact_id, &changes, &now_rfc3339())
-            .await
-            .map_err(internal)?
-        {
+        match self.store.update_contact(grant.account_id(), contact_id, &changes, &now_rfc3339()).await? {
             ContactUpdate::Updated(c) => Ok(contact_json(*c)),
             ContactUpdate::NotFound => Err(contact_not_found()),
             ContactUpdate::EmailChange => Err(ApiError::conflict(EMAIL_CHANGE_MESSAGE)),
@@ -165,8 +140,7 @@ impl Service {
                 default_credit_grant(scope.tier),
                 &now_rfc3339(),
             )
-            .await
-            .map_err(internal)?;
+            .await?;
         match outcome {
             Unlock::Unlocked { contact, balance } => {
                 tracing::info!(account_id = grant.account_id(), contact_id, balance, "contact unlocked");
@@ -182,12 +156,7 @@ impl Service {
     /// nothing about the person).
     pub async fn contact_for_notes(&self, scope: &AccountScope, contact_id: i64, write: bool) -> Result<(), ApiError> {
         Self::note_scope(scope, NoteParent::Contact, write)?;
-        self.store
-            .contact(scope.account_id, contact_id)
-            .await
-            .map_err(internal)?
-            .map(|_| ())
-            .ok_or_else(contact_not_found)
+        self.store.contact(scope.account_id, contact_id).await?.map(|_| ()).ok_or_else(contact_not_found)
     }
 
     // --- companies ---------------------------------------------------------------------------
@@ -196,19 +165,14 @@ impl Service {
     pub async fn list_companies(&self, scope: &AccountScope, raw_query: Option<&str>) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::CompaniesRead)?;
         let q = ListQuery::parse(raw_query, &COMPANY_LIST)?;
-        let (rows, total) = self.store.list_companies(grant.account_id(), &q).await.map_err(internal)?;
+        let (rows, total) = self.store.list_companies(grant.account_id(), &q).await?;
         Ok(page(rows, total, &q, |c| c.id, |c: Company| Value::Object(to_map(&c))))
     }
 
     /// `GET /companies/{company_id}`.
     pub async fn get_company(&self, scope: &AccountScope, company_id: i64) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::CompaniesRead)?;
-        let company = self
-            .store
-            .company(grant.account_id(), company_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(company_not_found)?;
+        let company = self.store.company(grant.account_id(), company_id).await?.ok_or_else(company_not_found)?;
         Ok(Value::Object(to_map(&company)))
     }
 
@@ -217,7 +181,7 @@ impl Service {
     pub async fn create_company(&self, scope: &AccountScope, body: &[u8]) -> Result<Value, ApiError> {
         let grant = require_creator(scope, Scope::CompaniesWrite, "company")?;
         let input = parse_new_company(&parse_object(body)?)?;
-        let company = self.store.insert_company(grant.account_id(), &input, &now_rfc3339()).await.map_err(internal)?;
+        let company = self.store.insert_company(grant.account_id(), &input, &now_rfc3339()).await?;
         Ok(Value::Object(to_map(&company)))
     }
 
@@ -228,8 +192,7 @@ impl Service {
         let company = self
             .store
             .update_company(grant.account_id(), company_id, &changes, &now_rfc3339())
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(company_not_found)?;
         Ok(Value::Object(to_map(&company)))
     }
@@ -237,18 +200,13 @@ impl Service {
     /// Company notes: the company must be the account's.
     pub async fn company_for_notes(&self, scope: &AccountScope, company_id: i64, write: bool) -> Result<(), ApiError> {
         Self::note_scope(scope, NoteParent::Company, write)?;
-        self.store
-            .company(scope.account_id, company_id)
-            .await
-            .map_err(internal)?
-            .map(|_| ())
-            .ok_or_else(company_not_found)
+        self.store.company(scope.account_id, company_id).await?.map(|_| ()).ok_or_else(company_not_found)
     }
 
     // --- billing -----------------------------------------------------------------------------
 
     async fn credits(&self, scope: &AccountScope) -> Result<Credits, ApiError> {
-        Ok(match self.store.credit_pool(scope.account_id).await.map_err(internal)? {
+        Ok(match self.store.credit_pool(scope.account_id).await? {
             Some(pool) => pool.into(),
             None => Credits::default_for(scope.tier),
         })

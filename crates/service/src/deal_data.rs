@@ -12,15 +12,16 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use levd_domain::deal_data::{
-    DealDocumentDownload, DealIndexEntity, DealIndexFactInsertResponse, DealIndexMetricDefinition, DealMemoDetail,
-    ENTITY_DEAL, ENTITY_PROPERTY, ENTITY_SPONSOR, FILE_LINK_TTL_SECS, FactChange, FactInsertResult, FactRecord,
-    FileTarget, IdentifyingMetric, LinkError, LinkSecret, MAX_FILE_BYTES, MEMO_QUALITIES, MemoPdfVersion, MemoRecord,
-    NewDocument, NewObservation, RecordedObservation, SOURCE_USER_INPUT, TaskParent, TaskPlace, USER_INPUT_WEIGHT,
-    VAULT_RESOURCES, VAULT_SHARED, Vault, blend_score, check_value, content_id, content_type_for, document_json,
-    fact_slot, file_extension, is_content_id, normalize_folder_path, page_pagination, parse_checklist_query,
-    parse_document_fields, parse_document_query, parse_fact_insert, parse_fact_patch, parse_memo_quality,
-    parse_memo_query, parse_metric_query, parse_new_task, parse_observations, parse_search, parse_task_changes,
-    render_memo_pdf, search_terms, sign_file_link, valid_file_name, verify_file_link, whole_list_pagination,
+    DealDocument, DealDocumentDownload, DealIndexEntity, DealIndexFactInsertResponse, DealIndexMetricDefinition,
+    DealMemoDetail, ENTITY_DEAL, ENTITY_PROPERTY, ENTITY_SPONSOR, FILE_LINK_TTL_SECS, FactChange, FactInsertResult,
+    FactRecord, FileTarget, IdentifyingMetric, LinkError, LinkSecret, MAX_FILE_BYTES, MEMO_QUALITIES, MemoPdfVersion,
+    MemoRecord, NewDocument, NewObservation, RecordedObservation, SOURCE_USER_INPUT, TaskParent, TaskPlace,
+    USER_INPUT_WEIGHT, VAULT_RESOURCES, VAULT_SHARED, Vault, blend_score, check_value, content_id, content_type_for,
+    document_json, fact_slot, file_extension, is_content_id, normalize_folder_path, page_pagination,
+    parse_checklist_query, parse_document_fields, parse_document_query, parse_fact_insert, parse_fact_patch,
+    parse_memo_quality, parse_memo_query, parse_metric_query, parse_new_task, parse_observations, parse_search,
+    parse_task_changes, render_memo_pdf, search_terms, sign_file_link, valid_file_name, verify_file_link,
+    whole_list_pagination,
 };
 use levd_domain::input::{parse_object, parse_optional_object};
 use levd_domain::query::encode_cursor;
@@ -32,7 +33,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::notes::NoteParent;
-use crate::{Page, Service, cursor_pagination, internal, offset_pagination};
+use crate::records::{deal_not_found, to_json};
+use crate::{Page, Service, cursor_pagination, offset_pagination};
 
 /// A file a valid link opens: where it is and how to present it. The path stays inside the
 /// server.
@@ -67,14 +69,6 @@ fn unavailable(message: &'static str) -> impl Fn(StoreError) -> ApiError {
     }
 }
 
-fn to_json<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-fn deal_not_found() -> ApiError {
-    ApiError::not_found("Deal not found")
-}
-
 fn task_not_found() -> ApiError {
     ApiError::not_found("Checklist task not found")
 }
@@ -103,21 +97,16 @@ impl Service {
     // Shared steps
     // -----------------------------------------------------------------------------------------
 
-    /// The deal, if it is the account's (archived deals included).
-    async fn account_deal(&self, account_id: i64, deal_id: i64) -> Result<levd_domain::deal::Deal, ApiError> {
-        self.store.deal(account_id, deal_id).await.map_err(internal)?.ok_or_else(deal_not_found)
-    }
-
     /// The secret signing file links, made on first use and shared by every node.
     async fn link_secret(&self) -> Result<LinkSecret, ApiError> {
-        let stored = match self.store.file_link_secret().await.map_err(internal)? {
+        let stored = match self.store.file_link_secret().await? {
             Some(s) => s,
             None => {
                 let candidate = LinkSecret::generate().map_err(|e| {
                     tracing::error!(error = %e, "no randomness for the file-link secret");
                     ApiError::internal()
                 })?;
-                self.store.init_file_link_secret(&candidate.to_hex(), &now_rfc3339()).await.map_err(internal)?
+                self.store.init_file_link_secret(&candidate.to_hex(), &now_rfc3339()).await?
             }
         };
         LinkSecret::from_hex(&stored).ok_or_else(|| {
@@ -169,16 +158,23 @@ impl Service {
     /// `GET /deals/{deal_id}/vaults`.
     pub async fn list_vaults(&self, scope: &AccountScope, deal_id: i64) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DocumentsRead)?;
-        let account = grant.account_id();
-        self.account_deal(account, deal_id).await?;
-        self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await.map_err(internal)?;
-        let vaults = self.store.list_vaults(account, deal_id).await.map_err(internal)?;
+        let account = self.deal_account(&grant, deal_id).await?;
+        self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await?;
+        let vaults = self.store.list_vaults(account, deal_id).await?;
         Ok(Page { pagination: whole_list_pagination(vaults.len()), items: vaults.iter().map(to_json).collect() })
     }
 
     /// The vault named by `vault_id`, which must belong to the deal.
     async fn deal_vault(&self, account: i64, deal_id: i64, vault_id: i64) -> Result<Vault, ApiError> {
-        self.store.vault(account, deal_id, vault_id).await.map_err(internal)?.ok_or_else(vault_not_found)
+        self.store.vault(account, deal_id, vault_id).await?.ok_or_else(vault_not_found)
+    }
+
+    /// The document named by `document_id`, which must belong to the deal.
+    async fn deal_document(&self, account: i64, deal_id: i64, document_id: i64) -> Result<DealDocument, ApiError> {
+        self.store
+            .document(account, deal_id, document_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Document not found"))
     }
 
     /// `GET /deals/{deal_id}/documents`.
@@ -189,14 +185,13 @@ impl Service {
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DocumentsRead)?;
-        let account = grant.account_id();
         let q = parse_document_query(raw_query)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         if let Some(v) = q.vault_id {
-            self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await.map_err(internal)?;
+            self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await?;
             self.deal_vault(account, deal_id, v).await?;
         }
-        let (mut docs, total) = self.store.list_documents(account, deal_id, &q).await.map_err(internal)?;
+        let (mut docs, total) = self.store.list_documents(account, deal_id, &q).await?;
         let has_more = docs.len() > q.limit as usize;
         docs.truncate(q.limit as usize);
         let next = if has_more { docs.last().map(|d| encode_cursor(d.id)) } else { None };
@@ -216,15 +211,9 @@ impl Service {
         raw_query: Option<&str>,
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DocumentsRead)?;
-        let account = grant.account_id();
         let fields = parse_document_fields(raw_query)?;
-        self.account_deal(account, deal_id).await?;
-        let doc = self
-            .store
-            .document(account, deal_id, document_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| ApiError::not_found("Document not found"))?;
+        let account = self.deal_account(&grant, deal_id).await?;
+        let doc = self.deal_document(account, deal_id, document_id).await?;
         Ok(document_json(&doc, fields.as_deref()))
     }
 
@@ -237,14 +226,8 @@ impl Service {
         api_base: &str,
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DocumentsRead)?;
-        let account = grant.account_id();
-        self.account_deal(account, deal_id).await?;
-        let doc = self
-            .store
-            .document(account, deal_id, document_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| ApiError::not_found("Document not found"))?;
+        let account = self.deal_account(&grant, deal_id).await?;
+        let doc = self.deal_document(account, deal_id, document_id).await?;
         let download_url = self.signed_url(api_base, FileTarget::Document(doc.id)).await?;
         Ok(to_json(&DealDocumentDownload { file_name: doc.file_name, download_url, expires_in: FILE_LINK_TTL_SECS }))
     }
@@ -260,7 +243,7 @@ impl Service {
         let gone = || ApiError::not_found("File not found");
         match target {
             FileTarget::Document(id) => {
-                let doc = self.store.document_for_link(id).await.map_err(internal)?.ok_or_else(gone)?;
+                let doc = self.store.document_for_link(id).await?.ok_or_else(gone)?;
                 let path = doc.content_id.as_deref().and_then(|c| self.content_path(c)).ok_or_else(gone)?;
                 if !path.is_file() {
                     tracing::warn!(document_id = id, "document file missing from the data directory");
@@ -273,7 +256,7 @@ impl Service {
                 })
             }
             FileTarget::MemoPdf { memo_id, quality } => {
-                let memo = self.store.memo_for_link(memo_id).await.map_err(internal)?.ok_or_else(gone)?;
+                let memo = self.store.memo_for_link(memo_id).await?.ok_or_else(gone)?;
                 if !memo.pdf_ready() {
                     return Err(gone());
                 }
@@ -312,10 +295,10 @@ impl Service {
             })?),
             None => None,
         };
-        let account = self.store.deal_owner(deal_id).await.map_err(internal)?.ok_or_else(deal_not_found)?;
+        let account = self.store.deal_owner(deal_id).await?.ok_or_else(deal_not_found)?;
         let now = now_rfc3339();
-        self.store.ensure_deal_vaults(account, deal_id, &now).await.map_err(internal)?;
-        let vaults = self.store.list_vaults(account, deal_id).await.map_err(internal)?;
+        self.store.ensure_deal_vaults(account, deal_id, &now).await?;
+        let vaults = self.store.list_vaults(account, deal_id).await?;
         let wanted = vault_title.map(str::trim).filter(|t| !t.is_empty());
         let (vault, vault_created) = match wanted {
             None => {
@@ -332,19 +315,13 @@ impl Service {
                         if title.chars().count() > 255 {
                             return Err(ApiError::invalid_field("vault", "must be at most 255 characters"));
                         }
-                        (
-                            self.store
-                                .insert_vault(account, deal_id, VAULT_SHARED, title, &now)
-                                .await
-                                .map_err(internal)?,
-                            true,
-                        )
+                        (self.store.insert_vault(account, deal_id, VAULT_SHARED, title, &now).await?, true)
                     }
                 }
             }
         };
         let folder_id = match &folder {
-            Some(path) => Some(self.store.folder_id(account, vault.id, path).await.map_err(internal)?),
+            Some(path) => Some(self.store.folder_id(account, vault.id, path).await?),
             None => None,
         };
         let content_id = self.store_content(bytes).map_err(|e| {
@@ -359,8 +336,7 @@ impl Service {
             content_id: content_id.clone(),
             document_type_id,
         };
-        let doc =
-            self.store.insert_document(account, deal_id, vault.id, folder_id, &new, &now).await.map_err(internal)?;
+        let doc = self.store.insert_document(account, deal_id, vault.id, folder_id, &new, &now).await?;
         Ok(AddedDocument { deal_id, document: document_json(&doc, None), content_id, vault_created })
     }
 
@@ -376,14 +352,13 @@ impl Service {
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::ChecklistsRead)?;
-        let account = grant.account_id();
         let vault_id = parse_checklist_query(raw_query)?;
-        self.account_deal(account, deal_id).await?;
-        self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await.map_err(internal)?;
+        let account = self.deal_account(&grant, deal_id).await?;
+        self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await?;
         if let Some(v) = vault_id {
             self.deal_vault(account, deal_id, v).await?;
         }
-        let lists = self.store.list_checklists(account, deal_id, vault_id).await.map_err(internal)?;
+        let lists = self.store.list_checklists(account, deal_id, vault_id).await?;
         Ok(Page { pagination: whole_list_pagination(lists.len()), items: lists.iter().map(to_json).collect() })
     }
 
@@ -395,7 +370,7 @@ impl Service {
         assignee: Option<i64>,
     ) -> Result<(), ApiError> {
         if let Some(ids) = document_type_ids {
-            let unknown = self.store.unknown_document_types(ids).await.map_err(internal)?;
+            let unknown = self.store.unknown_document_types(ids).await?;
             if !unknown.is_empty() {
                 let list: Vec<String> = unknown.iter().map(i64::to_string).collect();
                 return Err(ApiError::invalid_field(
@@ -405,7 +380,7 @@ impl Service {
             }
         }
         if let Some(user) = assignee
-            && !self.store.is_active_member(account, user).await.map_err(internal)?
+            && !self.store.is_active_member(account, user).await?
         {
             return Err(ApiError::bad_request("assigned_user_id must belong to an active user in your account"));
         }
@@ -413,7 +388,7 @@ impl Service {
     }
 
     async fn task_json(&self, account: i64, task_id: i64) -> Result<Value, ApiError> {
-        let task = self.store.task(account, task_id).await.map_err(internal)?.ok_or_else(task_not_found)?;
+        let task = self.store.task(account, task_id).await?.ok_or_else(task_not_found)?;
         Ok(to_json(&task))
     }
 
@@ -425,18 +400,17 @@ impl Service {
         let missing = || ApiError::not_found("Section, checklist, or parent task not found");
         let place = match input.parent {
             TaskParent::Section(id) => {
-                let checklist_id =
-                    self.store.section_checklist(account, id).await.map_err(internal)?.ok_or_else(missing)?;
+                let checklist_id = self.store.section_checklist(account, id).await?.ok_or_else(missing)?;
                 TaskPlace { checklist_id, section_id: Some(id), parent_task_id: None }
             }
             TaskParent::Checklist(id) => {
-                if !self.store.checklist_exists(account, id).await.map_err(internal)? {
+                if !self.store.checklist_exists(account, id).await? {
                     return Err(missing());
                 }
                 TaskPlace { checklist_id: id, section_id: None, parent_task_id: None }
             }
             TaskParent::Task(id) => {
-                let parent = self.store.task_place(account, id).await.map_err(internal)?.ok_or_else(missing)?;
+                let parent = self.store.task_place(account, id).await?.ok_or_else(missing)?;
                 if parent.parent_task_id.is_some() {
                     return Err(ApiError::invalid_field(
                         "parent_task_id",
@@ -447,7 +421,7 @@ impl Service {
             }
         };
         self.check_task_refs(account, Some(&input.document_type_ids), input.assigned_user_id).await?;
-        let id = self.store.insert_task(account, place, &input, &now_rfc3339()).await.map_err(internal)?;
+        let id = self.store.insert_task(account, place, &input, &now_rfc3339()).await?;
         self.task_json(account, id).await
     }
 
@@ -456,11 +430,11 @@ impl Service {
         let grant = scope.require(Scope::ChecklistsWrite)?;
         let account = grant.account_id();
         let changes = parse_task_changes(&parse_optional_object(body)?)?;
-        self.store.task_place(account, task_id).await.map_err(internal)?.ok_or_else(task_not_found)?;
+        self.store.task_place(account, task_id).await?.ok_or_else(task_not_found)?;
         if !changes.is_empty() {
             self.check_task_refs(account, changes.document_type_ids.as_deref(), changes.assigned_user_id.flatten())
                 .await?;
-            if !self.store.update_task(account, task_id, &changes, &now_rfc3339()).await.map_err(internal)? {
+            if !self.store.update_task(account, task_id, &changes, &now_rfc3339()).await? {
                 return Err(task_not_found());
             }
         }
@@ -472,7 +446,7 @@ impl Service {
     pub async fn complete_task(&self, scope: &AccountScope, task_id: i64) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::ChecklistsWrite)?;
         let account = grant.account_id();
-        if !self.store.complete_task(account, task_id, &now_rfc3339()).await.map_err(internal)? {
+        if !self.store.complete_task(account, task_id, &now_rfc3339()).await? {
             return Err(task_not_found());
         }
         self.task_json(account, task_id).await
@@ -483,8 +457,7 @@ impl Service {
         Self::note_scope(scope, NoteParent::ChecklistTask, write)?;
         self.store
             .task_place(scope.account_id, task_id)
-            .await
-            .map_err(internal)?
+            .await?
             .map(|_| ())
             .ok_or_else(|| ApiError::not_found(NoteParent::ChecklistTask.not_found()))
     }
@@ -502,13 +475,12 @@ impl Service {
         api_base: &str,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account = grant.account_id();
         let q = parse_memo_query(raw_query)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         if let Some(v) = q.vault_id {
             self.deal_vault(account, deal_id, v).await?;
         }
-        let (mut memos, total) = self.store.list_memos(account, deal_id, &q).await.map_err(internal)?;
+        let (mut memos, total) = self.store.list_memos(account, deal_id, &q).await?;
         let has_more = memos.len() > q.limit as usize;
         memos.truncate(q.limit as usize);
         Ok(Page {
@@ -528,14 +500,10 @@ impl Service {
         api_base: &str,
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account = grant.account_id();
         let quality = parse_memo_quality(raw_query)?;
-        self.account_deal(account, deal_id).await?;
-        let memo = if memo_uuid.len() <= 64 {
-            self.store.memo_by_uuid(account, deal_id, memo_uuid).await.map_err(internal)?
-        } else {
-            None
-        };
+        let account = self.deal_account(&grant, deal_id).await?;
+        let memo =
+            if memo_uuid.len() <= 64 { self.store.memo_by_uuid(account, deal_id, memo_uuid).await? } else { None };
         let memo = memo.ok_or_else(|| ApiError::not_found("Memo not found"))?;
         let mut versions = Vec::with_capacity(MEMO_QUALITIES.len());
         let mut pdf_url = None;
@@ -578,7 +546,7 @@ impl Service {
             tracing::error!(error = %e, dir = %self.data_dir.display(), "cannot write a memo PDF");
             ApiError::internal()
         })?;
-        self.store.set_memo_pdf(memo.id, &id).await.map_err(internal)?;
+        self.store.set_memo_pdf(memo.id, &id).await?;
         self.content_path(&id).ok_or_else(ApiError::internal)
     }
 
@@ -599,7 +567,7 @@ impl Service {
             let available = match has_file.get(&doc_id) {
                 Some(a) => *a,
                 None => {
-                    let doc = self.store.document_for_link(doc_id).await.map_err(internal)?;
+                    let doc = self.store.document_for_link(doc_id).await?;
                     let a = doc.and_then(|d| d.content_id).is_some();
                     has_file.insert(doc_id, a);
                     a
@@ -624,9 +592,8 @@ impl Service {
         api_base: &str,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account = grant.account_id();
         let input = parse_search(&parse_object(body)?)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let terms = search_terms(&input.context);
         let hits = self.store.search_facts(account, deal_id, &terms).await.map_err(unavailable(SEARCH_UNAVAILABLE))?;
         let best = hits.iter().map(|h| h.strength).fold(0.0_f64, f64::max);
@@ -675,9 +642,8 @@ impl Service {
         api_base: &str,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account = grant.account_id();
         let input = parse_observations(&parse_object(body)?)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let (metric_id, slot, entity_ref) = match &input.sot {
             Some(sot) => {
                 let fact = self.fact_by_ref(account, deal_id, sot, OBSERVATIONS_UNAVAILABLE).await?;
@@ -718,9 +684,8 @@ impl Service {
     /// the promotion of one of the fact's own observations (keeping its provenance).
     pub async fn update_fact(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
-        let account = grant.account_id();
         let input = parse_fact_patch(&parse_object(body)?)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let fail = unavailable(FACT_UPDATE_UNAVAILABLE);
         let fact = self.fact_by_ref(account, deal_id, &input.sot, FACT_UPDATE_UNAVAILABLE).await?;
         if !fact.metric.editable {
@@ -758,10 +723,9 @@ impl Service {
     /// one in `results`; the others are still recorded.
     pub async fn record_facts(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
-        let account = grant.account_id();
         let user = grant.user_id();
         let values = parse_fact_insert(&parse_object(body)?)?;
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let fail = unavailable(FACT_INSERT_UNAVAILABLE);
         let mut ids: Vec<i64> = values.iter().map(|v| v.metric_id).collect();
         ids.sort_unstable();
@@ -880,9 +844,8 @@ impl Service {
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account = grant.account_id();
         let q = parse_metric_query(raw_query)?;
-        self.account_deal(account, deal_id).await?;
+        self.deal_account(&grant, deal_id).await?;
         let (rows, total) = self.store.metric_definitions(&q).await.map_err(unavailable(METRICS_UNAVAILABLE))?;
         Ok(Page {
             items: rows.iter().map(|m| to_json(&DealIndexMetricDefinition::from(m))).collect(),
@@ -893,8 +856,7 @@ impl Service {
     /// `GET /deals/{deal_id}/index/entities`.
     pub async fn index_entities(&self, scope: &AccountScope, deal_id: i64) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account = grant.account_id();
-        self.account_deal(account, deal_id).await?;
+        let account = self.deal_account(&grant, deal_id).await?;
         let entities = self.entities_of(account, deal_id).await.map_err(unavailable(ENTITIES_UNAVAILABLE))?;
         Ok(Page { pagination: whole_list_pagination(entities.len()), items: entities.iter().map(to_json).collect() })
     }
@@ -991,6 +953,6 @@ impl Service {
         deal_id: i64,
         observation: &NewObservation,
     ) -> Result<RecordedObservation, ApiError> {
-        self.store.record_observation(account_id, deal_id, observation, &now_rfc3339()).await.map_err(internal)
+        self.store.record_observation(account_id, deal_id, observation, &now_rfc3339()).await.map_err(ApiError::from)
     }
 }

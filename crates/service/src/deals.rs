@@ -10,7 +10,8 @@ use levd_domain::time_fmt::now_rfc3339;
 use levd_store::StoreError;
 use serde_json::{Map, Value, json};
 
-use crate::{Page, Service, cursor_pagination, internal, offset_pagination};
+use crate::records::{deal_not_found, select_fields};
+use crate::{Page, Service, cursor_pagination, offset_pagination};
 
 /// `include` and `fields` of a single-deal read.
 const DEAL_GET: ListSpec = ListSpec {
@@ -26,18 +27,6 @@ const DEAL_GET: ListSpec = ListSpec {
 /// Maximum pipeline rows embedded per deal.
 const MAX_PIPELINE_ROWS: usize = 10;
 
-fn deal_not_found() -> ApiError {
-    ApiError::not_found("Deal not found")
-}
-
-/// Keeps the requested fields (with `id`) of a serialized deal.
-fn select_fields(mut v: Map<String, Value>, fields: Option<&[&'static str]>) -> Map<String, Value> {
-    if let Some(fields) = fields {
-        v.retain(|k, _| k == "id" || fields.contains(&k.as_str()));
-    }
-    v
-}
-
 impl Service {
     /// Adds the requested sub-resources to each serialized deal.
     async fn embed(&self, deals: &mut [Map<String, Value>], ids: &[i64], includes: &[&str]) -> Result<(), ApiError> {
@@ -45,7 +34,7 @@ impl Service {
             let mut by_deal: HashMap<i64, Value> = HashMap::new();
             let empty = match *inc {
                 "financials" => {
-                    for (id, f) in self.store.financials_of(ids).await.map_err(internal)? {
+                    for (id, f) in self.store.financials_of(ids).await? {
                         let mut small = Map::new();
                         for k in ["id", "deal_id"].iter().chain(EMBEDDED_FINANCIAL_FIELDS).chain(["updated_at"].iter())
                         {
@@ -56,19 +45,19 @@ impl Service {
                     Value::Null
                 }
                 "properties" => {
-                    for p in self.store.properties_of(ids).await.map_err(internal)? {
+                    for p in self.store.properties_of(ids).await? {
                         push_item(&mut by_deal, p.deal_id, json!(p));
                     }
                     Value::Array(Vec::new())
                 }
                 "team" => {
-                    for t in self.store.team_of(ids).await.map_err(internal)? {
+                    for t in self.store.team_of(ids).await? {
                         push_item(&mut by_deal, t.deal_id, json!(t));
                     }
                     Value::Array(Vec::new())
                 }
                 "pipelines" => {
-                    for p in self.store.pipelines_of(ids).await.map_err(internal)? {
+                    for p in self.store.pipelines_of(ids).await? {
                         let n = by_deal.get(&p.deal_id).and_then(Value::as_array).map_or(0, Vec::len);
                         if n < MAX_PIPELINE_ROWS {
                             push_item(&mut by_deal, p.deal_id, json!(p));
@@ -96,7 +85,7 @@ impl Service {
     pub async fn list_deals(&self, scope: &AccountScope, raw_query: Option<&str>) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
         let q = ListQuery::parse(raw_query, &DEAL_LIST)?;
-        let (mut rows, total) = self.store.list_deals(grant.account_id(), &q).await.map_err(internal)?;
+        let (mut rows, total) = self.store.list_deals(grant.account_id(), &q).await?;
         let has_more = rows.len() > q.limit as usize;
         rows.truncate(q.limit as usize);
         let ids: Vec<i64> = rows.iter().map(|d| d.id).collect();
@@ -122,7 +111,7 @@ impl Service {
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
         let q = ListQuery::parse(raw_query, &DEAL_GET)?;
-        let deal = self.store.deal(grant.account_id(), deal_id).await.map_err(internal)?.ok_or_else(deal_not_found)?;
+        let deal = self.store.deal(grant.account_id(), deal_id).await?.ok_or_else(deal_not_found)?;
         let mut items = vec![select_fields(Self::to_map(&deal), q.fields.as_deref())];
         self.embed(&mut items, &[deal.id], &q.includes).await?;
         Ok(items.pop().map(Value::Object).unwrap_or(Value::Null))
@@ -136,7 +125,7 @@ impl Service {
             StoreError::UnknownPipeline => {
                 ApiError::invalid_field("pipeline_ids", "contains a pipeline that does not exist or is not accessible")
             }
-            other => internal(other),
+            other => other.into(),
         })?;
         Ok(Value::Object(Self::to_map(&deal)))
     }
@@ -148,8 +137,7 @@ impl Service {
         let deal = self
             .store
             .update_deal(grant.account_id(), deal_id, &changes, &now_rfc3339())
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(deal_not_found)?;
         Ok(Value::Object(Self::to_map(&deal)))
     }
@@ -157,7 +145,7 @@ impl Service {
     /// `DELETE /deals/{deal_id}`: archives; repeating it answers the same (`docs/api.md#deletes`).
     pub async fn archive_deal(&self, scope: &AccountScope, deal_id: i64) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
-        if !self.store.archive_deal(grant.account_id(), deal_id, &now_rfc3339()).await.map_err(internal)? {
+        if !self.store.archive_deal(grant.account_id(), deal_id, &now_rfc3339()).await? {
             return Err(deal_not_found());
         }
         Ok(json!({ "deleted": true }))
@@ -167,13 +155,12 @@ impl Service {
     /// deal stored before that rule gets its (all-null) record on first read.
     pub async fn deal_financials(&self, scope: &AccountScope, deal_id: i64) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let account_id = grant.account_id();
-        self.store.deal(account_id, deal_id).await.map_err(internal)?.ok_or_else(deal_not_found)?;
-        if let Some(m) = self.store.financials_of(&[deal_id]).await.map_err(internal)?.remove(&deal_id) {
+        let account_id = self.deal_account(&grant, deal_id).await?;
+        if let Some(m) = self.store.financials_of(&[deal_id]).await?.remove(&deal_id) {
             return Ok(Value::Object(m));
         }
-        self.store.ensure_financials(account_id, deal_id).await.map_err(internal)?;
-        let mut all = self.store.financials_of(&[deal_id]).await.map_err(internal)?;
+        self.store.ensure_financials(account_id, deal_id).await?;
+        let mut all = self.store.financials_of(&[deal_id]).await?;
         all.remove(&deal_id).map(Value::Object).ok_or_else(deal_not_found)
     }
 }

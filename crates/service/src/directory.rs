@@ -11,7 +11,8 @@ use levd_domain::query::{ListQuery, Paging, encode_cursor};
 use levd_domain::scope::{AccountScope, Scope};
 use serde_json::{Map, Value};
 
-use crate::{Page, Service, cursor_pagination, internal, offset_pagination};
+use crate::records::select_fields;
+use crate::{Page, Service, cursor_pagination, offset_pagination};
 
 fn lender_not_found() -> ApiError {
     ApiError::not_found("Lender not found")
@@ -25,14 +26,11 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
 }
 
 fn summary_fields(l: &LenderSummary, fields: Option<&[&'static str]>) -> Result<Value, ApiError> {
-    let mut v = match to_value(l)? {
+    let v = match to_value(l)? {
         Value::Object(m) => m,
         _ => Map::new(),
     };
-    if let Some(fields) = fields {
-        v.retain(|k, _| k == "id" || fields.contains(&k.as_str()));
-    }
-    Ok(Value::Object(v))
+    Ok(Value::Object(select_fields(v, fields)))
 }
 
 impl Service {
@@ -40,7 +38,7 @@ impl Service {
     /// was). Public so other domains that read reference data (term sheets resolving a base
     /// rate, companies naming an `org_id`) can make sure it is there.
     pub async fn ensure_reference_data(&self) -> Result<(), ApiError> {
-        self.store.ensure_reference_data().await.map_err(internal)
+        self.store.ensure_reference_data().await.map_err(ApiError::from)
     }
 
     /// `GET /lenders/directory`: `name` (case-insensitive, name or alias), `filter[state]`
@@ -49,7 +47,7 @@ impl Service {
         scope.require(Scope::LendersRead)?;
         let q = parse_directory_query(raw_query)?;
         self.ensure_reference_data().await?;
-        let (mut rows, total) = self.store.list_directory(&q).await.map_err(internal)?;
+        let (mut rows, total) = self.store.list_directory(&q).await?;
         let limit = q.list.limit;
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
@@ -68,7 +66,7 @@ impl Service {
     pub async fn get_lender(&self, scope: &AccountScope, org_id: i64) -> Result<Value, ApiError> {
         scope.require(Scope::LendersRead)?;
         self.ensure_reference_data().await?;
-        let lender = self.store.directory_lender(org_id).await.map_err(internal)?.ok_or_else(lender_not_found)?;
+        let lender = self.store.directory_lender(org_id).await?.ok_or_else(lender_not_found)?;
         to_value(&lender)
     }
 
@@ -83,14 +81,14 @@ impl Service {
         scope.require(Scope::LendersRead)?;
         let q = ListQuery::parse(raw_query, &PROGRAM_LIST)?;
         self.ensure_reference_data().await?;
-        if !self.store.directory_lender_exists(org_id).await.map_err(internal)? {
+        if !self.store.directory_lender_exists(org_id).await? {
             return Err(lender_not_found());
         }
         let (raw, after) = match &q.paging {
             Paging::Cursor { raw, after_id } => (raw.as_deref(), *after_id),
             Paging::Offset { .. } => (None, None),
         };
-        let (mut rows, total) = self.store.lender_programs(org_id, after, q.limit).await.map_err(internal)?;
+        let (mut rows, total) = self.store.lender_programs(org_id, after, q.limit).await?;
         let has_more = rows.len() > q.limit as usize;
         rows.truncate(q.limit as usize);
         let next = if has_more { rows.last().map(|p| encode_cursor(p.id)) } else { None };
@@ -102,13 +100,13 @@ impl Service {
     pub async fn list_base_rates(&self, scope: &AccountScope) -> Result<Value, ApiError> {
         scope.require(Scope::LendersRead)?;
         self.ensure_reference_data().await?;
-        to_value(&self.store.base_rates().await.map_err(internal)?)
+        to_value(&self.store.base_rates().await?)
     }
 
     /// `GET /market/asset-types`: the asset-type catalogue by id.
     pub async fn list_asset_types(&self, scope: &AccountScope) -> Result<Value, ApiError> {
         scope.require(Scope::LendersRead)?;
         self.ensure_reference_data().await?;
-        to_value(&self.store.asset_types().await.map_err(internal)?)
+        to_value(&self.store.asset_types().await?)
     }
 }

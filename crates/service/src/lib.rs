@@ -10,12 +10,12 @@ pub mod deals;
 pub mod directory;
 pub mod notes;
 pub mod placements;
+mod records;
 
 use std::sync::Arc;
 
-use levd_domain::ApiError;
 use levd_domain::limits::RateLimitConfig;
-use levd_store::{Store, StoreError};
+use levd_store::Store;
 use serde_json::Value;
 
 /// A page of a list: the items and the `pagination` object.
@@ -123,18 +123,6 @@ impl Service {
         *last = Some((std::time::Instant::now(), r.clone()));
         r
     }
-}
-
-/// Logs a store failure and hides it behind a generic 500.
-/// Text a backend refused to store (a NUL that slipped past input validation) is the
-/// client's fault: a `422`, never a `500`.
-pub(crate) fn internal(e: StoreError) -> ApiError {
-    if matches!(e, StoreError::UnstorableText) {
-        tracing::warn!("the database refused text of a request (NUL character)");
-        return ApiError::invalid_field("body", levd_domain::input::NUL_PROBLEM);
-    }
-    tracing::error!(error = %e, "store failure");
-    ApiError::internal()
 }
 
 /// Cursor-mode pagination object.

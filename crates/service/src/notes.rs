@@ -9,7 +9,7 @@ use levd_domain::{ApiError, ErrorKind};
 use levd_store::NoteRow;
 use serde_json::{Value, json};
 
-use crate::{Page, Service, cursor_pagination, internal};
+use crate::{Page, Service, cursor_pagination};
 
 const NOTE_LIST: ListSpec =
     ListSpec { filters: &[], sorts: &[], fields: &[], includes: &[], search: false, cursor: true, offset: false };
@@ -113,11 +113,8 @@ impl Service {
             Paging::Cursor { after_id, raw } => (*after_id, raw.clone()),
             Paging::Offset { .. } => (None, None),
         };
-        let (mut rows, total) = self
-            .store
-            .list_notes(scope.account_id, parent.type_name(), parent_id, after, q.limit)
-            .await
-            .map_err(internal)?;
+        let (mut rows, total) =
+            self.store.list_notes(scope.account_id, parent.type_name(), parent_id, after, q.limit).await?;
         let has_more = rows.len() > q.limit as usize;
         rows.truncate(q.limit as usize);
         let next = if has_more { rows.last().map(|n| encode_cursor(n.id)) } else { None };
@@ -138,8 +135,7 @@ impl Service {
         let row = self
             .store
             .insert_note(scope.account_id, parent.type_name(), parent_id, scope.user_id, &text, &now_rfc3339())
-            .await
-            .map_err(internal)?;
+            .await?;
         Ok(note_json(&row))
     }
 
@@ -155,8 +151,7 @@ impl Service {
         let row = self
             .store
             .update_note(scope.account_id, parent.type_name(), parent_id, note_id, &text, &now_rfc3339())
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| ApiError::new(ErrorKind::NotFound, parent.note_not_found()))?;
         Ok(note_json(&row))
     }
@@ -168,8 +163,7 @@ impl Service {
         parent_id: i64,
         note_id: i64,
     ) -> Result<Value, ApiError> {
-        let done =
-            self.store.delete_note(scope.account_id, parent.type_name(), parent_id, note_id).await.map_err(internal)?;
+        let done = self.store.delete_note(scope.account_id, parent.type_name(), parent_id, note_id).await?;
         if !done {
             return Err(ApiError::new(ErrorKind::NotFound, parent.note_not_found()));
         }
@@ -181,8 +175,7 @@ impl Service {
         Self::note_scope(scope, NoteParent::Deal, write)?;
         self.store
             .deal(scope.account_id, deal_id)
-            .await
-            .map_err(internal)?
+            .await?
             .map(|_| ())
             .ok_or_else(|| ApiError::not_found(NoteParent::Deal.not_found()))
     }

@@ -18,7 +18,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::notes::NoteParent;
-use crate::{Page, Service, cursor_pagination, internal, offset_pagination};
+use crate::records::{select_fields, to_json, to_map};
+use crate::{Page, Service, cursor_pagination, offset_pagination};
 
 fn placement_not_found() -> ApiError {
     ApiError::not_found("Placement not found")
@@ -26,25 +27,6 @@ fn placement_not_found() -> ApiError {
 
 fn term_sheet_not_found() -> ApiError {
     ApiError::not_found("Term sheet not found")
-}
-
-fn deal_not_found() -> ApiError {
-    ApiError::not_found("Deal not found")
-}
-
-fn to_json<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-/// Keeps the requested members (with `id`) of a serialized record.
-fn select_fields(v: Value, fields: Option<&[&'static str]>) -> Value {
-    match (v, fields) {
-        (Value::Object(mut m), Some(fields)) => {
-            m.retain(|k, _| k == "id" || fields.contains(&k.as_str()));
-            Value::Object(m)
-        }
-        (v, _) => v,
-    }
 }
 
 /// A linkage member a PATCH may echo but never change.
@@ -80,8 +62,25 @@ fn offset_page<T: Serialize>(rows: &[T], q: &ListQuery) -> Page {
 }
 
 impl Service {
-    async fn require_deal(&self, account_id: i64, deal_id: i64) -> Result<(), ApiError> {
-        self.store.deal(account_id, deal_id).await.map_err(internal)?.map(|_| ()).ok_or_else(deal_not_found)
+    /// A page of the rows `load` reads for a deal, once the caller may read the deal; `limit` and
+    /// `offset` page the rows.
+    async fn deal_rows<T: Serialize>(
+        &self,
+        scope: &AccountScope,
+        deal_id: i64,
+        raw_query: Option<&str>,
+        load: impl Future<Output = levd_store::Result<Vec<T>>>,
+    ) -> Result<Page, ApiError> {
+        let grant = scope.require(Scope::DealsRead)?;
+        self.deal_account(&grant, deal_id).await?;
+        let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
+        Ok(offset_page(&load.await?, &q))
+    }
+
+    /// A term sheet as its viewer sees it (soft-deleted ones included), or `404`.
+    async fn term_sheet_json(&self, viewer: &Viewer, deal_id: i64, id: i64) -> Result<Value, ApiError> {
+        let stored = self.store.term_sheet(viewer, deal_id, id).await?.ok_or_else(term_sheet_not_found)?;
+        Ok(to_json(&stored.for_viewer()))
     }
 
     /// The benchmark setting a term-sheet write asks for (`None`: leave it), looked up in the
@@ -92,15 +91,15 @@ impl Service {
             Patch::Value(BaseRateInput::Fixed) => Ok(Some(BaseRateSetting::Fixed)),
             Patch::Value(BaseRateInput::Named(name)) => {
                 // The market data is loaded on first use; a fresh database may not have it yet.
-                self.store.ensure_reference_data().await.map_err(internal)?;
-                let b = self.store.benchmark(name).await.map_err(internal)?.ok_or_else(unknown_base_rate)?;
+                self.store.ensure_reference_data().await?;
+                let b = self.store.benchmark(name).await?.ok_or_else(unknown_base_rate)?;
                 Ok(Some(BaseRateSetting::Benchmark(b)))
             }
         }
     }
 
     async fn visible_placement(&self, viewer: &Viewer, placement_id: i64) -> Result<StoredPlacement, ApiError> {
-        self.store.placement(viewer, placement_id).await.map_err(internal)?.ok_or_else(placement_not_found)
+        self.store.placement(viewer, placement_id).await?.ok_or_else(placement_not_found)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -113,13 +112,15 @@ impl Service {
         let q = ListQuery::parse(raw_query, &PLACEMENT_LIST)?;
         let viewer = Viewer::of(grant.scope);
         let (after, raw) = cursor_of(&q);
-        let (mut rows, total) =
-            self.store.list_placements(&viewer, &q.filters, after, q.limit).await.map_err(internal)?;
+        let (mut rows, total) = self.store.list_placements(&viewer, &q.filters, after, q.limit).await?;
         let has_more = rows.len() > q.limit as usize;
         rows.truncate(q.limit as usize);
         let next = if has_more { rows.last().map(|p| encode_cursor(p.placement.id)) } else { None };
         Ok(Page {
-            items: rows.iter().map(|p| select_fields(to_json(&p.for_viewer()), q.fields.as_deref())).collect(),
+            items: rows
+                .iter()
+                .map(|p| Value::Object(select_fields(to_map(&p.for_viewer()), q.fields.as_deref())))
+                .collect(),
             pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next),
         })
     }
@@ -132,8 +133,7 @@ impl Service {
     pub async fn create_placement(&self, scope: &AccountScope, body: &[u8]) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let input = parse_new_placement(&parse_object(body)?)?;
-        let account_id = grant.account_id();
-        self.require_deal(account_id, input.deal_id).await?;
+        let account_id = self.deal_account(&grant, input.deal_id).await?;
         let now = now_rfc3339();
         let stamps = status_stamps("new", input.status, input.outreach_date.is_some(), false);
         // Two creates racing for the same recommended contact: the loser matches again and
@@ -141,11 +141,8 @@ impl Service {
         let mut attempts_left = 3;
         let id = loop {
             attempts_left -= 1;
-            let check = self
-                .store
-                .check_lender(account_id, input.deal_id, input.private_company_id, input.contact_id)
-                .await
-                .map_err(internal)?;
+            let check =
+                self.store.check_lender(account_id, input.deal_id, input.private_company_id, input.contact_id).await?;
             let (lender_name, org_id, contact_id, contact_name) = match check {
                 LenderCheck::CompanyMissing => return Err(ApiError::not_found("Private company not found")),
                 LenderCheck::ContactMissing => return Err(ApiError::not_found("Contact not found")),
@@ -187,7 +184,7 @@ impl Service {
                 Ok(id) => break id,
                 Err(StoreError::Duplicate(_)) if matched && attempts_left > 0 => continue,
                 Err(StoreError::Duplicate(_)) => return Err(ApiError::bad_request(MSG_DUPLICATE_PLACEMENT)),
-                Err(other) => return Err(internal(other)),
+                Err(other) => return Err(other.into()),
             }
         };
         let viewer = Viewer::of(grant.scope);
@@ -290,8 +287,7 @@ impl Service {
             Patch::Value(s) => sets.push(("lender_status", text(Some(s.to_string())))),
         }
         let note = note.as_deref().map(|n| (n, grant.user_id()));
-        let done =
-            self.store.update_placement(grant.account_id(), placement_id, &sets, note, &now).await.map_err(internal)?;
+        let done = self.store.update_placement(grant.account_id(), placement_id, &sets, note, &now).await?;
         if !done {
             return Err(placement_not_found());
         }
@@ -322,12 +318,11 @@ impl Service {
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        self.require_deal(grant.account_id(), deal_id).await?;
+        self.deal_account(&grant, deal_id).await?;
         let q = ListQuery::parse(raw_query, &CURSOR_LIST)?;
         let viewer = Viewer::of(grant.scope);
         let (after, raw) = cursor_of(&q);
-        let (mut rows, total) =
-            self.store.list_term_sheets(&viewer, deal_id, after, q.limit).await.map_err(internal)?;
+        let (mut rows, total) = self.store.list_term_sheets(&viewer, deal_id, after, q.limit).await?;
         let has_more = rows.len() > q.limit as usize;
         rows.truncate(q.limit as usize);
         let next = if has_more { rows.last().map(|t| encode_cursor(t.term_sheet.id)) } else { None };
@@ -340,8 +335,7 @@ impl Service {
     /// `POST /deals/{deal_id}/term-sheets`: a quote against a live placement of the deal.
     pub async fn create_term_sheet(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
-        let account_id = grant.account_id();
-        self.require_deal(account_id, deal_id).await?;
+        let account_id = self.deal_account(&grant, deal_id).await?;
         let input = parse_new_term_sheet(&parse_object(body)?)?;
         let viewer = Viewer::of(grant.scope);
         let placement = self.visible_placement(&viewer, input.placement_id).await?;
@@ -358,11 +352,8 @@ impl Service {
         let id = self
             .store
             .insert_term_sheet(account_id, deal_id, grant.user_id(), &input, &base_rate, &now_rfc3339())
-            .await
-            .map_err(internal)?;
-        let stored =
-            self.store.term_sheet(&viewer, deal_id, id).await.map_err(internal)?.ok_or_else(term_sheet_not_found)?;
-        Ok(to_json(&stored.for_viewer()))
+            .await?;
+        self.term_sheet_json(&viewer, deal_id, id).await
     }
 
     /// `GET /deals/{deal_id}/term-sheets/{term_sheet_id}`, soft-deleted ones included (`docs/api.md#deletes`).
@@ -374,13 +365,7 @@ impl Service {
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
         let viewer = Viewer::of(grant.scope);
-        let stored = self
-            .store
-            .term_sheet(&viewer, deal_id, term_sheet_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(term_sheet_not_found)?;
-        Ok(to_json(&stored.for_viewer()))
+        self.term_sheet_json(&viewer, deal_id, term_sheet_id).await
     }
 
     /// `PATCH /deals/{deal_id}/term-sheets/{term_sheet_id}`. `total_rate` is read against the
@@ -398,8 +383,7 @@ impl Service {
         let current = self
             .store
             .term_sheet(&viewer, deal_id, term_sheet_id)
-            .await
-            .map_err(internal)?
+            .await?
             .filter(|t| t.term_sheet.deleted_at.is_none())
             .ok_or_else(term_sheet_not_found)?;
         let changes = parse_term_sheet_changes(&parse_object(body)?)?;
@@ -419,18 +403,11 @@ impl Service {
         let done = self
             .store
             .update_term_sheet(grant.account_id(), deal_id, term_sheet_id, &changes, base_rate.as_ref(), &now_rfc3339())
-            .await
-            .map_err(internal)?;
+            .await?;
         if !done {
             return Err(term_sheet_not_found());
         }
-        let stored = self
-            .store
-            .term_sheet(&viewer, deal_id, term_sheet_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(term_sheet_not_found)?;
-        Ok(to_json(&stored.for_viewer()))
+        self.term_sheet_json(&viewer, deal_id, term_sheet_id).await
     }
 
     /// `DELETE /deals/{deal_id}/term-sheets/{term_sheet_id}`: soft delete; repeating it answers
@@ -443,16 +420,8 @@ impl Service {
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let viewer = Viewer::of(grant.scope);
-        self.store
-            .term_sheet(&viewer, deal_id, term_sheet_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(term_sheet_not_found)?;
-        let done = self
-            .store
-            .delete_term_sheet(grant.account_id(), deal_id, term_sheet_id, &now_rfc3339())
-            .await
-            .map_err(internal)?;
+        self.store.term_sheet(&viewer, deal_id, term_sheet_id).await?.ok_or_else(term_sheet_not_found)?;
+        let done = self.store.delete_term_sheet(grant.account_id(), deal_id, term_sheet_id, &now_rfc3339()).await?;
         if !done {
             return Err(term_sheet_not_found());
         }
@@ -468,7 +437,7 @@ impl Service {
         let grant = scope.require(Scope::DealsRead)?;
         let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
         let offset = offset_of(&q);
-        let (rows, total) = self.store.list_pipelines(grant.account_id(), q.limit, offset).await.map_err(internal)?;
+        let (rows, total) = self.store.list_pipelines(grant.account_id(), q.limit, offset).await?;
         let has_more = offset.saturating_add(rows.len() as u64) < u64::try_from(total).unwrap_or(0);
         Ok(Page {
             items: rows.iter().map(to_json).collect(),
@@ -482,8 +451,7 @@ impl Service {
         let p = self
             .store
             .pipeline_by_id(grant.account_id(), pipeline_id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| ApiError::not_found(MSG_PIPELINE_NOT_FOUND))?;
         Ok(to_json(&p))
     }
@@ -497,14 +465,12 @@ impl Service {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
-        let account_id = grant.account_id();
-        self.require_deal(account_id, deal_id).await?;
+        let account_id = self.deal_account(&grant, deal_id).await?;
         let input = parse_pipeline_move(&parse_object(body)?)?;
         let pipeline = self
             .store
             .pipeline_by_id(account_id, input.pipeline_id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| ApiError::bad_request(MSG_PIPELINE_NOT_FOUND))?;
         let status = match input.pipeline_status_id {
             Some(id) => pipeline
@@ -517,8 +483,7 @@ impl Service {
                 .first()
                 .ok_or_else(|| ApiError::invalid_field("pipeline_id", "names a pipeline that has no statuses"))?,
         };
-        let stage =
-            self.store.move_deal_to_stage(deal_id, pipeline.id, status.id, &now_rfc3339()).await.map_err(internal)?;
+        let stage = self.store.move_deal_to_stage(deal_id, pipeline.id, status.id, &now_rfc3339()).await?;
         Ok(to_json(&stage))
     }
 
@@ -532,11 +497,7 @@ impl Service {
         deal_id: i64,
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
-        let grant = scope.require(Scope::DealsRead)?;
-        self.require_deal(grant.account_id(), deal_id).await?;
-        let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
-        let rows = self.store.properties_of(&[deal_id]).await.map_err(internal)?;
-        Ok(offset_page(&rows, &q))
+        self.deal_rows(scope, deal_id, raw_query, self.store.properties_of(&[deal_id])).await
     }
 
     /// `GET /deals/{deal_id}/team`, in assignment order; `limit`/`offset` page it.
@@ -546,10 +507,6 @@ impl Service {
         deal_id: i64,
         raw_query: Option<&str>,
     ) -> Result<Page, ApiError> {
-        let grant = scope.require(Scope::DealsRead)?;
-        self.require_deal(grant.account_id(), deal_id).await?;
-        let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
-        let rows = self.store.team_of(&[deal_id]).await.map_err(internal)?;
-        Ok(offset_page(&rows, &q))
+        self.deal_rows(scope, deal_id, raw_query, self.store.team_of(&[deal_id])).await
     }
 }

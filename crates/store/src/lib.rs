@@ -9,6 +9,7 @@ macro_rules! sqlf {
 }
 
 mod accounts;
+mod api_error;
 mod crm;
 mod deal_data;
 mod deals;

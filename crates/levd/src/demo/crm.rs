@@ -108,61 +108,41 @@ const COMPANIES: &[DemoCompany] = &[
     },
 ];
 
+type Text = &'static str;
+/// Phone numbers of a demo contact: `(raw, type, country)`.
+type Phones = &'static [(Text, Text, Text)];
+
 struct DemoContact {
     /// Index into `COMPANIES`.
     company: usize,
-    first: &'static str,
-    last: &'static str,
-    title: &'static str,
-    /// `(raw, type, country)`.
-    phones: &'static [(&'static str, &'static str, &'static str)],
+    first: Text,
+    last: Text,
+    title: Text,
+    phones: Phones,
     primary: bool,
     origin: ContactOrigin,
 }
 
-const fn crm(
-    company: usize,
-    first: &'static str,
-    last: &'static str,
-    title: &'static str,
-    phones: &'static [(&'static str, &'static str, &'static str)],
-    primary: bool,
-) -> DemoContact {
+const fn crm(company: usize, first: Text, last: Text, title: Text, phones: Phones, primary: bool) -> DemoContact {
     DemoContact { company, first, last, title, phones, primary, origin: ContactOrigin::Crm }
 }
 
 /// An AI-recommended contact: stored in full, shown masked until unlocked.
-const fn recommended(
-    company: usize,
-    first: &'static str,
-    last: &'static str,
-    title: &'static str,
-    phones: &'static [(&'static str, &'static str, &'static str)],
-) -> DemoContact {
+const fn recommended(company: usize, first: Text, last: Text, title: Text, phones: Phones) -> DemoContact {
     DemoContact { company, first, last, title, phones, primary: false, origin: ContactOrigin::AiRecommended }
 }
 
+/// The two demo contacts with more than one number (raw text, type, country).
+const MAYA_CHEN_PHONES: Phones = &[("(609) 555-0134", "office", "US"), ("609.555.0177", "mobile", "US")];
+const RACHEL_KIM_PHONES: Phones = &[("(203) 555-0163", "office", "US"), ("(203) 555-0190", "fax", "US")];
+
 const CONTACTS: &[DemoContact] = &[
-    crm(
-        0,
-        "Maya",
-        "Chen",
-        "SVP, Commercial Real Estate",
-        &[("(609) 555-0134", "office", "US"), ("609.555.0177", "mobile", "US")],
-        true,
-    ),
+    crm(0, "Maya", "Chen", "SVP, Commercial Real Estate", MAYA_CHEN_PHONES, true),
     crm(0, "Daniel", "Reyes", "VP, Credit", &[("609-555-0150 x214", "office", "US")], false),
     crm(1, "Helen", "Park", "Director, Mortgage Investments", &[("+1 212 555 0147", "office", "US")], true),
     crm(1, "Tom", "Whitaker", "Analyst", &[], false),
     crm(2, "Luis", "Ortega", "Managing Director", &[("515 555 0121", "mobile", "US")], true),
-    crm(
-        3,
-        "Rachel",
-        "Kim",
-        "Head of Originations",
-        &[("(203) 555-0163", "office", "US"), ("(203) 555-0190", "fax", "US")],
-        true,
-    ),
+    crm(3, "Rachel", "Kim", "Head of Originations", RACHEL_KIM_PHONES, true),
     crm(3, "Imogen", "Clarke", "Director, London Desk", &[("020 7946 0321", "office", "GB")], false),
     crm(4, "Grace", "Liu", "Senior Originator, Multifamily", &[("215-555-0118", "mobile", "US")], true),
     crm(5, "Owen", "Brooks", "Relationship Manager", &[("216.555.0102", "office", "US")], true),

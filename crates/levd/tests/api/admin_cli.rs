@@ -107,17 +107,7 @@ async fn admin_errors_go_to_stderr_with_a_failing_status() {
 async fn serve_prints_its_address_and_the_demo_key_works() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_levd"))
-        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--database-url", &db])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        // Anything else levd defaults to lands in the temp dir, never in the source tree.
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = levd_serve(dir.path(), &["--demo", "--database-url", &db]).spawn().unwrap();
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut addr, mut key) = (None, None);
@@ -170,15 +160,7 @@ async fn migrate_then_serve_without_migrating() {
     let m = std::process::Command::new(bin).args(["migrate", "--database-url", &db]).output().unwrap();
     assert!(m.status.success());
     assert_eq!(String::from_utf8_lossy(&m.stdout).trim(), r#"{"migrated":true}"#);
-    let mut child = tokio::process::Command::new(bin)
-        .args(["serve", "--no-migrate", "--bind", "127.0.0.1:0", "--database-url", &db])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = levd_serve(dir.path(), &["--no-migrate", "--database-url", &db]).spawn().unwrap();
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap();

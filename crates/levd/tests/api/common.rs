@@ -1,5 +1,6 @@
 //! Test harness: `spawn` starts a server on a fresh database; helpers create accounts, users,
 //! keys and JWTs directly in the store, so each test sees only its own data.
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,7 +13,7 @@ use levd::server::{Running, ServerConfig, start};
 use levd_auth::{IssuerConfig, JwksSource};
 use levd_domain::limits::RateLimitConfig;
 use levd_domain::scope::{KeyPermission, Role, Tier};
-use levd_store::{AccountRow, Store};
+use levd_store::{AccountRow, DealPropertyRow, Store};
 use reqwest::{Method, RequestBuilder, Response};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
@@ -229,6 +230,22 @@ impl TestApp {
         self.req(Method::DELETE, path, token)
     }
 
+    /// A request with a raw body declared as JSON (for bodies that are not valid JSON, or not an
+    /// object).
+    pub fn raw_json(&self, method: Method, path: &str, token: &str, body: impl Into<reqwest::Body>) -> RequestBuilder {
+        self.req(method, path, token).header("content-type", "application/json").body(body)
+    }
+
+    /// A JSON-RPC POST of `body` to `/mcp` as a Streamable HTTP client sends it; the caller adds
+    /// the credential and protocol revision it needs.
+    pub fn mcp_post(&self, body: &Value) -> RequestBuilder {
+        self.client
+            .post(format!("{}/mcp", self.base))
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+    }
+
     pub async fn account(&self, slug: &str, tier: Tier) -> AccountRow {
         self.store
             .create_account(&uuid::Uuid::new_v4().to_string(), slug, &format!("{slug} name"), Some("brokerage"), tier)
@@ -362,20 +379,101 @@ pub fn assert_error(body: &Value, status: u16, type_name: &str) -> Value {
     e.clone()
 }
 
+/// Sends `r`: the status and the JSON body.
+pub async fn send(r: RequestBuilder) -> (u16, Value) {
+    parts(r.send().await.unwrap()).await
+}
+
+/// Sends, expects `status`, returns the whole body.
+pub async fn expect(r: RequestBuilder, status: u16) -> Value {
+    let (s, b) = send(r).await;
+    assert_eq!(s, status, "{b}");
+    b
+}
+
+/// Sends, expects 200, returns the whole body.
+pub async fn ok(r: RequestBuilder) -> Value {
+    expect(r, 200).await
+}
+
+/// Sends, expects the given error, returns the `error` object.
+pub async fn fail(r: RequestBuilder, status: u16, type_name: &str) -> Value {
+    let b = expect(r, status).await;
+    assert_error(&b, status, type_name)
+}
+
+/// Sends `r` and reads its body as JSON, whatever the status and content type.
+pub async fn body_json(r: RequestBuilder) -> Value {
+    r.send().await.unwrap().json().await.unwrap()
+}
+
+/// The member names of a JSON object.
+pub fn keys(v: &Value) -> HashSet<String> {
+    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
+}
+
+pub fn set(names: &[&str]) -> HashSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// The `id`s of a list's `data`, in order.
+pub fn ids(body: &Value) -> Vec<i64> {
+    body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data array: {body}"))
+        .iter()
+        .map(|v| v["id"].as_i64().unwrap_or_else(|| panic!("no integer id: {v}")))
+        .collect()
+}
+
+/// A property of `deal_id` (the API has no endpoint that adds one): 120 units in Portland, ME.
+pub fn property_row(deal_id: i64, name: &str) -> DealPropertyRow {
+    DealPropertyRow {
+        deal_id,
+        id: 0,
+        name: Some(name.into()),
+        address: Some("40 Quay St".into()),
+        city: Some("Portland".into()),
+        state: Some("ME".into()),
+        zip: Some("04101".into()),
+        asset_type_id: Some(3),
+        units: Some(120),
+        square_footage: Some(98_000.0),
+        year_built: Some(1987),
+    }
+}
+
+/// A fresh server and one tenant (`acme`) on it.
+pub async fn setup() -> (TestApp, Tenant) {
+    let app = spawn().await;
+    let t = app.tenant("acme").await;
+    (app, t)
+}
+
 /// `levd serve --demo` as its own process on `db`, with JSON logs at `info` on its piped standard
 /// error and its standard output piped; data directory and working directory inside `dir`.
 pub fn demo_server_with_json_logs(dir: &std::path::Path, db: &str) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_levd"))
-        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--log-format", "json", "--database-url", db])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .current_dir(dir)
+    levd_serve(dir, &["--demo", "--log-format", "json", "--database-url", db])
         .env("LEV_LOG", "info")
-        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap()
+}
+
+/// `levd serve ARGS` on a free port of 127.0.0.1 with its data directory and working directory
+/// inside `dir` (so nothing lands in the source tree), its standard output piped and its
+/// standard error dropped; killed when dropped.
+pub fn levd_serve(dir: &std::path::Path, args: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_levd"));
+    c.arg("serve")
+        .args(args)
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    c
 }
 
 /// Runs `levd admin ARGS --database-url DB` as its own process, with `stdin` on its standard input.

@@ -8,77 +8,50 @@ use levd_domain::scope::{KeyPermission, Role, Tier};
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 
-use crate::common::{Tenant, TestApp, assert_error, parts, spawn};
+use crate::common::{TestApp, assert_error, expect, fail, keys, parts, set, setup, spawn};
 
 const CONTACT_FIELDS: &[&str] = &[
-    "id",
-    "contact_type",
-    "contact_types",
-    "first_name",
-    "last_name",
-    "email",
-    "title",
-    "department",
     "address",
     "address2",
     "city",
-    "state",
-    "zip",
-    "linkedin_url",
-    "photo_url",
-    "phones",
-    "is_primary",
-    "owner_account_id",
-    "is_connected",
+    "contact_type",
+    "contact_types",
     "created_at",
+    "department",
+    "email",
+    "first_name",
+    "id",
+    "is_connected",
+    "is_primary",
+    "last_name",
+    "linkedin_url",
+    "owner_account_id",
+    "phones",
+    "photo_url",
+    "state",
+    "title",
     "updated_at",
+    "zip",
 ];
 const PHONE_FIELDS: &[&str] = &["id", "type", "raw", "country", "e164", "extension"];
 const COMPANY_FIELDS: &[&str] = &[
-    "id",
-    "name",
-    "website",
     "address",
     "city",
-    "state",
-    "zip",
-    "org_id",
-    "owner_account_id",
+    "created_at",
+    "id",
     "is_connected",
     "linkedin_url",
-    "created_at",
+    "name",
+    "org_id",
+    "owner_account_id",
+    "state",
     "updated_at",
+    "website",
+    "zip",
 ];
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-async fn setup() -> (TestApp, Tenant) {
-    let app = spawn().await;
-    let t = app.tenant("acme").await;
-    (app, t)
-}
-
-/// Sends, expects `status`, returns the whole body.
-async fn expect(r: RequestBuilder, status: u16) -> Value {
-    let (s, b) = parts(r.send().await.unwrap()).await;
-    assert_eq!(s, status, "{b}");
-    b
-}
-
-/// Sends, expects the given error, returns the `error` object.
-async fn fail(r: RequestBuilder, status: u16, type_name: &str) -> Value {
-    let b = expect(r, status).await;
-    assert_error(&b, status, type_name)
-}
-
-fn keys(v: &Value) -> HashSet<String> {
-    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
-}
-
-fn set(names: &[&str]) -> HashSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
 
 fn field_errors(e: &Value) -> HashSet<String> {
     keys(&e["details"]["fields"])
@@ -333,12 +306,7 @@ async fn contact_create_validation() {
 
     // Bodies that are not JSON objects are 400.
     for body in ["[1]", "{", "\"x\""] {
-        fail(
-            app.req(reqwest::Method::POST, "/contacts", &t.key).header("content-type", "application/json").body(body),
-            400,
-            "bad_request",
-        )
-        .await;
+        fail(app.raw_json(reqwest::Method::POST, "/contacts", &t.key, body), 400, "bad_request").await;
     }
     // Nothing was created along the way.
     assert_eq!(expect(app.get("/contacts", &t.key), 200).await["pagination"]["total"], 0);
@@ -422,12 +390,7 @@ async fn contact_update_rules() {
     )
     .await;
     assert_eq!(field_errors(&e), set(&["phones[0].raw", "is_primary"]));
-    fail(
-        app.req(reqwest::Method::PATCH, &path, &t.key).header("content-type", "application/json").body("[]"),
-        400,
-        "bad_request",
-    )
-    .await;
+    fail(app.raw_json(reqwest::Method::PATCH, &path, &t.key, "[]"), 400, "bad_request").await;
     for missing in ["/contacts/999999", "/contacts/abc", "/contacts/0"] {
         let e = fail(app.patch_json(missing, &t.key, &json!({"title": "x"})), 404, "not_found").await;
         assert_eq!(e["message"], "Contact not found");

@@ -73,12 +73,18 @@ async fn patch(app: &TestApp, path: &str, key: &str, body: Value) -> (u16, Value
     parts(app.patch_json(path, key, &body).send().await.unwrap()).await
 }
 
-fn ids(list: &Value) -> Vec<i64> {
-    list["data"].as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()).collect()
-}
-
 fn keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+/// The members of an observation or a fact: those both carry (the value, its metric and what it
+/// is about) and `own`, sorted.
+fn value_keys(own: &[&str]) -> Vec<String> {
+    let both = ["category_id", "entity_id", "entity_ref", "entity_type", "group_ref", "id", "metric_id", "metric_key"];
+    let value = ["period_type", "period_value", "value_text", "value_type", "weight"];
+    let mut k: Vec<String> = both.iter().chain(&value).chain(own).map(|s| s.to_string()).collect();
     k.sort();
     k
 }
@@ -88,19 +94,7 @@ async fn add_property(app: &TestApp, deal: i64, name: &str) -> i64 {
     app.store
         .insert_property(
             deal,
-            &DealPropertyRow {
-                deal_id: deal,
-                id: 0,
-                name: Some(name.into()),
-                address: Some("40 Quay St".into()),
-                city: Some("Portland".into()),
-                state: Some("ME".into()),
-                zip: Some("04101".into()),
-                asset_type_id: None,
-                units: Some(120),
-                square_footage: None,
-                year_built: Some(1987),
-            },
+            &DealPropertyRow { asset_type_id: None, square_footage: None, ..property_row(deal, name) },
         )
         .await
         .unwrap()
@@ -120,24 +114,25 @@ fn extracted(
         Some((t, id)) => (t.to_string(), id, Some(format!("{t}:{id}"))),
         None => (ENTITY_DEAL.to_string(), 0, None),
     };
+    // A value read from pages 1 and 2 of `doc`, as the extraction pipeline records one.
     NewObservation {
-        metric_id,
-        entity_type: Some(entity_type),
-        entity_id: Some(entity_id),
-        entity_ref,
-        group_ref: None,
-        value_text: value.into(),
-        original_text: Some(value.into()),
-        context: Some(context.into()),
-        summary: None,
-        period_type: None,
-        period_value: None,
-        confidence: Some(confidence),
-        weight,
         source_type: SOURCE_DOCUMENT,
         document_id: Some(doc),
         pages: vec![1, 2],
         created_by_user_id: None,
+        metric_id,
+        value_text: value.into(),
+        original_text: Some(value.into()),
+        context: Some(context.into()),
+        confidence: Some(confidence),
+        weight,
+        entity_type: Some(entity_type),
+        entity_id: Some(entity_id),
+        entity_ref,
+        group_ref: None,
+        summary: None,
+        period_type: None,
+        period_value: None,
     }
 }
 
@@ -732,15 +727,7 @@ async fn checklist_tasks_are_created_nested_updated_and_completed() {
             assert_eq!(e["error"]["message"], m, "{body}");
         }
     }
-    let (s, _) = parts(
-        app.req(reqwest::Method::POST, "/checklist-tasks", key)
-            .body("[1]")
-            .header("content-type", "application/json")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, _) = send(app.raw_json(reqwest::Method::POST, "/checklist-tasks", key, "[1]")).await;
     assert_eq!(s, 400);
     let (s, _) = patch(app, &path, key, json!({"assigned_user_id": outsider})).await;
     assert_eq!(s, 400);
@@ -928,15 +915,7 @@ async fn index_search_ranks_facts_by_full_text_relevance() {
             assert_eq!(e["error"]["message"], m);
         }
     }
-    let (s, _) = parts(
-        app.req(reqwest::Method::POST, &path, key)
-            .body("\"noi\"")
-            .header("content-type", "application/json")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, _) = send(app.raw_json(reqwest::Method::POST, &path, key, "\"noi\"")).await;
     assert_eq!(s, 400);
     let (s, e) = post(app, "/deals/999999/index/search", key, json!({"context": "noi"})).await;
     assert_eq!((s, e["error"]["message"].as_str()), (404, Some("Deal not found")));
@@ -957,29 +936,7 @@ async fn index_observations_and_fact_promotion() {
     assert_eq!(s, 200, "{list}");
     let rows = list["data"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    assert_eq!(
-        keys(&rows[0]),
-        [
-            "category_id",
-            "confidence",
-            "context",
-            "entity_id",
-            "entity_ref",
-            "entity_type",
-            "group_ref",
-            "id",
-            "metric_id",
-            "metric_key",
-            "original_text",
-            "period_type",
-            "period_value",
-            "source",
-            "summary",
-            "value_text",
-            "value_type",
-            "weight"
-        ]
-    );
+    assert_eq!(keys(&rows[0]), value_keys(&["confidence", "context", "original_text", "source", "summary"]));
     assert_eq!(
         (rows[0]["value_text"].as_str(), rows[0]["source"]["document_id"].as_i64()),
         (Some("610,000"), Some(t12))
@@ -1026,30 +983,8 @@ async fn index_observations_and_fact_promotion() {
     let (s, f) = patch(app, &facts, key, json!({"sot_id": sot, "observation_id": lower})).await;
     assert_eq!(s, 200, "{f}");
     let fact = &f["data"];
-    assert_eq!(
-        keys(fact),
-        [
-            "category_id",
-            "editable",
-            "entity_id",
-            "entity_ref",
-            "entity_type",
-            "group_ref",
-            "id",
-            "metric_id",
-            "metric_key",
-            "observation_id",
-            "origin",
-            "period_type",
-            "period_value",
-            "sot_id",
-            "source_id",
-            "source_type",
-            "value_text",
-            "value_type",
-            "weight"
-        ]
-    );
+    let fact_only = ["editable", "observation_id", "origin", "sot_id", "source_id", "source_type"];
+    assert_eq!(keys(fact), value_keys(&fact_only));
     assert_eq!((fact["value_text"].as_str(), fact["observation_id"].as_i64()), (Some("598,500"), Some(lower)));
     assert_eq!((fact["origin"].as_str(), fact["source_type"].as_str()), (Some("promoted"), Some("document")));
     assert_eq!(

@@ -4,29 +4,28 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use levd_domain::scope::{KeyPermission, Role, Tier};
-use levd_store::DealPropertyRow;
-use reqwest::{Method, RequestBuilder};
+use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{Tenant, TestApp, assert_error, now, parts, spawn};
+use crate::common::{TestApp, assert_error, fail, ids, keys, now, ok, parts, property_row, set, setup, spawn};
 
 const WRITE_SCOPE_MSG: &str = "Missing required scope: deals:write";
 const CURSOR_SORT_MSG: &str = "cursor and sort cannot be combined; use offset pagination when sorting";
 const DEAL_FIELDS: &[&str] = &[
-    "id",
-    "title",
-    "loan_amount",
-    "loan_type",
-    "transaction_type",
-    "business_plan",
-    "description",
-    "estimated_close_date",
-    "close_date",
-    "owner_account_id",
-    "created_at",
-    "updated_at",
     "archived",
     "archived_at",
+    "business_plan",
+    "close_date",
+    "created_at",
+    "description",
+    "estimated_close_date",
+    "id",
+    "loan_amount",
+    "loan_type",
+    "owner_account_id",
+    "title",
+    "transaction_type",
+    "updated_at",
 ];
 const INCLUDES: &[&str] = &["financials", "properties", "team", "pipelines"];
 const SORT_KEYS: &[&str] = &["title", "loan_amount", "created_at", "updated_at"];
@@ -35,41 +34,12 @@ const OPERATORS: &[&str] = &["gte", "lte", "gt", "lt"];
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-async fn setup() -> (TestApp, Tenant) {
-    let app = spawn().await;
-    let t = app.tenant("acme").await;
-    (app, t)
-}
-
-/// Sends, expects 200, returns the whole body.
-async fn ok(r: RequestBuilder) -> Value {
-    let (s, b) = parts(r.send().await.unwrap()).await;
-    assert_eq!(s, 200, "{b}");
-    b
-}
-
-/// Sends, expects the given error, returns the `error` object.
-async fn fail(r: RequestBuilder, status: u16, type_name: &str) -> Value {
-    let (s, b) = parts(r.send().await.unwrap()).await;
-    assert_eq!(s, status, "{b}");
-    assert_error(&b, status, type_name)
-}
-
-/// A request with a raw body declared as JSON.
-fn raw(app: &TestApp, method: Method, path: &str, key: &str, body: &'static str) -> RequestBuilder {
-    app.req(method, path, key).header("content-type", "application/json").body(body)
-}
-
 async fn get_deal(app: &TestApp, key: &str, id: i64) -> Value {
     ok(app.get(&format!("/deals/{id}"), key)).await["data"].clone()
 }
 
 async fn list(app: &TestApp, key: &str, query: &str) -> Value {
     ok(app.get(&format!("/deals?{query}"), key)).await
-}
-
-fn ids(body: &Value) -> Vec<i64> {
-    body["data"].as_array().unwrap_or_else(|| panic!("no data array: {body}")).iter().map(id_of).collect()
 }
 
 fn id_of(v: &Value) -> i64 {
@@ -87,14 +57,6 @@ async fn count(app: &TestApp, key: &str) -> i64 {
 
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-fn keys(v: &Value) -> HashSet<String> {
-    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
-}
-
-fn set(names: &[&str]) -> HashSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
 }
 
 fn str_set(v: &Value) -> HashSet<String> {
@@ -174,22 +136,6 @@ fn with_offset(unix: i64, offset_minutes: i64) -> String {
 
 async fn pause() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
-}
-
-fn property(deal_id: i64, name: &str) -> DealPropertyRow {
-    DealPropertyRow {
-        deal_id,
-        id: 0,
-        name: Some(name.into()),
-        address: Some("40 Quay St".into()),
-        city: Some("Portland".into()),
-        state: Some("ME".into()),
-        zip: Some("04101".into()),
-        asset_type_id: Some(3),
-        units: Some(120),
-        square_footage: Some(98_000.0),
-        year_built: Some(1987),
-    }
 }
 
 const T0: &str = "2026-01-01T00:00:00Z";
@@ -307,14 +253,14 @@ async fn create_lists_every_invalid_field() {
     assert_eq!(
         field_errors(&e),
         set(&[
-            "title",
-            "loan_amount",
-            "loan_type",
-            "transaction_type",
             "business_plan",
             "description",
             "estimated_close_date",
-            "pipeline_ids"
+            "loan_amount",
+            "loan_type",
+            "pipeline_ids",
+            "title",
+            "transaction_type"
         ]),
         "{e}"
     );
@@ -373,7 +319,7 @@ async fn create_ignores_unknown_and_read_only_members() {
 async fn create_body_must_be_a_json_object() {
     let (app, t) = setup().await;
     for body in ["{\"title\": ", "not json", "[{\"title\": \"x\"}]", "[]", "null", "\"title\"", "42", "", "   "] {
-        let e = fail(raw(&app, Method::POST, "/deals", &t.key, body), 400, "bad_request").await;
+        let e = fail(app.raw_json(Method::POST, "/deals", &t.key, body), 400, "bad_request").await;
         assert_eq!(e["code"], "BAD_REQUEST", "{body:?}");
     }
     // No body and no Content-Type at all.
@@ -618,7 +564,7 @@ async fn get_include_embeds_financials_properties_team_and_pipelines() {
         .await;
     let other = app.create_deal(&t.key, json!({"title": "Nothing"})).await;
     let id = id_of(&d);
-    let prop_id = app.store.insert_property(id, &property(id, "Harbor Point")).await.unwrap();
+    let prop_id = app.store.insert_property(id, &property_row(id, "Harbor Point")).await.unwrap();
     let colleague = app.user("ana@acme.test", None).await;
     app.member(colleague, t.account.id, Role::Member).await;
     let team_id = app.store.insert_team_member(id, colleague, "originator", true).await.unwrap();
@@ -743,19 +689,8 @@ async fn patch_changes_only_given_members_and_advances_updated_at() {
     let u = &b["data"];
     assert_eq!(num(&u["loan_amount"]), 19_000_000.0);
     assert_eq!(u["loan_type"], "heavy_bridge");
-    for f in [
-        "id",
-        "title",
-        "transaction_type",
-        "business_plan",
-        "description",
-        "estimated_close_date",
-        "close_date",
-        "owner_account_id",
-        "created_at",
-        "archived",
-        "archived_at",
-    ] {
+    // Every other member stays (`updated_at` advances, checked below).
+    for f in DEAL_FIELDS.iter().filter(|f| !["loan_amount", "loan_type", "updated_at"].contains(f)) {
         assert_eq!(u[f], d[f], "{f} changed");
     }
     let updated = assert_utc(&u["updated_at"]);
@@ -890,7 +825,7 @@ async fn patch_body_must_be_a_json_object() {
     let d = app.create_deal(&t.key, json!({"title": "x"})).await;
     let path = format!("/deals/{}", id_of(&d));
     for body in ["[]", "{\"title\":", "null", "", "\"x\""] {
-        fail(raw(&app, Method::PATCH, &path, &t.key, body), 400, "bad_request").await;
+        fail(app.raw_json(Method::PATCH, &path, &t.key, body), 400, "bad_request").await;
     }
     assert_eq!(get_deal(&app, &t.key, id_of(&d)).await, d);
 }
@@ -1398,8 +1333,8 @@ async fn list_fields_and_include() {
         .await,
     );
     let b = id_of(&app.create_deal(&t.key, json!({"title": "B", "loan_amount": 2})).await);
-    let pa = app.store.insert_property(a, &property(a, "Prop A")).await.unwrap();
-    let pb = app.store.insert_property(b, &property(b, "Prop B")).await.unwrap();
+    let pa = app.store.insert_property(a, &property_row(a, "Prop A")).await.unwrap();
+    let pb = app.store.insert_property(b, &property_row(b, "Prop B")).await.unwrap();
     let tb = app.store.insert_team_member(b, t.user_id, "closer", false).await.unwrap();
 
     let l = list(&app, &t.key, "fields=title,loan_amount").await;
@@ -1514,7 +1449,7 @@ async fn assert_read_only(app: &TestApp, key: &str, deal: &Value) {
             app.delete(&format!("{prefix}/deals/{missing}"), key),
             app.post_json(&format!("{prefix}/deals"), key, &json!({"loan_type": "bogus"})),
             app.patch_json(&format!("{prefix}/deals/{id}"), key, &json!({"title": null})),
-            raw(app, Method::POST, &format!("{prefix}/deals"), key, "not json"),
+            app.raw_json(Method::POST, &format!("{prefix}/deals"), key, "not json"),
         ] {
             let e = fail(r, 403, "forbidden").await;
             assert_eq!(e["message"], WRITE_SCOPE_MSG);
@@ -1640,7 +1575,7 @@ async fn build_alias_serves_every_deal_endpoint() {
     assert_eq!(e["message"], "Deal not found");
     let e = fail(app.post_json("/build/deals", k, &json!({})), 422, "validation_error").await;
     assert!(e["details"]["fields"]["title"].is_string());
-    fail(raw(&app, Method::POST, "/build/deals", k, "[]"), 400, "bad_request").await;
+    fail(app.raw_json(Method::POST, "/build/deals", k, "[]"), 400, "bad_request").await;
     let e = fail(app.get("/build/deals?limit=0", k), 422, "validation_error").await;
     assert!(e["details"]["fields"]["limit"].is_string());
 }

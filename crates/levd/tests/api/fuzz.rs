@@ -211,22 +211,9 @@ async fn control_characters_in_every_text_field_and_parameter_never_yield_5xx() 
     assert!(sent > 200, "the document names the write bodies and parameters ({sent} requests)");
 
     // MCP: every string argument of every tool.
-    let mcp = |body: serde_json::Value| {
-        app.client
-            .post(format!("{}/mcp", app.base))
-            .header("Accept", "application/json, text/event-stream")
-            .header("Content-Type", "application/json")
-            .header("MCP-Protocol-Version", "2025-11-25")
-            .bearer_auth(&t.key)
-            .body(body.to_string())
-    };
-    let list: serde_json::Value = mcp(serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mcp =
+        |body: serde_json::Value| app.mcp_post(&body).header("MCP-Protocol-Version", "2025-11-25").bearer_auth(&t.key);
+    let list = body_json(mcp(serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))).await;
     for tool in list["result"]["tools"].as_array().unwrap() {
         let name = tool["name"].as_str().unwrap();
         for (arg, schema) in tool["inputSchema"]["properties"].as_object().into_iter().flatten() {

@@ -165,15 +165,7 @@ async fn malformed_keys_are_rejected_and_deletes_are_covered() {
     assert_eq!(deal_count(&app, &t.key).await, 0);
     let d = app.create_deal(&t.key, json!({"title": "To archive"})).await;
     let path = format!("/deals/{}", d["id"]);
-    let first: Value = app
-        .req(Method::DELETE, &path, &t.key)
-        .header("Idempotency-Key", "del")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first = body_json(app.req(Method::DELETE, &path, &t.key).header("Idempotency-Key", "del")).await;
     let r = app.req(Method::DELETE, &path, &t.key).header("Idempotency-Key", "del").send().await.unwrap();
     assert_eq!(r.headers()["idempotent-replayed"], "true");
     let second: Value = r.json().await.unwrap();

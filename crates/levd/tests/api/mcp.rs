@@ -10,18 +10,9 @@ use crate::common::*;
 const V2025: &str = "2025-11-25";
 const V2026: &str = "2026-07-28";
 
-fn mcp(app: &TestApp) -> String {
-    format!("{}/mcp", app.base)
-}
-
 /// A JSON-RPC POST to `/mcp` as a Streamable HTTP client sends it.
 fn post(app: &TestApp, token: Option<&str>, version: Option<&str>, body: &Value) -> RequestBuilder {
-    let mut r = app
-        .client
-        .post(mcp(app))
-        .header("Accept", "application/json, text/event-stream")
-        .header("Content-Type", "application/json")
-        .body(body.to_string());
+    let mut r = app.mcp_post(body);
     if let Some(t) = token {
         r = r.bearer_auth(t);
     }

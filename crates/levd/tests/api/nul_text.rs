@@ -12,18 +12,8 @@ const NUL_PROBLEM: &str = "must not contain NUL characters";
 async fn mcp_call(app: &TestApp, token: &str, tool: &str, args: Value) -> Value {
     let body =
         json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": tool, "arguments": args } });
-    let r = app
-        .client
-        .post(format!("{}/mcp", app.base))
-        .header("Accept", "application/json, text/event-stream")
-        .header("Content-Type", "application/json")
-        .header("MCP-Protocol-Version", "2025-11-25")
-        .bearer_auth(token)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = parts(r).await;
+    let (status, body) =
+        send(app.mcp_post(&body).header("MCP-Protocol-Version", "2025-11-25").bearer_auth(token)).await;
     assert_eq!(status, 200, "{body}");
     body["result"].clone()
 }

@@ -253,15 +253,7 @@ async fn metadata_documents_carry_every_member_with_levd_urls() {
         app.client.get(format!("{b}/.well-known/oauth-protected-resource")).send().await.unwrap().json().await.unwrap();
     assert_eq!(pr["resource"], format!("{b}/"));
     assert_eq!(pr["authorization_servers"], json!([format!("{b}/")]));
-    let pr: Value = app
-        .client
-        .get(format!("{b}/.well-known/oauth-protected-resource/mcp"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pr = body_json(app.client.get(format!("{b}/.well-known/oauth-protected-resource/mcp"))).await;
     assert_eq!(pr["resource"], format!("{b}/mcp"));
     assert_eq!(pr["authorization_servers"], json!([format!("{b}/")]));
 

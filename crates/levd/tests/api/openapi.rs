@@ -16,15 +16,15 @@ async fn openapi_document_describes_every_operation() {
     let list = &paths["/api/external/v2/deals"]["get"];
     let names: Vec<&str> = list["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     for n in [
-        "limit",
         "cursor",
+        "fields",
+        "filter[created_at][lte]",
+        "filter[loan_amount][gte]",
+        "filter[loan_type]",
+        "include",
+        "limit",
         "offset",
         "sort",
-        "fields",
-        "include",
-        "filter[loan_type]",
-        "filter[loan_amount][gte]",
-        "filter[created_at][lte]",
         "X-Origin-App",
     ] {
         assert!(names.contains(&n), "{n} missing from {names:?}");

@@ -7,7 +7,7 @@ use levd_domain::crm::{ContactOrigin, NewCompany, NewContact};
 use levd_domain::scope::{KeyPermission, Role, Tier};
 use levd_domain::time_fmt::now_rfc3339;
 use levd_store::DealPropertyRow;
-use reqwest::{Method, RequestBuilder};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -15,106 +15,72 @@ use crate::common::*;
 const WRITE_SCOPE_MSG: &str = "Missing required scope: deals:write";
 const NO_FIELDS_MSG: &str = "Request body must contain at least one field to update";
 const PLACEMENT_FIELDS: &[&str] = &[
-    "id",
-    "deal_id",
-    "private_company_id",
-    "lender_name",
     "contact_id",
-    "contact_name",
     "contact_match_status",
-    "status",
-    "lender_status",
+    "contact_name",
+    "created_at",
+    "deal_id",
     "description",
-    "lev_score",
-    "score",
-    "outreach_date",
-    "outreach_source",
+    "id",
     "last_communication_date",
     "lender_first_response_date",
-    "visibility",
-    "created_at",
+    "lender_name",
+    "lender_status",
+    "lev_score",
+    "outreach_date",
+    "outreach_source",
+    "private_company_id",
+    "score",
+    "status",
     "updated_at",
+    "visibility",
 ];
 const TERM_SHEET_FIELDS: &[&str] = &[
-    "id",
-    "deal_id",
-    "title",
-    "lender_name",
-    "quote_type",
-    "initial_funding",
-    "total_rate",
+    "amortization",
     "base_rate",
     "base_rate_value",
-    "effective_spread",
-    "rate_type",
-    "term",
-    "io_period",
-    "recourse",
-    "max_ltv",
-    "max_ltc",
-    "origination_fee",
-    "exit_fee",
-    "org_id",
-    "placement_id",
-    "winning",
-    "is_visible_to_borrower",
-    "notes",
-    "created_at",
-    "updated_at",
     "capital_source_type",
-    "recourse_type",
-    "payment_method",
-    "prepayment_penalty",
-    "prepayment_penalty_details",
-    "amortization",
+    "created_at",
+    "deal_id",
+    "deleted_at",
+    "effective_spread",
+    "exit_fee",
     "extension_one",
-    "extension_two",
     "extension_three",
+    "extension_two",
     "floor",
     "floor_type",
     "good_faith_deposit",
-    "min_dscr",
-    "min_debt_yield",
+    "id",
+    "initial_funding",
+    "io_period",
     "ir_details",
-    "deleted_at",
+    "is_visible_to_borrower",
+    "lender_name",
+    "max_ltc",
+    "max_ltv",
+    "min_debt_yield",
+    "min_dscr",
+    "notes",
+    "org_id",
+    "origination_fee",
+    "payment_method",
+    "placement_id",
+    "prepayment_penalty",
+    "prepayment_penalty_details",
+    "quote_type",
+    "rate_type",
+    "recourse",
+    "recourse_type",
+    "term",
+    "title",
+    "total_rate",
+    "updated_at",
+    "winning",
 ];
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-async fn send(r: RequestBuilder) -> (u16, Value) {
-    parts(r.send().await.unwrap()).await
-}
-
-/// Sends, expects `status`, returns the body.
-async fn expect(r: RequestBuilder, status: u16) -> Value {
-    let (s, b) = send(r).await;
-    assert_eq!(s, status, "{b}");
-    b
-}
-
-/// Sends, expects the error, returns the `error` object.
-async fn fail(r: RequestBuilder, status: u16, type_name: &str) -> Value {
-    let b = expect(r, status).await;
-    assert_error(&b, status, type_name)
-}
-
-fn keys(v: &Value) -> HashSet<String> {
-    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
-}
-
-fn set(names: &[&str]) -> HashSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
-
-fn ids(body: &Value) -> Vec<i64> {
-    body["data"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no data array: {body}"))
-        .iter()
-        .map(|v| v["id"].as_i64().unwrap())
-        .collect()
-}
 
 fn field_errors(e: &Value) -> HashSet<String> {
     keys(&e["details"]["fields"])
@@ -160,6 +126,12 @@ async fn create_placement(app: &TestApp, key: &str, body: Value) -> Value {
     expect(app.post_json("/placements", key, &body), 201).await["data"].clone()
 }
 
+/// A placement on `deal` with a new lender company named `lender_name`.
+async fn placement_at_new_lender(app: &TestApp, t: &Tenant, deal: i64, lender_name: &str) -> Value {
+    let lender = lender(app, t.account.id, lender_name, None).await;
+    create_placement(app, &t.key, json!({"deal_id": deal, "private_company_id": lender})).await
+}
+
 async fn get_placement(app: &TestApp, key: &str, id: i64) -> Value {
     expect(app.get(&format!("/placements/{id}"), key), 200).await["data"].clone()
 }
@@ -195,6 +167,11 @@ async fn fixture() -> Fixture {
     let lender = lender(&app, t.account.id, "Northbay Bank", Some(7781)).await;
     let contact = contact(&app, t.account.id, lender, "Priya", "Shah", ContactOrigin::Crm).await;
     Fixture { app, t, deal, lender, contact }
+}
+
+/// A placement of the fixture's lender and contact on `deal`.
+async fn fixture_placement(app: &TestApp, key: &str, deal: i64, lender: i64, contact: i64) -> Value {
+    create_placement(app, key, json!({"deal_id": deal, "private_company_id": lender, "contact_id": contact})).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,15 +315,12 @@ async fn placement_list_pages_with_a_cursor_and_filters() {
 #[tokio::test]
 async fn placement_create_validation_and_duplicates() {
     let Fixture { app, t, deal, lender, contact } = fixture().await;
-    let e = fail(app.post_json("/placements", &t.key, &json!({})), 422, "validation_error").await;
+    let post = |body: Value| app.post_json("/placements", &t.key, &body);
+    let e = fail(post(json!({})), 422, "validation_error").await;
     assert_eq!(field_errors(&e), set(&["deal_id", "private_company_id"]));
     let e = fail(
-        app.post_json(
-            "/placements",
-            &t.key,
-            &json!({"deal_id": "x", "private_company_id": lender, "score": 101, "visibility": "visible",
-                    "outreach_date": "next week", "lender_status": "maybe", "description": 5}),
-        ),
+        post(json!({"deal_id": "x", "private_company_id": lender, "score": 101, "visibility": "visible",
+                    "outreach_date": "next week", "lender_status": "maybe", "description": 5})),
         422,
         "validation_error",
     )
@@ -356,66 +330,34 @@ async fn placement_create_validation_and_duplicates() {
         set(&["deal_id", "score", "visibility", "outreach_date", "lender_status", "description"])
     );
     let e = fail(
-        app.post_json(
-            "/placements",
-            &t.key,
-            &json!({"deal_id": deal, "private_company_id": lender, "status": "pending"}),
-        ),
+        post(json!({"deal_id": deal, "private_company_id": lender, "status": "pending"})),
         422,
         "validation_error",
     )
     .await;
     assert_eq!(e["message"], "status: input is not a valid enum member");
-    let e = fail(
-        app.post_json(
-            "/placements",
-            &t.key,
-            &json!({"deal_id": deal, "private_company_id": lender, "status": "archived"}),
-        ),
-        400,
-        "bad_request",
-    )
-    .await;
+    let e =
+        fail(post(json!({"deal_id": deal, "private_company_id": lender, "status": "archived"})), 400, "bad_request")
+            .await;
     assert_eq!(
         e["message"],
         "Cannot create a placement with status='archived'; create an active placement and PATCH to archive"
     );
-    let raw = |b: &'static str| {
-        app.req(Method::POST, "/placements", &t.key).header("content-type", "application/json").body(b)
-    };
+    let raw = |b: &'static str| app.raw_json(Method::POST, "/placements", &t.key, b);
     fail(raw("{\"deal_id\": "), 400, "bad_request").await;
     fail(raw("[1, 2]"), 400, "bad_request").await;
 
     // Linkage checks: deal, lender company, contact at that lender.
-    let e = fail(
-        app.post_json("/placements", &t.key, &json!({"deal_id": 999_999, "private_company_id": lender})),
-        404,
-        "not_found",
-    )
-    .await;
+    let e = fail(post(json!({"deal_id": 999_999, "private_company_id": lender})), 404, "not_found").await;
     assert_eq!(e["message"], "Deal not found");
-    let e = fail(
-        app.post_json("/placements", &t.key, &json!({"deal_id": deal, "private_company_id": 999_999})),
-        404,
-        "not_found",
-    )
-    .await;
+    let e = fail(post(json!({"deal_id": deal, "private_company_id": 999_999})), 404, "not_found").await;
     assert_eq!(e["message"], "Private company not found");
     let sponsor = company(&app, t.account.id, "Sponsor LLC", "sponsor", None).await;
-    let e = fail(
-        app.post_json("/placements", &t.key, &json!({"deal_id": deal, "private_company_id": sponsor})),
-        422,
-        "validation_error",
-    )
-    .await;
+    let e = fail(post(json!({"deal_id": deal, "private_company_id": sponsor})), 422, "validation_error").await;
     assert_eq!(field_errors(&e), set(&["private_company_id"]));
     let other_lender = self::lender(&app, t.account.id, "Atlas Life", None).await;
     let e = fail(
-        app.post_json(
-            "/placements",
-            &t.key,
-            &json!({"deal_id": deal, "private_company_id": other_lender, "contact_id": contact}),
-        ),
+        post(json!({"deal_id": deal, "private_company_id": other_lender, "contact_id": contact})),
         404,
         "not_found",
     )
@@ -429,12 +371,7 @@ async fn placement_create_validation_and_duplicates() {
     assert_eq!(e["message"], "A placement already exists for this deal, contact, and lender; use PATCH to update it");
     // Same lender without a contact, and the same pair on another deal, are different outreaches.
     create_placement(&app, &t.key, json!({"deal_id": deal, "private_company_id": lender})).await;
-    fail(
-        app.post_json("/placements", &t.key, &json!({"deal_id": deal, "private_company_id": lender})),
-        400,
-        "bad_request",
-    )
-    .await;
+    fail(post(json!({"deal_id": deal, "private_company_id": lender})), 400, "bad_request").await;
     let d2 = self::deal(&app, &t.key, "Second").await;
     create_placement(&app, &t.key, json!({"deal_id": d2, "private_company_id": lender, "contact_id": contact})).await;
     let total = expect(app.get("/placements", &t.key), 200).await["pagination"]["total"].clone();
@@ -454,9 +391,7 @@ async fn placement_create_validation_and_duplicates() {
 #[tokio::test]
 async fn placement_patch_validation() {
     let Fixture { app, t, deal, lender, contact } = fixture().await;
-    let p =
-        create_placement(&app, &t.key, json!({"deal_id": deal, "private_company_id": lender, "contact_id": contact}))
-            .await;
+    let p = fixture_placement(&app, &t.key, deal, lender, contact).await;
     let path = format!("/placements/{}", p["id"]);
     for body in [json!({}), json!({"id": 5, "lender_name": "x"}), json!({"deal_id": deal})] {
         let e = fail(app.patch_json(&path, &t.key, &body), 400, "bad_request").await;
@@ -520,12 +455,7 @@ async fn placement_notes_and_description_log() {
     let e = fail(app.delete(&format!("{notes}/{nid}"), &t.key), 404, "not_found").await;
     assert_eq!(e["message"], "Placement or note not found");
     // A note is reachable only through its own placement.
-    let other = create_placement(
-        &app,
-        &t.key,
-        json!({"deal_id": deal, "private_company_id": self::lender(&app, t.account.id, "Atlas", None).await}),
-    )
-    .await;
+    let other = placement_at_new_lender(&app, &t, deal, "Atlas").await;
     let first_note = list["data"][0]["id"].as_i64().unwrap();
     fail(
         app.patch_json(&format!("/placements/{}/notes/{first_note}", other["id"]), &t.key, &json!({"text": "x"})),
@@ -623,9 +553,7 @@ async fn concurrent_matches_take_different_contacts() {
 #[tokio::test]
 async fn term_sheet_base_rate_accepts_key_code_and_name() {
     let Fixture { app, t, deal, lender, contact } = fixture().await;
-    let p =
-        create_placement(&app, &t.key, json!({"deal_id": deal, "private_company_id": lender, "contact_id": contact}))
-            .await;
+    let p = fixture_placement(&app, &t.key, deal, lender, contact).await;
     let pid = p["id"].as_i64().unwrap();
     let base = format!("/deals/{deal}/term-sheets");
     let market = expect(app.get("/market/base-rates", &t.key), 200).await["data"].clone();
@@ -738,9 +666,7 @@ async fn masked_and_hidden_placements_for_non_owners() {
 #[tokio::test]
 async fn term_sheet_rate_model_winning_and_soft_delete() {
     let Fixture { app, t, deal, lender, contact } = fixture().await;
-    let p =
-        create_placement(&app, &t.key, json!({"deal_id": deal, "private_company_id": lender, "contact_id": contact}))
-            .await;
+    let p = fixture_placement(&app, &t.key, deal, lender, contact).await;
     let pid = p["id"].as_i64().unwrap();
     let base = format!("/deals/{deal}/term-sheets");
     let mut body = quote(pid);
@@ -875,12 +801,7 @@ async fn term_sheet_validation() {
     assert_eq!(e["message"], "Placement not found");
     let e = fail(app.post_json("/deals/999999/term-sheets", &t.key, &quote(pid)), 404, "not_found").await;
     assert_eq!(e["message"], "Deal not found");
-    let archived = create_placement(
-        &app,
-        &t.key,
-        json!({"deal_id": deal, "private_company_id": self::lender(&app, t.account.id, "Old", None).await}),
-    )
-    .await;
+    let archived = placement_at_new_lender(&app, &t, deal, "Old").await;
     expect(app.patch_json(&format!("/placements/{}", archived["id"]), &t.key, &json!({"status": "archived"})), 200)
         .await;
     let e = fail(app.post_json(&base, &t.key, &quote(archived["id"].as_i64().unwrap())), 422, "validation_error").await;
@@ -1040,19 +961,7 @@ async fn deal_properties_and_team() {
     let b = app.tenant("rival").await;
     let d = deal(&app, &t.key, "Harbor Point").await;
     for (i, name) in ["Harbor Point", "Harbor Point Annex", "Quay Garage"].iter().enumerate() {
-        let p = DealPropertyRow {
-            deal_id: d,
-            id: 0,
-            name: Some(name.to_string()),
-            address: Some(format!("{} Quay St", 40 + i)),
-            city: Some("Portland".into()),
-            state: Some("ME".into()),
-            zip: Some("04101".into()),
-            asset_type_id: Some(3),
-            units: Some(120),
-            square_footage: Some(98_000.0),
-            year_built: Some(1987),
-        };
+        let p = DealPropertyRow { address: Some(format!("{} Quay St", 40 + i)), ..property_row(d, name) };
         app.store.insert_property(d, &p).await.unwrap();
     }
     let props = expect(app.get(&format!("/deals/{d}/properties"), &t.key), 200).await;
@@ -1132,9 +1041,7 @@ async fn deal_properties_and_team() {
 #[tokio::test]
 async fn writes_need_deals_write_and_reads_work_read_only() {
     let Fixture { app, t, deal, lender, contact } = fixture().await;
-    let p =
-        create_placement(&app, &t.key, json!({"deal_id": deal, "private_company_id": lender, "contact_id": contact}))
-            .await;
+    let p = fixture_placement(&app, &t.key, deal, lender, contact).await;
     let pid = p["id"].as_i64().unwrap();
     let ts =
         expect(app.post_json(&format!("/deals/{deal}/term-sheets"), &t.key, &quote(pid)), 201).await["data"].clone();

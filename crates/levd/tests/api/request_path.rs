@@ -20,6 +20,16 @@ async fn with_limits(limits: ConnectionLimits) -> TestApp {
     spawn_with(Options { connection: limits, ..Options::default() }).await
 }
 
+/// A server that closes a connection idle for a second (and waits long for a request head).
+async fn idle_after_one_second() -> TestApp {
+    with_limits(ConnectionLimits {
+        header_read_timeout: Duration::from_secs(300),
+        idle_timeout: Duration::from_secs(1),
+        ..ConnectionLimits::default()
+    })
+    .await
+}
+
 async fn connect(app: &TestApp) -> TcpStream {
     TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap()
 }
@@ -131,12 +141,7 @@ async fn a_stalled_request_head_is_cut_off_after_the_header_timeout() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    let app = with_limits(ConnectionLimits {
-        header_read_timeout: Duration::from_secs(300),
-        idle_timeout: Duration::from_secs(1),
-        ..ConnectionLimits::default()
-    })
-    .await;
+    let app = idle_after_one_second().await;
     let mut s = connect(&app).await;
     // Keep-alive works: two requests on one connection.
     for _ in 0..2 {
@@ -228,11 +233,8 @@ async fn malformed_json_on_mcp_is_a_json_rpc_parse_error() {
     let app = spawn().await;
     let t = app.tenant("mcp-parse").await;
     let r = app
-        .client
-        .post(format!("{}/mcp", app.base))
+        .mcp_post(&json!({}))
         .bearer_auth(&t.key)
-        .header("Accept", "application/json, text/event-stream")
-        .header("Content-Type", "application/json")
         .header("MCP-Protocol-Version", "2025-11-25")
         .body("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ")
         .send()
@@ -244,18 +246,9 @@ async fn malformed_json_on_mcp_is_a_json_rpc_parse_error() {
     assert_eq!(body["error"]["code"], -32700, "{body}");
     assert_eq!(body["id"], Value::Null);
     // Well-formed JSON still reaches the MCP server.
-    let r = app
-        .client
-        .post(format!("{}/mcp", app.base))
-        .bearer_auth(&t.key)
-        .header("Accept", "application/json, text/event-stream")
-        .header("Content-Type", "application/json")
-        .header("MCP-Protocol-Version", "2025-11-25")
-        .body(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = parts(r).await;
+    let tools_list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
+    let (status, body) =
+        send(app.mcp_post(&tools_list).bearer_auth(&t.key).header("MCP-Protocol-Version", "2025-11-25")).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["result"]["tools"].is_array(), "{body}");
     app.stop().await;
@@ -311,17 +304,10 @@ async fn repeated_credential_account_and_idempotency_headers_are_refused() {
     assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
     // The same on /mcp.
     let r = app
-        .client
-        .post(format!("{}/mcp", app.base))
+        .mcp_post(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
         .header("Authorization", format!("Bearer {}", t.key))
-        .header("Authorization", format!("Bearer {}", other.key))
-        .header("Accept", "application/json, text/event-stream")
-        .header("Content-Type", "application/json")
-        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let (s, body) = parts(r).await;
+        .header("Authorization", format!("Bearer {}", other.key));
+    let (s, body) = send(r).await;
     assert_eq!(s, 400, "{body}");
     assert_error(&body, 400, "bad_request");
     // One of each is fine.
@@ -350,18 +336,7 @@ async fn a_read_only_key_cannot_switch_the_active_account() {
     // Through MCP: a tool error with the same status.
     let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
         "params": {"name": "switch_account", "arguments": {"account_slug": "ro-switch"}}});
-    let r = app
-        .client
-        .post(format!("{}/mcp", app.base))
-        .bearer_auth(&read_only)
-        .header("Accept", "application/json, text/event-stream")
-        .header("Content-Type", "application/json")
-        .header("MCP-Protocol-Version", "2025-11-25")
-        .body(call.to_string())
-        .send()
-        .await
-        .unwrap();
-    let (s, rpc) = parts(r).await;
+    let (s, rpc) = send(app.mcp_post(&call).bearer_auth(&read_only).header("MCP-Protocol-Version", "2025-11-25")).await;
     assert_eq!(s, 200, "{rpc}");
     assert_eq!(rpc["result"]["isError"], true, "{rpc}");
     assert_eq!(rpc["result"]["structuredContent"]["error"]["status"], 403, "{rpc}");
@@ -432,12 +407,7 @@ async fn signed_links_are_built_on_the_public_url_whatever_the_host_header() {
 
 #[tokio::test]
 async fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
-    let app = with_limits(ConnectionLimits {
-        header_read_timeout: Duration::from_secs(300),
-        idle_timeout: Duration::from_secs(1),
-        ..ConnectionLimits::default()
-    })
-    .await;
+    let app = idle_after_one_second().await;
     // HTTP/2 with prior knowledge: the preface and an empty SETTINGS frame, then silence.
     let mut s = connect(&app).await;
     s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
