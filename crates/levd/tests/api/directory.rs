@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use levd_domain::directory::{NewLender, builtin_asset_types, builtin_base_rates, builtin_lenders, name_search_text};
+use levd::demo::lenders::builtin_lenders;
+use levd_domain::directory::{NewLender, builtin_asset_types, builtin_base_rates, name_search_text};
 use levd_domain::scope::{AccountScope, CredentialKind, KeyPermission, Role, ScopeSet, Tier};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
