@@ -691,13 +691,9 @@ pub(crate) fn enum_param(name: &str, value: &str, allowed: &'static [&'static st
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::deal::{BUSINESS_PLANS, LOAN_TYPES, TRANSACTION_TYPES};
     use proptest::prelude::*;
 
-    const LOAN_TYPES: &[&str] =
-        &["construction", "heavy_bridge", "light_bridge", "permanent", "land", "predevelopment", "tbd"];
-    const TRANSACTION_TYPES: &[&str] = &["tbd", "acquisition", "refinance", "new_construction"];
-    const BUSINESS_PLANS: &[&str] = &["stabilized", "value_add", "construction", "land"];
     const SORTS: &[&str] = &["title", "loan_amount", "created_at", "updated_at"];
 
     const DEALS: ListSpec = ListSpec {

@@ -54,6 +54,24 @@ pub struct SourceDocument {
     pub pages: Vec<i64>,
 }
 
+impl SourceDocument {
+    /// As the API shows it, without a signed URL (the service adds one on request); pages
+    /// only where there is a document.
+    pub fn to_source(&self, source_type: &str, observation_count: Option<i64>) -> DealIndexSource {
+        DealIndexSource {
+            source_type: Some(source_type.to_string()),
+            document_id: self.document_id,
+            document_type: self.document_type.clone(),
+            file_name: self.file_name.clone(),
+            file_extension: self.file_extension.clone(),
+            pages: self.document_id.map(|_| self.pages.clone()),
+            observation_count,
+            signed_url: None,
+            signed_url_error: None,
+        }
+    }
+}
+
 /// `DealIndexSearchSource` (also the `source` of observations).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealIndexSource {
@@ -175,18 +193,7 @@ impl FactRecord {
 
     /// The source without a signed URL (the service adds one on request).
     pub fn source(&self) -> DealIndexSource {
-        let doc = &self.document;
-        DealIndexSource {
-            source_type: Some(self.source_type.clone()),
-            document_id: doc.document_id,
-            document_type: doc.document_type.clone(),
-            file_name: doc.file_name.clone(),
-            file_extension: doc.file_extension.clone(),
-            pages: if doc.document_id.is_some() { Some(doc.pages.clone()) } else { None },
-            observation_count: Some(self.observation_count),
-            signed_url: None,
-            signed_url_error: None,
-        }
+        self.document.to_source(&self.source_type, Some(self.observation_count))
     }
 
     pub fn to_search_result(&self, score: f64) -> DealIndexSearchResult {
@@ -263,7 +270,6 @@ pub struct DealIndexObservation {
 
 impl ObservationRecord {
     pub fn to_observation(&self) -> DealIndexObservation {
-        let doc = &self.document;
         DealIndexObservation {
             id: Some(self.id),
             metric_key: Some(self.metric.metric_key.clone()),
@@ -282,17 +288,7 @@ impl ObservationRecord {
             category_id: Some(self.metric.category_id),
             confidence: self.confidence,
             weight: Some(self.weight),
-            source: DealIndexSource {
-                source_type: Some(self.source_type.clone()),
-                document_id: doc.document_id,
-                document_type: doc.document_type.clone(),
-                file_name: doc.file_name.clone(),
-                file_extension: doc.file_extension.clone(),
-                pages: if doc.document_id.is_some() { Some(doc.pages.clone()) } else { None },
-                observation_count: None,
-                signed_url: None,
-                signed_url_error: None,
-            },
+            source: self.document.to_source(&self.source_type, None),
         }
     }
 }
