@@ -263,66 +263,37 @@ fn place(rng: &mut Rng) -> String {
     format!("{}{}", rng.pick(PLACE_HEADS), rng.pick(PLACE_TAILS))
 }
 
+/// How lenders of each kind are named: `{p}` is a place, `{s}` a surname, `{n}` a noun and
+/// `{city}` the lender's city.
+fn name_patterns(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::NationalBank => &["{p} National Bank", "{s} {n} Bank", "United {p} Bank"],
+        Kind::RegionalBank => &["{p} Bank", "{p} Bank & Trust", "{n} {p} Bank", "{s} Bank"],
+        Kind::CommunityBank => {
+            &["First {p} Bank", "{p} Savings Bank", "{p} Community Bank", "{city} {p} Bank", "{p} Federal Savings"]
+        }
+        Kind::CreditUnion => &["{p} Federal Credit Union", "{p} Community Credit Union", "{city} {p} Credit Union"],
+        Kind::DebtFund => &[
+            "{s} {n} Capital",
+            "{p} Credit Partners",
+            "{s} Real Estate Credit",
+            "{n} Bridge Lending",
+            "{p} Structured Finance",
+        ],
+        Kind::LifeCompany => &["{s} Mutual Life", "{p} Life Insurance Company", "{s} Life & Annuity"],
+        Kind::Cmbs => &["{s} Commercial Mortgage", "{p} Conduit Capital", "{n} Securitized Lending"],
+        Kind::Agency => &["{s} Multifamily Finance", "{p} Agency Lending", "{s} {n} Housing Capital"],
+        Kind::MortgageReit => &["{p} Realty Finance Trust", "{s} Mortgage Trust"],
+        Kind::PrivateLender => &["{p} Private Lending", "{s} Asset-Based Lending", "{city} {n} Funding"],
+    }
+}
+
 fn lender_name(kind: Kind, rng: &mut Rng, city: &str) -> String {
     let p = place(rng);
     let s = *rng.pick(SURNAMES);
     let n = *rng.pick(NOUNS);
-    match kind {
-        Kind::NationalBank => match rng.below(3) {
-            0 => format!("{p} National Bank"),
-            1 => format!("{s} {n} Bank"),
-            _ => format!("United {p} Bank"),
-        },
-        Kind::RegionalBank => match rng.below(4) {
-            0 => format!("{p} Bank"),
-            1 => format!("{p} Bank & Trust"),
-            2 => format!("{n} {p} Bank"),
-            _ => format!("{s} Bank"),
-        },
-        Kind::CommunityBank => match rng.below(5) {
-            0 => format!("First {p} Bank"),
-            1 => format!("{p} Savings Bank"),
-            2 => format!("{p} Community Bank"),
-            3 => format!("{city} {p} Bank"),
-            _ => format!("{p} Federal Savings"),
-        },
-        Kind::CreditUnion => match rng.below(3) {
-            0 => format!("{p} Federal Credit Union"),
-            1 => format!("{p} Community Credit Union"),
-            _ => format!("{city} {p} Credit Union"),
-        },
-        Kind::DebtFund => match rng.below(5) {
-            0 => format!("{s} {n} Capital"),
-            1 => format!("{p} Credit Partners"),
-            2 => format!("{s} Real Estate Credit"),
-            3 => format!("{n} Bridge Lending"),
-            _ => format!("{p} Structured Finance"),
-        },
-        Kind::LifeCompany => match rng.below(3) {
-            0 => format!("{s} Mutual Life"),
-            1 => format!("{p} Life Insurance Company"),
-            _ => format!("{s} Life & Annuity"),
-        },
-        Kind::Cmbs => match rng.below(3) {
-            0 => format!("{s} Commercial Mortgage"),
-            1 => format!("{p} Conduit Capital"),
-            _ => format!("{n} Securitized Lending"),
-        },
-        Kind::Agency => match rng.below(3) {
-            0 => format!("{s} Multifamily Finance"),
-            1 => format!("{p} Agency Lending"),
-            _ => format!("{s} {n} Housing Capital"),
-        },
-        Kind::MortgageReit => match rng.below(2) {
-            0 => format!("{p} Realty Finance Trust"),
-            _ => format!("{s} Mortgage Trust"),
-        },
-        Kind::PrivateLender => match rng.below(3) {
-            0 => format!("{p} Private Lending"),
-            1 => format!("{s} Asset-Based Lending"),
-            _ => format!("{city} {n} Funding"),
-        },
-    }
+    let pattern = *rng.pick(name_patterns(kind));
+    pattern.replace("{p}", &p).replace("{s}", s).replace("{n}", n).replace("{city}", city)
 }
 
 /// Lower-case words joined by `-`: used for made-up web and mail domains.
@@ -764,5 +735,16 @@ mod tests {
         let a = builtin_lenders();
         let json = serde_json::to_string(&serde_json::json!({ "lenders": a })).unwrap();
         assert_eq!(parse_lenders_json(&json).unwrap(), a);
+    }
+    /// Every node loads the directory it generates itself, so the generator's output may never
+    /// change by accident: this digest pins it.
+    #[test]
+    fn builtin_directory_is_the_one_shipped() {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_string(&builtin_lenders()).unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(json.as_bytes())),
+            "db41d42655df6f4dc9c64f4ccc5560fa426c518804ca88029d52926423d6b2ed"
+        );
     }
 }
