@@ -691,38 +691,17 @@ pub(crate) fn enum_param(name: &str, value: &str, allowed: &'static [&'static st
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::deal::{BUSINESS_PLANS, LOAN_TYPES, TRANSACTION_TYPES};
+    use crate::deal::{DEAL_LIST, LOAN_TYPES};
     use proptest::prelude::*;
 
-    const SORTS: &[&str] = &["title", "loan_amount", "created_at", "updated_at"];
+    /// The grammar of `GET /deals`: enum, boolean, number and date-time filters, sorts, fields,
+    /// includes, search and both paging styles.
+    const DEALS: ListSpec = DEAL_LIST;
+    const SORTS: &[&str] = DEAL_LIST.sorts;
 
-    const DEALS: ListSpec = ListSpec {
-        filters: &[
-            FilterSpec { name: "loan_type", kind: FilterKind::Enum(LOAN_TYPES) },
-            FilterSpec { name: "transaction_type", kind: FilterKind::Enum(TRANSACTION_TYPES) },
-            FilterSpec { name: "business_plan", kind: FilterKind::Enum(BUSINESS_PLANS) },
-            FilterSpec { name: "archived", kind: FilterKind::Bool },
-            FilterSpec { name: "loan_amount", kind: FilterKind::Number },
-            FilterSpec { name: "created_at", kind: FilterKind::DateTime },
-            FilterSpec { name: "title", kind: FilterKind::Text },
-        ],
-        sorts: SORTS,
-        fields: &[
-            "id",
-            "title",
-            "loan_amount",
-            "loan_type",
-            "transaction_type",
-            "business_plan",
-            "created_at",
-            "updated_at",
-            "archived",
-        ],
-        includes: &["financials", "properties", "team", "pipelines"],
-        search: true,
-        cursor: true,
-        offset: true,
-    };
+    /// The deal list with one text filter, `title`, in place of its own filters (it has none of
+    /// that kind).
+    const TITLED: ListSpec = ListSpec { filters: &[FilterSpec { name: "title", kind: FilterKind::Text }], ..DEAL_LIST };
 
     /// Shaped like `GET /api-keys`: limit and offset only.
     const OFFSET_ONLY: ListSpec =
@@ -755,7 +734,11 @@ mod tests {
     }
 
     fn assert_422(q: &str, field: &str) -> ApiError {
-        let e = err(q);
+        assert_422_with(q, field, &DEALS)
+    }
+
+    fn assert_422_with(q: &str, field: &str, spec: &ListSpec) -> ApiError {
+        let e = err_with(q, spec);
         assert_eq!(e.kind, ErrorKind::Validation, "{q:?}: {e}");
         assert!(e.details["fields"].get(field).is_some(), "{q:?}: {:?}", e.details);
         e
@@ -1040,7 +1023,7 @@ mod tests {
     fn filters_parse_in_order_of_appearance() {
         let q = ok("filter[archived]=false&filter%5Bloan_type%5D=permanent\
                     &filter[loan_amount][gte]=1e6&filter[created_at][lt]=2026-01-01\
-                    &filter[title]=Harbor+Point");
+                    &filter[updated_at][gte]=2026-02-01");
         assert_eq!(
             q.filters,
             vec![
@@ -1052,7 +1035,11 @@ mod tests {
                     op: FilterOp::Lt,
                     value: FilterValue::DateTime("2026-01-01T00:00:00Z".into())
                 },
-                Filter { field: "title", op: FilterOp::Eq, value: FilterValue::Text("Harbor Point".into()) },
+                Filter {
+                    field: "updated_at",
+                    op: FilterOp::Gte,
+                    value: FilterValue::DateTime("2026-02-01T00:00:00Z".into())
+                },
             ]
         );
         // Filters do not change the paging mode.
@@ -1086,7 +1073,7 @@ mod tests {
         assert_eq!(e.details["parameter"], "filter[status]");
         assert_eq!(
             allowed(&e),
-            ["loan_type", "transaction_type", "business_plan", "archived", "loan_amount", "created_at", "title"]
+            ["loan_type", "transaction_type", "business_plan", "archived", "loan_amount", "created_at", "updated_at"]
         );
         let e = err_with("filter[x]=1", &OFFSET_ONLY);
         assert_eq!(e.kind, ErrorKind::Validation);
@@ -1183,9 +1170,10 @@ mod tests {
     #[test]
     fn text_filters() {
         let long = "x".repeat(255);
-        assert_eq!(ok(&format!("filter[title]={long}")).filters[0].value, FilterValue::Text(long));
-        assert_422(&format!("filter[title]={}", "x".repeat(256)), "filter[title]");
-        assert_422("filter[title][gte]=a", "filter[title][gte]");
+        let q = ListQuery::parse(Some(&format!("filter[title]={long}")), &TITLED).unwrap();
+        assert_eq!(q.filters, [Filter { field: "title", op: FilterOp::Eq, value: FilterValue::Text(long) }]);
+        assert_422_with(&format!("filter[title]={}", "x".repeat(256)), "filter[title]", &TITLED);
+        assert_422_with("filter[title][gte]=a", "filter[title][gte]", &TITLED);
     }
 
     #[test]
