@@ -1,6 +1,5 @@
 //! Checklists, their sections and tasks: the records, assembling them into trees, and the
 //! task bodies.
-use super::{MAX_DESCRIPTION, MAX_DOCUMENT_TYPES, MAX_TITLE, TASK_STATUSES, VaultRef};
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -9,6 +8,11 @@ use serde_json::{Map, Value};
 use crate::error::{ApiError, ErrorKind, FieldErrors};
 use crate::input::{BodyReader, Patch};
 use crate::query::{PlainParams, positive_param};
+
+use super::{MAX_TITLE, TASK_STATUSES, VaultRef};
+
+const MAX_DESCRIPTION: usize = 20_000;
+const MAX_DOCUMENT_TYPES: usize = 50;
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealChecklist {

@@ -1,6 +1,5 @@
 //! Vaults and documents: the records, file names and folders, content addressing, and the
 //! parameters of the document list and read.
-use super::MAX_FILE_NAME;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -8,6 +7,11 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ErrorKind};
 use crate::query::{PlainParams, clamped_limit, cut, decode_cursor, positive_param, search_param};
+
+/// Longest file name accepted by `levd admin document add`.
+pub const MAX_FILE_NAME: usize = 255;
+/// Largest file accepted by `levd admin document add` (downloads are read into memory).
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Compact vault reference: `VaultTag`, `DocumentVaultRef` and `ChecklistVaultRef` share it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

@@ -6,9 +6,11 @@ use crate::error::{ApiError, FieldErrors};
 use crate::input::{BodyReader, Patch};
 use crate::query::{PlainParams, clamp_limit, clamped_limit, parse_integer, positive_param, search_param};
 
-use super::{
-    MAX_CONTEXT, MAX_FACT_ITEMS, MAX_FACT_VALUE, MAX_REF, SotRef, parse_sot_ref, read_id, rule_error, valid_ref,
-};
+use super::{MAX_REF, SotRef, parse_sot_ref, read_id, rule_error, valid_ref};
+
+const MAX_CONTEXT: usize = 4000;
+const MAX_FACT_VALUE: usize = 1000;
+const MAX_FACT_ITEMS: usize = 100;
 
 fn read_bool(obj: &Map<String, Value>, field: &str, errors: &mut FieldErrors) -> Option<bool> {
     match obj.get(field) {

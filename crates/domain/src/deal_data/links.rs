@@ -5,6 +5,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// Lifetime of a signed file link.
+pub const FILE_LINK_TTL_SECS: u64 = 300;
+
 /// What a signed link opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileTarget {

@@ -1,10 +1,11 @@
 //! Memos (deal books): the records and the parameters of the memo list and read.
-use super::{MAX_TITLE, MEMO_QUALITIES, MEMO_STATUSES, MEMO_TYPES, PDF_COMPLETED, VaultRef};
 
 use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::query::{PlainParams, clamped_limit, cut, enum_param, parse_digits, positive_param, search_param};
+
+use super::{MAX_TITLE, MEMO_QUALITIES, MEMO_STATUSES, MEMO_TYPES, PDF_COMPLETED, VaultRef};
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MemoAuthor {

@@ -76,21 +76,9 @@ pub const USER_INPUT_WEIGHT: i64 = 100;
 /// Extractions below this confidence leave the fact flagged `needs_review`.
 pub const REVIEW_CONFIDENCE: f64 = 0.75;
 
-/// Lifetime of a signed file link.
-pub const FILE_LINK_TTL_SECS: u64 = 300;
-
-// Bounds on inputs.
-const MAX_CONTEXT: usize = 4000;
-const MAX_FACT_VALUE: usize = 1000;
-const MAX_FACT_ITEMS: usize = 100;
+// Bounds on inputs that more than one part checks.
 const MAX_REF: usize = 64;
 const MAX_TITLE: usize = 255;
-const MAX_DESCRIPTION: usize = 20_000;
-const MAX_DOCUMENT_TYPES: usize = 50;
-/// Longest file name accepted by `levd admin document add`.
-pub const MAX_FILE_NAME: usize = 255;
-/// Largest file accepted by `levd admin document add` (downloads are read into memory).
-pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Page-based `pagination` (index observations and metric definitions).
 pub fn page_pagination(page: u32, limit: u32, total: i64) -> Value {
