@@ -16,7 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, UtcOffset};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
@@ -372,14 +372,18 @@ fn split_filter_key(key: &str) -> Option<(&str, Option<&str>)> {
 }
 
 fn duplicate(key: &str) -> ApiError {
-    ApiError::bad_request(format!("Parameter {} given more than once", echo(key))).with_detail("parameter", echo(key))
+    duplicate_shown(&echo(key))
 }
 
-fn echo(text: &str) -> String {
+fn duplicate_shown(shown: &str) -> ApiError {
+    ApiError::bad_request(format!("Parameter {shown} given more than once")).with_detail("parameter", shown)
+}
+
+pub(crate) fn echo(text: &str) -> String {
     if text.chars().count() <= MAX_ECHO_CHARS {
         text.to_string()
     } else {
-        let mut cut: String = text.chars().take(MAX_ECHO_CHARS).collect();
+        let mut cut = cut(text);
         cut.push('…');
         cut
     }
@@ -391,7 +395,7 @@ fn not_allowed(param: &str, problem: impl Into<String>, allowed: Vec<&str>) -> A
 }
 
 /// Plain decimal digits only: `u64::from_str` would also take a sign, which no client means.
-fn parse_digits(value: &str) -> Option<u64> {
+pub(crate) fn parse_digits(value: &str) -> Option<u64> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -600,46 +604,104 @@ fn normalize_datetime(value: &str) -> Option<String> {
     ))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Plain parameters
+// ---------------------------------------------------------------------------------------------
+// The deal-data endpoints take a few named parameters instead of the list grammar above. They
+// share its decoding; a repeated name is a 400 there too, even for a name they ignore, and
+// `limit` is clamped into 1–200 rather than refused (`docs/api.md#lists`).
+
+/// Decoded query pairs in which every name appears at most once.
+pub(crate) struct PlainParams {
+    pub(crate) pairs: Vec<(String, String)>,
+}
+
+impl PlainParams {
+    pub(crate) fn parse(raw: Option<&str>) -> Result<PlainParams, ApiError> {
+        let pairs = match raw {
+            Some(q) => parse_pairs(q)?,
+            None => Vec::new(),
+        };
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (k, _) in &pairs {
+            if !seen.insert(k.as_str()) {
+                return Err(duplicate_shown(&cut(k)));
+            }
+        }
+        Ok(PlainParams { pairs })
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A name cut to the length echoed back, without a mark where it was cut.
+pub(crate) fn cut(text: &str) -> String {
+    text.chars().take(MAX_ECHO_CHARS).collect()
+}
+
+/// An integer in decimal, sign allowed; huge magnitudes saturate (they are clamped anyway).
+pub(crate) fn parse_integer(value: &str) -> Option<i64> {
+    let (neg, body) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value.strip_prefix('+').unwrap_or(value)),
+    };
+    if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let magnitude = body.parse::<i64>().unwrap_or(i64::MAX);
+    Some(if neg { -magnitude } else { magnitude })
+}
+
+/// `limit` where it is clamped: any integer is accepted and brought into 1–200; anything else
+/// is a 422.
+pub(crate) fn clamped_limit(value: &str) -> Result<u32, ApiError> {
+    let n = parse_integer(value).ok_or_else(|| {
+        ApiError::new(ErrorKind::Validation, "limit must be an integer")
+            .with_detail("fields", serde_json::json!({"limit": "must be an integer"}))
+    })?;
+    Ok(clamp_limit(n))
+}
+
+pub(crate) fn clamp_limit(n: i64) -> u32 {
+    u32::try_from(n.clamp(1, i64::from(MAX_LIMIT))).unwrap_or(1)
+}
+
+pub(crate) fn positive_param(name: &str, value: &str) -> Result<i64, ApiError> {
+    parse_integer(value).filter(|n| *n > 0).ok_or_else(|| ApiError::invalid_field(name, "must be a positive integer"))
+}
+
+/// A free-text parameter: at most 200 characters as sent; blank means absent.
+pub(crate) fn search_param(name: &str, value: &str) -> Result<Option<String>, ApiError> {
+    if value.chars().count() > MAX_SEARCH_CHARS {
+        return Err(ApiError::invalid_field(name, format!("must be at most {MAX_SEARCH_CHARS} characters")));
+    }
+    let t = value.trim();
+    Ok(if t.is_empty() { None } else { Some(t.to_string()) })
+}
+
+pub(crate) fn enum_param(name: &str, value: &str, allowed: &'static [&'static str]) -> Result<&'static str, ApiError> {
+    allowed.iter().copied().find(|a| *a == value).ok_or_else(|| {
+        ApiError::invalid_field(name, format!("must be one of: {}", allowed.join(", "))).with_detail("allowed", allowed)
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::deal::{DEAL_LIST, LOAN_TYPES};
     use proptest::prelude::*;
 
-    const LOAN_TYPES: &[&str] =
-        &["construction", "heavy_bridge", "light_bridge", "permanent", "land", "predevelopment", "tbd"];
-    const TRANSACTION_TYPES: &[&str] = &["tbd", "acquisition", "refinance", "new_construction"];
-    const BUSINESS_PLANS: &[&str] = &["stabilized", "value_add", "construction", "land"];
-    const SORTS: &[&str] = &["title", "loan_amount", "created_at", "updated_at"];
+    /// The grammar of `GET /deals`: enum, boolean, number and date-time filters, sorts, fields,
+    /// includes, search and both paging styles.
+    const DEALS: ListSpec = DEAL_LIST;
+    const SORTS: &[&str] = DEAL_LIST.sorts;
 
-    const DEALS: ListSpec = ListSpec {
-        filters: &[
-            FilterSpec { name: "loan_type", kind: FilterKind::Enum(LOAN_TYPES) },
-            FilterSpec { name: "transaction_type", kind: FilterKind::Enum(TRANSACTION_TYPES) },
-            FilterSpec { name: "business_plan", kind: FilterKind::Enum(BUSINESS_PLANS) },
-            FilterSpec { name: "archived", kind: FilterKind::Bool },
-            FilterSpec { name: "loan_amount", kind: FilterKind::Number },
-            FilterSpec { name: "created_at", kind: FilterKind::DateTime },
-            FilterSpec { name: "title", kind: FilterKind::Text },
-        ],
-        sorts: SORTS,
-        fields: &[
-            "id",
-            "title",
-            "loan_amount",
-            "loan_type",
-            "transaction_type",
-            "business_plan",
-            "created_at",
-            "updated_at",
-            "archived",
-        ],
-        includes: &["financials", "properties", "team", "pipelines"],
-        search: true,
-        cursor: true,
-        offset: true,
-    };
+    /// The deal list with one text filter, `title`, in place of its own filters (it has none of
+    /// that kind).
+    const TITLED: ListSpec = ListSpec { filters: &[FilterSpec { name: "title", kind: FilterKind::Text }], ..DEAL_LIST };
 
     /// Shaped like `GET /api-keys`: limit and offset only.
     const OFFSET_ONLY: ListSpec =
@@ -672,7 +734,11 @@ mod tests {
     }
 
     fn assert_422(q: &str, field: &str) -> ApiError {
-        let e = err(q);
+        assert_422_with(q, field, &DEALS)
+    }
+
+    fn assert_422_with(q: &str, field: &str, spec: &ListSpec) -> ApiError {
+        let e = err_with(q, spec);
         assert_eq!(e.kind, ErrorKind::Validation, "{q:?}: {e}");
         assert!(e.details["fields"].get(field).is_some(), "{q:?}: {:?}", e.details);
         e
@@ -957,7 +1023,7 @@ mod tests {
     fn filters_parse_in_order_of_appearance() {
         let q = ok("filter[archived]=false&filter%5Bloan_type%5D=permanent\
                     &filter[loan_amount][gte]=1e6&filter[created_at][lt]=2026-01-01\
-                    &filter[title]=Harbor+Point");
+                    &filter[updated_at][gte]=2026-02-01");
         assert_eq!(
             q.filters,
             vec![
@@ -969,7 +1035,11 @@ mod tests {
                     op: FilterOp::Lt,
                     value: FilterValue::DateTime("2026-01-01T00:00:00Z".into())
                 },
-                Filter { field: "title", op: FilterOp::Eq, value: FilterValue::Text("Harbor Point".into()) },
+                Filter {
+                    field: "updated_at",
+                    op: FilterOp::Gte,
+                    value: FilterValue::DateTime("2026-02-01T00:00:00Z".into())
+                },
             ]
         );
         // Filters do not change the paging mode.
@@ -1003,7 +1073,7 @@ mod tests {
         assert_eq!(e.details["parameter"], "filter[status]");
         assert_eq!(
             allowed(&e),
-            ["loan_type", "transaction_type", "business_plan", "archived", "loan_amount", "created_at", "title"]
+            ["loan_type", "transaction_type", "business_plan", "archived", "loan_amount", "created_at", "updated_at"]
         );
         let e = err_with("filter[x]=1", &OFFSET_ONLY);
         assert_eq!(e.kind, ErrorKind::Validation);
@@ -1100,9 +1170,10 @@ mod tests {
     #[test]
     fn text_filters() {
         let long = "x".repeat(255);
-        assert_eq!(ok(&format!("filter[title]={long}")).filters[0].value, FilterValue::Text(long));
-        assert_422(&format!("filter[title]={}", "x".repeat(256)), "filter[title]");
-        assert_422("filter[title][gte]=a", "filter[title][gte]");
+        let q = ListQuery::parse(Some(&format!("filter[title]={long}")), &TITLED).unwrap();
+        assert_eq!(q.filters, [Filter { field: "title", op: FilterOp::Eq, value: FilterValue::Text(long) }]);
+        assert_422_with(&format!("filter[title]={}", "x".repeat(256)), "filter[title]", &TITLED);
+        assert_422_with("filter[title][gte]=a", "filter[title][gte]", &TITLED);
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub async fn run(cmd: AdminCommand, global: &Global) -> ExitCode {
         }
         let store = Store::open_and_migrate(&global.database_url)
             .await
-            .map_err(|e| format!("cannot open database {}: {e}", levd_store::redact_url(&global.database_url)))?;
+            .map_err(|e| format!("cannot open database {}: {e}", levd_store::redact_url(&global.database_url)))?
+            .with_builtin_lenders(crate::demo::lenders::builtin_lenders);
         if let AdminCommand::SecretKey(SecretKeyCommand::Rotate { data_dir }) = &cmd {
             let source = SecretKeySource::from_settings(global.secret_key_file.as_deref(), data_dir, false)?;
             let out = crate::secret_key::rotate(&store, &source).await;

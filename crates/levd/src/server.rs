@@ -153,7 +153,10 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         tokio::net::TcpListener::bind(&cfg.bind).await.map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let redacted = levd_store::redact_url(&cfg.database_url);
-    let store = Store::open(&cfg.database_url).await.map_err(|e| format!("cannot open database {redacted}: {e}"))?;
+    let store = Store::open(&cfg.database_url)
+        .await
+        .map_err(|e| format!("cannot open database {redacted}: {e}"))?
+        .with_builtin_lenders(crate::demo::lenders::builtin_lenders);
     if cfg.no_migrate {
         store.check_schema().await.map_err(|e| format!("database {redacted} is not ready: {e}"))?;
     } else {

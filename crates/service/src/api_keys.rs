@@ -155,9 +155,9 @@ impl Service {
         r.finish()?;
         let revoked = match key.value().as_deref().and_then(ApiKeySecret::parse) {
             None => false,
-            Some(secret) => match self.store.key_for_auth(&digest_hex(&secret.digest())).await.map_err(internal)? {
+            Some(secret) => match self.store.key_for_auth(&digest_hex(&secret.digest())).await? {
                 Some(row) if row.revoked_at.is_none() => {
-                    self.store.revoke_key(row.key_id, None, None, &now_rfc3339()).await.map_err(internal)?
+                    self.store.revoke_key(row.key_id, None, None, &now_rfc3339()).await?
                 }
                 _ => false,
             },

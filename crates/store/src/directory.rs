@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use levd_domain::directory::{
     AssetType, BaseRate, DATASET_ASSET_TYPES, DATASET_BASE_RATES, DATASET_LENDERS, DATASETS, DatasetStatus,
     DirectoryQuery, LenderDetail, LenderProgram, LenderSummary, LoadReport, MAX_PROGRAMS_PER_LENDER, NewLender,
-    NewProgram, builtin_asset_types, builtin_base_rates, builtin_lenders, name_search_text,
+    NewProgram, builtin_asset_types, builtin_base_rates, name_search_text,
 };
 use levd_domain::query::Paging;
 use sqlx::FromRow;
@@ -460,7 +460,8 @@ impl Store {
         let loaded: Vec<String> =
             sqlx::query_scalar("SELECT name FROM reference_datasets").fetch_all(self.pool()).await?;
         for dataset in DATASETS {
-            if !loaded.iter().any(|l| l == dataset) {
+            let has_builtin = dataset != DATASET_LENDERS || self.builtin_lenders.is_some();
+            if has_builtin && !loaded.iter().any(|l| l == dataset) {
                 self.load_builtin(dataset, false).await?;
             }
         }
@@ -470,6 +471,12 @@ impl Store {
     /// Loads the built-in version of `dataset`. Without `force`, only when it was never loaded
     /// (and `None` is returned if it was); with `force`, it replaces whatever is there.
     pub async fn load_builtin(&self, dataset: &str, force: bool) -> Result<Option<LoadReport>> {
+        // Generated before the write transaction begins, so it is not held open meanwhile.
+        let lenders = match (dataset, self.builtin_lenders) {
+            (DATASET_LENDERS, Some(make)) => make(),
+            (DATASET_LENDERS, None) => return Err(StoreError::NotFound("built-in lender directory")),
+            _ => Vec::new(),
+        };
         let now = levd_domain::time_fmt::now_rfc3339();
         let mut tx = self.begin_write().await?;
         if force {
@@ -479,7 +486,6 @@ impl Store {
         }
         let report = match dataset {
             DATASET_LENDERS => {
-                let lenders = builtin_lenders();
                 let w = write_lenders(&mut tx, &lenders, true, &now).await?;
                 report(&mut tx, DATASET_LENDERS, true, "builtin", lenders.len(), w).await?
             }

@@ -114,7 +114,12 @@ pub struct Store {
     backend: Backend,
     /// The keys that seal secrets at rest (signing keys, the file-link secret).
     secret_keys: Option<std::sync::Arc<SecretKeys>>,
+    /// Makes the built-in lender directory; see [`Store::with_builtin_lenders`].
+    builtin_lenders: Option<BuiltinLenders>,
 }
+
+/// Makes the built-in lender directory (the program generates it; it is not kept here).
+pub type BuiltinLenders = fn() -> Vec<levd_domain::directory::NewLender>;
 
 /// Default location: `lev.db` in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://lev.db";
@@ -166,7 +171,14 @@ impl Store {
                 tighten(&f);
             }
         }
-        Ok(Store { pool, backend, secret_keys: None })
+        Ok(Store { pool, backend, secret_keys: None, builtin_lenders: None })
+    }
+
+    /// This handle with the maker of the built-in lender directory, loaded the first time the
+    /// directory is used. Without it the lender data set is only ever loaded from a file.
+    pub fn with_builtin_lenders(mut self, make: BuiltinLenders) -> Store {
+        self.builtin_lenders = Some(make);
+        self
     }
 
     /// This handle with the keys that seal secrets at rest.

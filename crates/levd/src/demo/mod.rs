@@ -5,6 +5,7 @@
 mod crm;
 mod deal_data;
 mod directory;
+pub mod lenders;
 pub mod model;
 mod placements;
 use levd_domain::deal::{FinancialsWrite, LOAN_TYPES, NewDeal};

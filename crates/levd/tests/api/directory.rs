@@ -7,8 +7,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use levd::demo::lenders::builtin_lenders;
 use levd_domain::directory::{
-    LENDER_LIST_FIELDS, NewLender, builtin_asset_types, builtin_base_rates, builtin_lenders, name_search_text,
+    LENDER_LIST_FIELDS, NewLender, builtin_asset_types, builtin_base_rates, name_search_text,
 };
 use levd_domain::scope::{AccountScope, CredentialKind, KeyPermission, Role, ScopeSet, Tier};
 use reqwest::Method;
@@ -731,6 +732,29 @@ async fn admin_refuses_invalid_files_and_changes_nothing() {
         ok(app.get("/market/base-rates", &t.key)).await["data"].as_array().unwrap().len(),
         builtin_base_rates().len()
     );
+}
+
+/// A quote opened and never closed would take every row after it into one cell; the file is
+/// refused with the line the quote opens on, and so are stray quotes, and nothing changes.
+#[tokio::test]
+async fn admin_refuses_csv_with_broken_quotes_naming_the_line() {
+    let (app, t) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let unclosed = write(
+        dir.path(),
+        "unclosed.csv",
+        "id,name,about\r\n9201,First Bank,Plain\r\n\r\n9202,Second Bank,\"Opens here\r\n9203,Third Bank,x\r\n",
+    );
+    let err = admin_err(&app, &["load", "--file", path_str(&unclosed), "--replace"]);
+    assert!(err.contains("lenders file: line 4: quoted field is not closed"), "{err}");
+    let stray = write(dir.path(), "stray.csv", "id,name\n9201,Stray \"Quote\" Bank\n");
+    let err = admin_err(&app, &["load", "--file", path_str(&stray)]);
+    assert!(err.contains("line 2: unexpected quote inside an unquoted field"), "{err}");
+    let trailing = write(dir.path(), "trailing.csv", "id,name\n9201,\"Closed\" then text\n");
+    let err = admin_err(&app, &["load", "--file", path_str(&trailing)]);
+    assert!(err.contains("line 2: text after a closing quote"), "{err}");
+    assert_eq!(total(&app, &t.key, "").await, BUILTIN_COUNT);
+    fail(app.get("/lenders/9201", &t.key), 404, "not_found").await;
 }
 
 #[tokio::test]
