@@ -741,3 +741,32 @@ impl Store {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_lender() -> Vec<NewLender> {
+        let json = r#"[{"id": 42, "name": "Only Bank"}]"#;
+        levd_domain::directory::parse_lenders_json(json).expect("lender")
+    }
+
+    /// A store without a maker of built-in lenders loads the other data sets but leaves the
+    /// lenders unclaimed, so a store that has one loads them later.
+    #[tokio::test]
+    async fn lenders_load_only_where_a_maker_is_given() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("lev.db").display());
+        let bare = Store::open_and_migrate(&url).await.expect("open");
+        bare.ensure_reference_data().await.expect("reference data");
+        let names = |s: Vec<DatasetStatus>| s.into_iter().map(|d| d.dataset).collect::<Vec<_>>();
+        assert_eq!(names(bare.reference_status().await.expect("status")), [DATASET_ASSET_TYPES, DATASET_BASE_RATES]);
+        assert!(matches!(bare.load_builtin(DATASET_LENDERS, true).await, Err(StoreError::NotFound(_))));
+
+        let full = bare.clone().with_builtin_lenders(one_lender);
+        full.ensure_reference_data().await.expect("reference data");
+        let status = full.reference_status().await.expect("status");
+        let lenders = status.iter().find(|d| d.dataset == DATASET_LENDERS).expect("lenders loaded");
+        assert_eq!((lenders.source.as_str(), lenders.records), ("builtin", 1));
+    }
+}
