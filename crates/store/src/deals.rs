@@ -9,7 +9,7 @@ use levd_domain::query::{Filter, FilterOp, FilterValue, ListQuery, Paging};
 use serde_json::{Map, Value};
 use sqlx::{FromRow, Row};
 
-use crate::{Db, Result, Sql, Store, StoreError};
+use crate::{WriteTx, Result, Sql, Store, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
 struct DealRow {
@@ -156,7 +156,7 @@ impl Store {
     pub async fn list_deals(&self, account_id: i64, q: &ListQuery) -> Result<(Vec<Deal>, i64)> {
         let mut count = Sql::new("SELECT COUNT(*) FROM deals");
         push_where(&mut count, account_id, q);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
 
         let mut qb = Sql::new(format!("SELECT {DEAL_COLUMNS} FROM deals"));
         push_where(&mut qb, account_id, q);
@@ -175,7 +175,7 @@ impl Store {
         if let Paging::Offset { offset } = q.paging {
             qb.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
         }
-        let rows: Vec<DealRow> = qb.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<DealRow> = qb.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         Ok((rows.into_iter().map(Deal::from).collect(), total))
     }
 
@@ -185,7 +185,7 @@ impl Store {
             sqlx::query_as(sqlf!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = $1 AND owner_account_id = $2"))
                 .bind(deal_id)
                 .bind(account_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         Ok(row.map(Deal::from))
     }
@@ -235,11 +235,8 @@ impl Store {
         if let Some(f) = &d.financials {
             write_financials(&mut tx, row.id, f, now).await?;
         }
-        let deal = Deal::from(row);
-        // The answer is recorded with the write: a retry after a crash replays it.
-        crate::idempotency::complete_claim_in(&mut tx, 201, &deal).await?;
         tx.commit().await?;
-        Ok(deal)
+        Ok(Deal::from(row))
     }
 
     /// Applies a partial update; `None` when the deal is not the account's.
@@ -292,7 +289,7 @@ impl Store {
         .bind(now)
         .bind(deal_id)
         .bind(account_id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -310,7 +307,7 @@ impl Store {
         ));
         qb.push_ids(deal_ids);
         qb.push(")");
-        let rows = qb.build().fetch_all(self.pool()).await?;
+        let rows = qb.build().fetch_all(&mut *self.conn().await?).await?;
         let mut out = HashMap::with_capacity(rows.len());
         for row in rows {
             let deal_id: i64 = row.try_get("deal_id")?;
@@ -345,7 +342,7 @@ impl Store {
         );
         push_ids(&mut qb, deal_ids);
         qb.push(") ORDER BY deal_id, id");
-        Ok(qb.build_query_as().fetch_all(self.pool()).await?)
+        Ok(qb.build_query_as().fetch_all(&mut *self.conn().await?).await?)
     }
 
     pub async fn team_of(&self, deal_ids: &[i64]) -> Result<Vec<DealTeamRow>> {
@@ -358,7 +355,7 @@ impl Store {
         );
         push_ids(&mut qb, deal_ids);
         qb.push(") ORDER BY t.deal_id, t.id");
-        Ok(qb.build_query_as().fetch_all(self.pool()).await?)
+        Ok(qb.build_query_as().fetch_all(&mut *self.conn().await?).await?)
     }
 
     /// Current pipeline rows of the deals, most recently moved first. `status_name` is the
@@ -373,7 +370,7 @@ impl Store {
         );
         push_ids(&mut qb, deal_ids);
         qb.push(") ORDER BY dp.deal_id, dp.updated_at DESC, dp.pipeline_id");
-        Ok(qb.build_query_as().fetch_all(self.pool()).await?)
+        Ok(qb.build_query_as().fetch_all(&mut *self.conn().await?).await?)
     }
 
     /// Creates a pipeline with its ordered statuses (`(key, name)`); returns its id.
@@ -420,7 +417,7 @@ impl Store {
         .bind(at)
         .bind(pipeline_id)
         .bind(position)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -438,7 +435,7 @@ impl Store {
             .push(", ");
         q.push_bind(p.asset_type_id).push(", ").push_bind(p.units).push(", ");
         q.push_opt_f64(p.square_footage).push(", ").push_bind(p.year_built).push(") RETURNING id");
-        Ok(q.build_query_scalar().fetch_one(self.pool()).await?)
+        Ok(q.build_query_scalar().fetch_one(&mut *self.conn().await?).await?)
     }
 
     pub async fn insert_team_member(
@@ -455,7 +452,7 @@ impl Store {
         .bind(user_id)
         .bind(deal_role)
         .bind(i64::from(is_primary))
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?)
     }
 
@@ -469,7 +466,7 @@ impl Store {
         )
         .bind(deal_id)
         .bind(account_id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -508,7 +505,7 @@ impl Store {
         sqlx::query("UPDATE deals SET updated_at = $1 WHERE id = $2")
             .bind(at)
             .bind(deal_id)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -571,7 +568,7 @@ fn push_patch<P: BindPatch>(qb: &mut Sql, col: &str, p: &P) {
 /// Writes `DealFinancialsWrite` values into the deal's record (created first should the deal
 /// predate the rule that every deal has one).
 async fn write_financials(
-    tx: &mut sqlx::Transaction<'_, Db>,
+    tx: &mut WriteTx,
     deal_id: i64,
     f: &FinancialsWrite,
     now: &str,

@@ -21,6 +21,7 @@ mod ops;
 mod placements;
 mod rate;
 mod secrets;
+mod unit;
 
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ use sqlx::{Any, AnyPool, Arguments, Encode, Executor, Type};
 
 pub use accounts::{AccountRow, MembershipRow, TeamMemberRow, UserRow};
 pub use deals::{DealPipelineRow, DealPropertyRow, DealTeamRow};
-pub use idempotency::{CURRENT_CLAIM, Claim, ClaimContext};
+pub use idempotency::Claim;
 pub use keys::{KeyAuthRow, KeyRow, NewKey};
 pub use notes::NoteRow;
 pub use oauth::{
@@ -38,6 +39,8 @@ pub use oauth::{
 pub use ops::{DbState, TableStats, latest_migration};
 pub use rate::RateLease;
 pub use secrets::{SealError, SealReport, SecretKeys};
+pub use unit::Unit;
+pub(crate) use unit::WriteTx;
 
 pub(crate) type Db = Any;
 
@@ -77,6 +80,9 @@ pub enum StoreError {
     ReadOnly(String),
     #[error("{0}")]
     File(String),
+    /// A store bound to a unit of work was used after the unit ended.
+    #[error("the unit of work has ended")]
+    UnitEnded,
 }
 
 /// SQLSTATEs of PostgreSQL for text it cannot hold: `22021` (a byte sequence invalid in the
@@ -113,6 +119,12 @@ pub struct Store {
     backend: Backend,
     /// The keys that seal secrets at rest (signing keys, the file-link secret).
     secret_keys: Option<std::sync::Arc<SecretKeys>>,
+    /// The unit of work this handle is bound to (`Store::unit`), if any.
+    unit: Option<unit::Shared>,
+    /// SQLite: units take turns (one permit), so the ones waiting hold no connection.
+    unit_turns: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Idempotency keys held by this process's units of work.
+    in_flight: idempotency::InFlight,
 }
 
 /// Default location: `lev.db` in the working directory.
@@ -165,7 +177,14 @@ impl Store {
                 tighten(&f);
             }
         }
-        Ok(Store { pool, backend, secret_keys: None })
+        Ok(Store {
+            pool,
+            backend,
+            secret_keys: None,
+            unit: None,
+            unit_turns: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+            in_flight: idempotency::InFlight::default(),
+        })
     }
 
     /// This handle with the keys that seal secrets at rest.
@@ -253,21 +272,6 @@ impl Store {
     /// Current value of the credential-cache epoch (see the `auth_epoch` table).
     pub async fn auth_epoch(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT value FROM auth_epoch WHERE id = 1").fetch_one(&self.pool).await?)
-    }
-
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
-    /// Begins a transaction that may write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later cannot
-    /// wait for the lock when another writer committed in between (its snapshot is stale), and
-    /// would fail with "database is locked" instead of queueing behind it.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
     }
 }
 

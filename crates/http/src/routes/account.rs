@@ -17,17 +17,17 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn me(State(s): State<AppState>, ctx: Ctx) -> HandlerResult {
-    Ok(Reply::ok(s.service.me(ctx.user_id()?, ctx.0.scope.as_ref()).await?))
+    Ok(Reply::ok(ctx.service(&s).me(ctx.user_id()?, ctx.0.scope.as_ref()).await?))
 }
 
 async fn my_accounts(State(s): State<AppState>, ctx: Ctx) -> HandlerResult {
-    Ok(Reply::ok(s.service.my_accounts(ctx.user_id()?, ctx.0.scope.as_ref()).await?))
+    Ok(Reply::ok(ctx.service(&s).my_accounts(ctx.user_id()?, ctx.0.scope.as_ref()).await?))
 }
 
 async fn set_active_account(State(s): State<AppState>, ctx: Ctx, body: Bytes) -> HandlerResult {
-    Ok(Reply::ok(s.service.set_active_account(ctx.user_id()?, ctx.0.scope.as_ref(), &body).await?))
+    Ok(Reply::ok(ctx.service(&s).set_active_account(ctx.user_id()?, ctx.0.scope.as_ref(), &body).await?))
 }
 
 async fn team(State(s): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> HandlerResult {
-    Ok(Reply::page(s.service.team(ctx.scope()?, q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).team(ctx.scope()?, q.as_deref()).await?))
 }

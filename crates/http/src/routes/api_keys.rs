@@ -22,15 +22,15 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn create(State(s): State<AppState>, ctx: Ctx, body: Bytes) -> HandlerResult {
-    Ok(Reply::created(s.service.create_api_key(ctx.scope()?, &body).await?))
+    Ok(Reply::created(ctx.service(&s).create_api_key(ctx.scope()?, &body).await?))
 }
 
 async fn list(State(s): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> HandlerResult {
-    Ok(Reply::page(s.service.list_api_keys(ctx.scope()?, q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).list_api_keys(ctx.scope()?, q.as_deref()).await?))
 }
 
 async fn revoke(State(s): State<AppState>, ctx: Ctx, Path(key_id): Path<String>) -> HandlerResult {
-    Ok(Reply::ok(s.service.revoke_api_key(ctx.scope()?, path_id(&key_id)).await?))
+    Ok(Reply::ok(ctx.service(&s).revoke_api_key(ctx.scope()?, path_id(&key_id)).await?))
 }
 
 /// The key comes from the body (`api_key`); with no body, from a `Bearer lev_sk_…` header (`docs/auth.md#api-keys`).

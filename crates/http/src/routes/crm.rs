@@ -28,24 +28,24 @@ pub fn router() -> Router<AppState> {
 // --- contacts ------------------------------------------------------------------------------
 
 async fn list_contacts(State(s): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> HandlerResult {
-    Ok(Reply::page(s.service.list_contacts(ctx.scope()?, q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).list_contacts(ctx.scope()?, q.as_deref()).await?))
 }
 
 async fn create_contact(State(s): State<AppState>, ctx: Ctx, body: Bytes) -> HandlerResult {
-    Ok(Reply::created(s.service.create_contact(ctx.scope()?, &body).await?))
+    Ok(Reply::created(ctx.service(&s).create_contact(ctx.scope()?, &body).await?))
 }
 
 async fn read_contact(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> HandlerResult {
-    Ok(Reply::ok(s.service.get_contact(ctx.scope()?, path_id(&id)).await?))
+    Ok(Reply::ok(ctx.service(&s).get_contact(ctx.scope()?, path_id(&id)).await?))
 }
 
 async fn update_contact(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> HandlerResult {
-    Ok(Reply::ok(s.service.update_contact(ctx.scope()?, path_id(&id), &body).await?))
+    Ok(Reply::ok(ctx.service(&s).update_contact(ctx.scope()?, path_id(&id), &body).await?))
 }
 
 /// Takes no body; one sent anyway is ignored.
 async fn unlock_contact(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> HandlerResult {
-    Ok(Reply::ok(s.service.unlock_contact(ctx.scope()?, path_id(&id)).await?))
+    Ok(Reply::ok(ctx.service(&s).unlock_contact(ctx.scope()?, path_id(&id)).await?))
 }
 
 async fn list_contact_notes(
@@ -55,8 +55,8 @@ async fn list_contact_notes(
     RawQuery(q): RawQuery,
 ) -> HandlerResult {
     let (scope, contact) = (ctx.scope()?, path_id(&id));
-    s.service.contact_for_notes(scope, contact, false).await?;
-    Ok(Reply::page(s.service.list_notes(scope, NoteParent::Contact, contact, q.as_deref()).await?))
+    ctx.service(&s).contact_for_notes(scope, contact, false).await?;
+    Ok(Reply::page(ctx.service(&s).list_notes(scope, NoteParent::Contact, contact, q.as_deref()).await?))
 }
 
 async fn create_contact_note(
@@ -66,8 +66,8 @@ async fn create_contact_note(
     body: Bytes,
 ) -> HandlerResult {
     let (scope, contact) = (ctx.scope()?, path_id(&id));
-    s.service.contact_for_notes(scope, contact, true).await?;
-    Ok(Reply::created(s.service.create_note(scope, NoteParent::Contact, contact, &body).await?))
+    ctx.service(&s).contact_for_notes(scope, contact, true).await?;
+    Ok(Reply::created(ctx.service(&s).create_note(scope, NoteParent::Contact, contact, &body).await?))
 }
 
 async fn update_contact_note(
@@ -77,8 +77,8 @@ async fn update_contact_note(
     body: Bytes,
 ) -> HandlerResult {
     let (scope, contact) = (ctx.scope()?, path_id(&id));
-    s.service.contact_for_notes(scope, contact, true).await?;
-    Ok(Reply::ok(s.service.update_note(scope, NoteParent::Contact, contact, path_id(&note), &body).await?))
+    ctx.service(&s).contact_for_notes(scope, contact, true).await?;
+    Ok(Reply::ok(ctx.service(&s).update_note(scope, NoteParent::Contact, contact, path_id(&note), &body).await?))
 }
 
 async fn delete_contact_note(
@@ -87,26 +87,26 @@ async fn delete_contact_note(
     Path((id, note)): Path<(String, String)>,
 ) -> HandlerResult {
     let (scope, contact) = (ctx.scope()?, path_id(&id));
-    s.service.contact_for_notes(scope, contact, true).await?;
-    Ok(Reply::ok(s.service.delete_note(scope, NoteParent::Contact, contact, path_id(&note)).await?))
+    ctx.service(&s).contact_for_notes(scope, contact, true).await?;
+    Ok(Reply::ok(ctx.service(&s).delete_note(scope, NoteParent::Contact, contact, path_id(&note)).await?))
 }
 
 // --- companies -----------------------------------------------------------------------------
 
 async fn list_companies(State(s): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> HandlerResult {
-    Ok(Reply::page(s.service.list_companies(ctx.scope()?, q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).list_companies(ctx.scope()?, q.as_deref()).await?))
 }
 
 async fn create_company(State(s): State<AppState>, ctx: Ctx, body: Bytes) -> HandlerResult {
-    Ok(Reply::created(s.service.create_company(ctx.scope()?, &body).await?))
+    Ok(Reply::created(ctx.service(&s).create_company(ctx.scope()?, &body).await?))
 }
 
 async fn read_company(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> HandlerResult {
-    Ok(Reply::ok(s.service.get_company(ctx.scope()?, path_id(&id)).await?))
+    Ok(Reply::ok(ctx.service(&s).get_company(ctx.scope()?, path_id(&id)).await?))
 }
 
 async fn update_company(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> HandlerResult {
-    Ok(Reply::ok(s.service.update_company(ctx.scope()?, path_id(&id), &body).await?))
+    Ok(Reply::ok(ctx.service(&s).update_company(ctx.scope()?, path_id(&id), &body).await?))
 }
 
 async fn list_company_notes(
@@ -116,8 +116,8 @@ async fn list_company_notes(
     RawQuery(q): RawQuery,
 ) -> HandlerResult {
     let (scope, company) = (ctx.scope()?, path_id(&id));
-    s.service.company_for_notes(scope, company, false).await?;
-    Ok(Reply::page(s.service.list_notes(scope, NoteParent::Company, company, q.as_deref()).await?))
+    ctx.service(&s).company_for_notes(scope, company, false).await?;
+    Ok(Reply::page(ctx.service(&s).list_notes(scope, NoteParent::Company, company, q.as_deref()).await?))
 }
 
 async fn create_company_note(
@@ -127,8 +127,8 @@ async fn create_company_note(
     body: Bytes,
 ) -> HandlerResult {
     let (scope, company) = (ctx.scope()?, path_id(&id));
-    s.service.company_for_notes(scope, company, true).await?;
-    Ok(Reply::created(s.service.create_note(scope, NoteParent::Company, company, &body).await?))
+    ctx.service(&s).company_for_notes(scope, company, true).await?;
+    Ok(Reply::created(ctx.service(&s).create_note(scope, NoteParent::Company, company, &body).await?))
 }
 
 async fn update_company_note(
@@ -138,8 +138,8 @@ async fn update_company_note(
     body: Bytes,
 ) -> HandlerResult {
     let (scope, company) = (ctx.scope()?, path_id(&id));
-    s.service.company_for_notes(scope, company, true).await?;
-    Ok(Reply::ok(s.service.update_note(scope, NoteParent::Company, company, path_id(&note), &body).await?))
+    ctx.service(&s).company_for_notes(scope, company, true).await?;
+    Ok(Reply::ok(ctx.service(&s).update_note(scope, NoteParent::Company, company, path_id(&note), &body).await?))
 }
 
 async fn delete_company_note(
@@ -148,16 +148,16 @@ async fn delete_company_note(
     Path((id, note)): Path<(String, String)>,
 ) -> HandlerResult {
     let (scope, company) = (ctx.scope()?, path_id(&id));
-    s.service.company_for_notes(scope, company, true).await?;
-    Ok(Reply::ok(s.service.delete_note(scope, NoteParent::Company, company, path_id(&note)).await?))
+    ctx.service(&s).company_for_notes(scope, company, true).await?;
+    Ok(Reply::ok(ctx.service(&s).delete_note(scope, NoteParent::Company, company, path_id(&note)).await?))
 }
 
 // --- billing -------------------------------------------------------------------------------
 
 async fn billing_summary(State(s): State<AppState>, ctx: Ctx) -> HandlerResult {
-    Ok(Reply::ok(s.service.billing_summary(ctx.scope()?).await?))
+    Ok(Reply::ok(ctx.service(&s).billing_summary(ctx.scope()?).await?))
 }
 
 async fn credit_balance(State(s): State<AppState>, ctx: Ctx) -> HandlerResult {
-    Ok(Reply::ok(s.service.credit_balance(ctx.scope()?).await?))
+    Ok(Reply::ok(ctx.service(&s).credit_balance(ctx.scope()?).await?))
 }

@@ -86,7 +86,7 @@ async fn index_search(
     body: Bytes,
 ) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::page(s.service.search_index(scope, path_id(&deal), &body, &api_base(&s.site, &headers, &uri)).await?))
+    Ok(Reply::page(ctx.service(&s).search_index(scope, path_id(&deal), &body, &api_base(&s.site, &headers, &uri)).await?))
 }
 
 async fn index_observations(
@@ -99,18 +99,18 @@ async fn index_observations(
 ) -> HandlerResult {
     let scope = ctx.scope()?;
     Ok(Reply::page(
-        s.service.list_observations(scope, path_id(&deal), &body, &api_base(&s.site, &headers, &uri)).await?,
+        ctx.service(&s).list_observations(scope, path_id(&deal), &body, &api_base(&s.site, &headers, &uri)).await?,
     ))
 }
 
 async fn record_facts(State(s): State<AppState>, ctx: Ctx, Path(deal): Path<String>, body: Bytes) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.record_facts(scope, path_id(&deal), &body).await?))
+    Ok(Reply::ok(ctx.service(&s).record_facts(scope, path_id(&deal), &body).await?))
 }
 
 async fn update_fact(State(s): State<AppState>, ctx: Ctx, Path(deal): Path<String>, body: Bytes) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.update_fact(scope, path_id(&deal), &body).await?))
+    Ok(Reply::ok(ctx.service(&s).update_fact(scope, path_id(&deal), &body).await?))
 }
 
 async fn metric_definitions(
@@ -120,12 +120,12 @@ async fn metric_definitions(
     RawQuery(q): RawQuery,
 ) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::page(s.service.metric_definitions(scope, path_id(&deal), q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).metric_definitions(scope, path_id(&deal), q.as_deref()).await?))
 }
 
 async fn index_entities(State(s): State<AppState>, ctx: Ctx, Path(deal): Path<String>) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::page(s.service.index_entities(scope, path_id(&deal)).await?))
+    Ok(Reply::page(ctx.service(&s).index_entities(scope, path_id(&deal)).await?))
 }
 
 // --- memos
@@ -140,7 +140,7 @@ async fn list_memos(
 ) -> HandlerResult {
     let scope = ctx.scope()?;
     let base = api_base(&s.site, &headers, &uri);
-    Ok(Reply::page(s.service.list_memos(scope, path_id(&deal), q.as_deref(), &base).await?))
+    Ok(Reply::page(ctx.service(&s).list_memos(scope, path_id(&deal), q.as_deref(), &base).await?))
 }
 
 async fn get_memo(
@@ -153,14 +153,14 @@ async fn get_memo(
 ) -> HandlerResult {
     let scope = ctx.scope()?;
     let base = api_base(&s.site, &headers, &uri);
-    Ok(Reply::ok(s.service.get_memo(scope, path_id(&deal), &memo, q.as_deref(), &base).await?))
+    Ok(Reply::ok(ctx.service(&s).get_memo(scope, path_id(&deal), &memo, q.as_deref(), &base).await?))
 }
 
 // --- vaults and documents
 
 async fn list_vaults(State(s): State<AppState>, ctx: Ctx, Path(deal): Path<String>) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::page(s.service.list_vaults(scope, path_id(&deal)).await?))
+    Ok(Reply::page(ctx.service(&s).list_vaults(scope, path_id(&deal)).await?))
 }
 
 async fn list_documents(
@@ -170,7 +170,7 @@ async fn list_documents(
     RawQuery(q): RawQuery,
 ) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::page(s.service.list_documents(scope, path_id(&deal), q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).list_documents(scope, path_id(&deal), q.as_deref()).await?))
 }
 
 async fn get_document(
@@ -180,7 +180,7 @@ async fn get_document(
     RawQuery(q): RawQuery,
 ) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.get_document(scope, path_id(&deal), path_id(&doc), q.as_deref()).await?))
+    Ok(Reply::ok(ctx.service(&s).get_document(scope, path_id(&deal), path_id(&doc), q.as_deref()).await?))
 }
 
 async fn download(
@@ -192,7 +192,7 @@ async fn download(
 ) -> HandlerResult {
     let scope = ctx.scope()?;
     let base = api_base(&s.site, &headers, &uri);
-    Ok(Reply::ok(s.service.document_download(scope, path_id(&deal), path_id(&doc), &base).await?))
+    Ok(Reply::ok(ctx.service(&s).document_download(scope, path_id(&deal), path_id(&doc), &base).await?))
 }
 
 /// `GET /files/{token}`: the bytes of a signed link, or the error envelope.
@@ -236,21 +236,21 @@ async fn list_checklists(
     RawQuery(q): RawQuery,
 ) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::page(s.service.list_checklists(scope, path_id(&deal), q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).list_checklists(scope, path_id(&deal), q.as_deref()).await?))
 }
 
 async fn create_task(State(s): State<AppState>, ctx: Ctx, body: Bytes) -> HandlerResult {
-    Ok(Reply::created(s.service.create_task(ctx.scope()?, &body).await?))
+    Ok(Reply::created(ctx.service(&s).create_task(ctx.scope()?, &body).await?))
 }
 
 async fn update_task(State(s): State<AppState>, ctx: Ctx, Path(task): Path<String>, body: Bytes) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.update_task(scope, path_id(&task), &body).await?))
+    Ok(Reply::ok(ctx.service(&s).update_task(scope, path_id(&task), &body).await?))
 }
 
 async fn complete_task(State(s): State<AppState>, ctx: Ctx, Path(task): Path<String>) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.complete_task(scope, path_id(&task)).await?))
+    Ok(Reply::ok(ctx.service(&s).complete_task(scope, path_id(&task)).await?))
 }
 
 // --- task notes (the shared notes service)
@@ -262,14 +262,14 @@ async fn list_notes(
     RawQuery(q): RawQuery,
 ) -> HandlerResult {
     let (scope, task) = (ctx.scope()?, path_id(&task));
-    s.service.task_for_notes(scope, task, false).await?;
-    Ok(Reply::page(s.service.list_notes(scope, NoteParent::ChecklistTask, task, q.as_deref()).await?))
+    ctx.service(&s).task_for_notes(scope, task, false).await?;
+    Ok(Reply::page(ctx.service(&s).list_notes(scope, NoteParent::ChecklistTask, task, q.as_deref()).await?))
 }
 
 async fn create_note(State(s): State<AppState>, ctx: Ctx, Path(task): Path<String>, body: Bytes) -> HandlerResult {
     let (scope, task) = (ctx.scope()?, path_id(&task));
-    s.service.task_for_notes(scope, task, true).await?;
-    Ok(Reply::created(s.service.create_note(scope, NoteParent::ChecklistTask, task, &body).await?))
+    ctx.service(&s).task_for_notes(scope, task, true).await?;
+    Ok(Reply::created(ctx.service(&s).create_note(scope, NoteParent::ChecklistTask, task, &body).await?))
 }
 
 async fn update_note(
@@ -279,14 +279,14 @@ async fn update_note(
     body: Bytes,
 ) -> HandlerResult {
     let (scope, task) = (ctx.scope()?, path_id(&task));
-    s.service.task_for_notes(scope, task, true).await?;
-    Ok(Reply::ok(s.service.update_note(scope, NoteParent::ChecklistTask, task, path_id(&note), &body).await?))
+    ctx.service(&s).task_for_notes(scope, task, true).await?;
+    Ok(Reply::ok(ctx.service(&s).update_note(scope, NoteParent::ChecklistTask, task, path_id(&note), &body).await?))
 }
 
 async fn delete_note(State(s): State<AppState>, ctx: Ctx, Path((task, note)): Path<(String, String)>) -> HandlerResult {
     let (scope, task) = (ctx.scope()?, path_id(&task));
-    s.service.task_for_notes(scope, task, true).await?;
-    Ok(Reply::ok(s.service.delete_note(scope, NoteParent::ChecklistTask, task, path_id(&note)).await?))
+    ctx.service(&s).task_for_notes(scope, task, true).await?;
+    Ok(Reply::ok(ctx.service(&s).delete_note(scope, NoteParent::ChecklistTask, task, path_id(&note)).await?))
 }
 
 #[cfg(test)]

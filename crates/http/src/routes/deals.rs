@@ -19,31 +19,31 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn list(State(s): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> HandlerResult {
-    Ok(Reply::page(s.service.list_deals(ctx.scope()?, q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).list_deals(ctx.scope()?, q.as_deref()).await?))
 }
 
 async fn create(State(s): State<AppState>, ctx: Ctx, body: Bytes) -> HandlerResult {
-    Ok(Reply::created(s.service.create_deal(ctx.scope()?, &body).await?))
+    Ok(Reply::created(ctx.service(&s).create_deal(ctx.scope()?, &body).await?))
 }
 
 async fn read(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, RawQuery(q): RawQuery) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.get_deal(scope, path_id(&id), q.as_deref()).await?))
+    Ok(Reply::ok(ctx.service(&s).get_deal(scope, path_id(&id), q.as_deref()).await?))
 }
 
 async fn update(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.update_deal(scope, path_id(&id), &body).await?))
+    Ok(Reply::ok(ctx.service(&s).update_deal(scope, path_id(&id), &body).await?))
 }
 
 async fn archive(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.archive_deal(scope, path_id(&id)).await?))
+    Ok(Reply::ok(ctx.service(&s).archive_deal(scope, path_id(&id)).await?))
 }
 
 async fn financials(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.deal_financials(scope, path_id(&id)).await?))
+    Ok(Reply::ok(ctx.service(&s).deal_financials(scope, path_id(&id)).await?))
 }
 
 /// `/deals/{deal_id}/notes` and `/deals/{deal_id}/notes/{note_id}`.
@@ -60,14 +60,14 @@ async fn list_notes(
     RawQuery(q): RawQuery,
 ) -> HandlerResult {
     let (scope, deal) = (ctx.scope()?, path_id(&id));
-    s.service.deal_for_notes(scope, deal, false).await?;
-    Ok(Reply::page(s.service.list_notes(scope, NoteParent::Deal, deal, q.as_deref()).await?))
+    ctx.service(&s).deal_for_notes(scope, deal, false).await?;
+    Ok(Reply::page(ctx.service(&s).list_notes(scope, NoteParent::Deal, deal, q.as_deref()).await?))
 }
 
 async fn create_note(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> HandlerResult {
     let (scope, deal) = (ctx.scope()?, path_id(&id));
-    s.service.deal_for_notes(scope, deal, true).await?;
-    Ok(Reply::created(s.service.create_note(scope, NoteParent::Deal, deal, &body).await?))
+    ctx.service(&s).deal_for_notes(scope, deal, true).await?;
+    Ok(Reply::created(ctx.service(&s).create_note(scope, NoteParent::Deal, deal, &body).await?))
 }
 
 async fn update_note(
@@ -77,12 +77,12 @@ async fn update_note(
     body: Bytes,
 ) -> HandlerResult {
     let (scope, deal) = (ctx.scope()?, path_id(&id));
-    s.service.deal_for_notes(scope, deal, true).await?;
-    Ok(Reply::ok(s.service.update_note(scope, NoteParent::Deal, deal, path_id(&note), &body).await?))
+    ctx.service(&s).deal_for_notes(scope, deal, true).await?;
+    Ok(Reply::ok(ctx.service(&s).update_note(scope, NoteParent::Deal, deal, path_id(&note), &body).await?))
 }
 
 async fn delete_note(State(s): State<AppState>, ctx: Ctx, Path((id, note)): Path<(String, String)>) -> HandlerResult {
     let (scope, deal) = (ctx.scope()?, path_id(&id));
-    s.service.deal_for_notes(scope, deal, true).await?;
-    Ok(Reply::ok(s.service.delete_note(scope, NoteParent::Deal, deal, path_id(&note)).await?))
+    ctx.service(&s).deal_for_notes(scope, deal, true).await?;
+    Ok(Reply::ok(ctx.service(&s).delete_note(scope, NoteParent::Deal, deal, path_id(&note)).await?))
 }

@@ -19,23 +19,23 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn directory(State(s): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> HandlerResult {
-    Ok(Reply::page(s.service.list_lender_directory(ctx.scope()?, q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).list_lender_directory(ctx.scope()?, q.as_deref()).await?))
 }
 
 async fn lender(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::ok(s.service.get_lender(scope, path_id(&id)).await?))
+    Ok(Reply::ok(ctx.service(&s).get_lender(scope, path_id(&id)).await?))
 }
 
 async fn programs(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, RawQuery(q): RawQuery) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::page(s.service.list_lender_programs(scope, path_id(&id), q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).list_lender_programs(scope, path_id(&id), q.as_deref()).await?))
 }
 
 async fn base_rates(State(s): State<AppState>, ctx: Ctx) -> HandlerResult {
-    Ok(Reply::ok(s.service.list_base_rates(ctx.scope()?).await?))
+    Ok(Reply::ok(ctx.service(&s).list_base_rates(ctx.scope()?).await?))
 }
 
 async fn asset_types(State(s): State<AppState>, ctx: Ctx) -> HandlerResult {
-    Ok(Reply::ok(s.service.list_asset_types(ctx.scope()?).await?))
+    Ok(Reply::ok(ctx.service(&s).list_asset_types(ctx.scope()?).await?))
 }

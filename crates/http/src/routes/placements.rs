@@ -33,19 +33,19 @@ pub fn router() -> Router<AppState> {
 // Placements
 
 async fn list_placements(State(s): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> HandlerResult {
-    Ok(Reply::page(s.service.list_placements(ctx.scope()?, q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).list_placements(ctx.scope()?, q.as_deref()).await?))
 }
 
 async fn create_placement(State(s): State<AppState>, ctx: Ctx, body: Bytes) -> HandlerResult {
-    Ok(Reply::created(s.service.create_placement(ctx.scope()?, &body).await?))
+    Ok(Reply::created(ctx.service(&s).create_placement(ctx.scope()?, &body).await?))
 }
 
 async fn read_placement(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> HandlerResult {
-    Ok(Reply::ok(s.service.get_placement(ctx.scope()?, path_id(&id)).await?))
+    Ok(Reply::ok(ctx.service(&s).get_placement(ctx.scope()?, path_id(&id)).await?))
 }
 
 async fn update_placement(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> HandlerResult {
-    Ok(Reply::ok(s.service.update_placement(ctx.scope()?, path_id(&id), &body).await?))
+    Ok(Reply::ok(ctx.service(&s).update_placement(ctx.scope()?, path_id(&id), &body).await?))
 }
 
 async fn list_notes(
@@ -55,14 +55,14 @@ async fn list_notes(
     RawQuery(q): RawQuery,
 ) -> HandlerResult {
     let (scope, placement) = (ctx.scope()?, path_id(&id));
-    s.service.placement_for_notes(scope, placement, false).await?;
-    Ok(Reply::page(s.service.list_notes(scope, NoteParent::Placement, placement, q.as_deref()).await?))
+    ctx.service(&s).placement_for_notes(scope, placement, false).await?;
+    Ok(Reply::page(ctx.service(&s).list_notes(scope, NoteParent::Placement, placement, q.as_deref()).await?))
 }
 
 async fn create_note(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> HandlerResult {
     let (scope, placement) = (ctx.scope()?, path_id(&id));
-    s.service.placement_for_notes(scope, placement, true).await?;
-    Ok(Reply::created(s.service.create_note(scope, NoteParent::Placement, placement, &body).await?))
+    ctx.service(&s).placement_for_notes(scope, placement, true).await?;
+    Ok(Reply::created(ctx.service(&s).create_note(scope, NoteParent::Placement, placement, &body).await?))
 }
 
 async fn update_note(
@@ -72,14 +72,14 @@ async fn update_note(
     body: Bytes,
 ) -> HandlerResult {
     let (scope, placement) = (ctx.scope()?, path_id(&id));
-    s.service.placement_for_notes(scope, placement, true).await?;
-    Ok(Reply::ok(s.service.update_note(scope, NoteParent::Placement, placement, path_id(&note), &body).await?))
+    ctx.service(&s).placement_for_notes(scope, placement, true).await?;
+    Ok(Reply::ok(ctx.service(&s).update_note(scope, NoteParent::Placement, placement, path_id(&note), &body).await?))
 }
 
 async fn delete_note(State(s): State<AppState>, ctx: Ctx, Path((id, note)): Path<(String, String)>) -> HandlerResult {
     let (scope, placement) = (ctx.scope()?, path_id(&id));
-    s.service.placement_for_notes(scope, placement, true).await?;
-    Ok(Reply::ok(s.service.delete_note(scope, NoteParent::Placement, placement, path_id(&note)).await?))
+    ctx.service(&s).placement_for_notes(scope, placement, true).await?;
+    Ok(Reply::ok(ctx.service(&s).delete_note(scope, NoteParent::Placement, placement, path_id(&note)).await?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ async fn list_term_sheets(
     Path(deal): Path<String>,
     RawQuery(q): RawQuery,
 ) -> HandlerResult {
-    Ok(Reply::page(s.service.list_term_sheets(ctx.scope()?, path_id(&deal), q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).list_term_sheets(ctx.scope()?, path_id(&deal), q.as_deref()).await?))
 }
 
 async fn create_term_sheet(
@@ -100,7 +100,7 @@ async fn create_term_sheet(
     Path(deal): Path<String>,
     body: Bytes,
 ) -> HandlerResult {
-    Ok(Reply::created(s.service.create_term_sheet(ctx.scope()?, path_id(&deal), &body).await?))
+    Ok(Reply::created(ctx.service(&s).create_term_sheet(ctx.scope()?, path_id(&deal), &body).await?))
 }
 
 async fn read_term_sheet(
@@ -108,7 +108,7 @@ async fn read_term_sheet(
     ctx: Ctx,
     Path((deal, id)): Path<(String, String)>,
 ) -> HandlerResult {
-    Ok(Reply::ok(s.service.get_term_sheet(ctx.scope()?, path_id(&deal), path_id(&id)).await?))
+    Ok(Reply::ok(ctx.service(&s).get_term_sheet(ctx.scope()?, path_id(&deal), path_id(&id)).await?))
 }
 
 async fn update_term_sheet(
@@ -117,7 +117,7 @@ async fn update_term_sheet(
     Path((deal, id)): Path<(String, String)>,
     body: Bytes,
 ) -> HandlerResult {
-    Ok(Reply::ok(s.service.update_term_sheet(ctx.scope()?, path_id(&deal), path_id(&id), &body).await?))
+    Ok(Reply::ok(ctx.service(&s).update_term_sheet(ctx.scope()?, path_id(&deal), path_id(&id), &body).await?))
 }
 
 async fn delete_term_sheet(
@@ -125,22 +125,22 @@ async fn delete_term_sheet(
     ctx: Ctx,
     Path((deal, id)): Path<(String, String)>,
 ) -> HandlerResult {
-    Ok(Reply::ok(s.service.delete_term_sheet(ctx.scope()?, path_id(&deal), path_id(&id)).await?))
+    Ok(Reply::ok(ctx.service(&s).delete_term_sheet(ctx.scope()?, path_id(&deal), path_id(&id)).await?))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Pipelines and deal sub-resources
 
 async fn list_pipelines(State(s): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> HandlerResult {
-    Ok(Reply::page(s.service.list_pipelines(ctx.scope()?, q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).list_pipelines(ctx.scope()?, q.as_deref()).await?))
 }
 
 async fn read_pipeline(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> HandlerResult {
-    Ok(Reply::ok(s.service.get_pipeline(ctx.scope()?, path_id(&id)).await?))
+    Ok(Reply::ok(ctx.service(&s).get_pipeline(ctx.scope()?, path_id(&id)).await?))
 }
 
 async fn move_deal(State(s): State<AppState>, ctx: Ctx, Path(deal): Path<String>, body: Bytes) -> HandlerResult {
-    Ok(Reply::ok(s.service.move_deal_to_pipeline(ctx.scope()?, path_id(&deal), &body).await?))
+    Ok(Reply::ok(ctx.service(&s).move_deal_to_pipeline(ctx.scope()?, path_id(&deal), &body).await?))
 }
 
 async fn properties(
@@ -149,9 +149,9 @@ async fn properties(
     Path(deal): Path<String>,
     RawQuery(q): RawQuery,
 ) -> HandlerResult {
-    Ok(Reply::page(s.service.deal_properties(ctx.scope()?, path_id(&deal), q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).deal_properties(ctx.scope()?, path_id(&deal), q.as_deref()).await?))
 }
 
 async fn team(State(s): State<AppState>, ctx: Ctx, Path(deal): Path<String>, RawQuery(q): RawQuery) -> HandlerResult {
-    Ok(Reply::page(s.service.deal_team(ctx.scope()?, path_id(&deal), q.as_deref()).await?))
+    Ok(Reply::page(ctx.service(&s).deal_team(ctx.scope()?, path_id(&deal), q.as_deref()).await?))
 }
