@@ -446,17 +446,6 @@ pub struct FactHit {
     pub matched_terms: usize,
 }
 
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The associated data the file-link secret is sealed with.
 pub(crate) const LINK_SECRET_PURPOSE: &str = "file_link_secrets:1";
 
@@ -631,9 +620,7 @@ impl Store {
                 s.push(" AND d.extension = ").push_bind(e.clone());
             }
             if let Some(t) = &q.search {
-                s.push(" AND d.search_name LIKE ")
-                    .push_bind(format!("%{}%", escape_like(&fold_case(t))))
-                    .push(" ESCAPE '\\'");
+                s.push_contains("d.search_name", &fold_case(t));
             }
         };
         let mut count = Sql::new("SELECT COUNT(*) FROM documents d");
@@ -1064,9 +1051,7 @@ impl Store {
             s.push(" WHERE m.account_id = ").push_bind(account_id);
             s.push(" AND m.deal_id = ").push_bind(deal_id);
             if let Some(t) = &q.search {
-                s.push(" AND m.search_title LIKE ")
-                    .push_bind(format!("%{}%", escape_like(&fold_case(t))))
-                    .push(" ESCAPE '\\'");
+                s.push_contains("m.search_title", &fold_case(t));
             }
             if let Some(t) = &q.title {
                 s.push(" AND m.title = ").push_bind(t.clone());
@@ -1206,9 +1191,7 @@ impl Store {
         let filter = |s: &mut Sql| {
             s.push(" WHERE 1 = 1");
             if let Some(l) = &q.metric_label {
-                s.push(" AND LOWER(metric_label) LIKE ")
-                    .push_bind(format!("%{}%", escape_like(&fold_case(l))))
-                    .push(" ESCAPE '\\'");
+                s.push_contains("LOWER(metric_label)", &fold_case(l));
             }
             if let Some(c) = q.category_id {
                 s.push(" AND category_id = ").push_bind(c);

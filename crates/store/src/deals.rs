@@ -134,20 +134,8 @@ fn push_where(qb: &mut Sql, account_id: i64, q: &ListQuery) {
         push_filter(qb, f);
     }
     if let Some(s) = &q.search {
-        let pattern = format!("%{}%", escape_like(&fold_case(s)));
-        qb.push(" AND search_text LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
+        qb.push_contains("search_text", &fold_case(s));
     }
-}
-
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 impl Store {

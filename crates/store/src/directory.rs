@@ -163,24 +163,13 @@ impl From<AssetTypeRow> for AssetType {
     }
 }
 
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn push_directory_where(qb: &mut Sql, q: &DirectoryQuery) {
     qb.push(" WHERE 1 = 1");
     if let Some(state) = q.state {
         qb.push(" AND state = ").push_bind(state.to_string());
     }
     if let Some(name) = &q.name {
-        qb.push(" AND name_search LIKE ").push_bind(format!("%{}%", escape_like(name))).push(" ESCAPE '\\'");
+        qb.push_contains("name_search", name);
     }
 }
 

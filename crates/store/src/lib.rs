@@ -411,6 +411,14 @@ impl Sql {
         self.push(format_args!("${n}"))
     }
 
+    /// ` AND <column> LIKE <pattern>`: rows whose `column` contains `text` literally (its `%`,
+    /// `_` and `\` match themselves).
+    pub(crate) fn push_contains(&mut self, column: &'static str, text: &str) -> &mut Sql {
+        self.push(format_args!(" AND {column} LIKE "));
+        self.push_bind(format!("%{}%", escape_like(text)));
+        self.push(" ESCAPE '\\'")
+    }
+
     /// A nullable float: a bind for a value, the literal `NULL` otherwise. (Binding a `None`
     /// float makes PostgreSQL prepare the parameter as `float4`, which later `float8` values of
     /// the same cached statement then fail to match.)
@@ -449,6 +457,18 @@ impl Sql {
     {
         sqlx::query_scalar_with(sqlx::AssertSqlSafe(self.text), self.args)
     }
+}
+
+/// `s` with the wildcards of `LIKE` (and the escape character `\`) escaped by `\`.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// How long a SQLite statement waits for a lock held by another connection, in milliseconds.
@@ -498,6 +518,12 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(escape_like("50%_off\\x"), "50\\%\\_off\\\\x");
+        assert_eq!(escape_like("plain"), "plain");
+    }
 
     #[test]
     fn urls() {
