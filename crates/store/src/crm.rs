@@ -366,16 +366,10 @@ impl Store {
                 push_filter(qb, f);
             }
         };
-        let mut count = Sql::new("SELECT COUNT(*) FROM companies");
-        filter(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
-        let mut qb = Sql::new(format!("SELECT {COMPANY_COLUMNS} FROM companies"));
-        filter(&mut qb);
-        if let Some(after) = cursor_after(q) {
-            qb.push(" AND id > ").push_bind(after);
-        }
-        qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit) + 1);
-        let rows: Vec<CompanyRow> = qb.build_query_as().fetch_all(&mut *self.conn().await?).await?;
+        let count = Sql::new("SELECT COUNT(*) FROM companies");
+        let select = Sql::new(format!("SELECT {COMPANY_COLUMNS} FROM companies"));
+        let (rows, total): (Vec<CompanyRow>, i64) =
+            self.keyset_page(count, select, filter, "id", cursor_after(q), q.limit).await?;
         Ok((rows.into_iter().map(Company::from).collect(), total))
     }
 
@@ -481,18 +475,11 @@ impl Store {
                 push_filter(qb, f);
             }
         };
-        let mut conn = self.conn().await?;
-        let mut count = Sql::new("SELECT COUNT(*) FROM contacts");
-        filter(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
-        let mut qb = Sql::new(format!("SELECT {CONTACT_COLUMNS} FROM contacts"));
-        filter(&mut qb);
-        if let Some(after) = cursor_after(q) {
-            qb.push(" AND id > ").push_bind(after);
-        }
-        qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit) + 1);
-        let rows: Vec<ContactRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
-        Ok((with_phones(&mut conn, rows).await?, total))
+        let count = Sql::new("SELECT COUNT(*) FROM contacts");
+        let select = Sql::new(format!("SELECT {CONTACT_COLUMNS} FROM contacts"));
+        let (rows, total): (Vec<ContactRow>, i64) =
+            self.keyset_page(count, select, filter, "id", cursor_after(q), q.limit).await?;
+        Ok((with_phones(&mut *self.conn().await?, rows).await?, total))
     }
 
     /// A contact of the account with its phones, locked or not (callers mask it for display);

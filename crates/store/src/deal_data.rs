@@ -19,7 +19,7 @@ use levd_domain::deal_data::{
 };
 use sqlx::FromRow;
 
-use crate::{Backend, WriteTx, Result, Sql, Store, StoreError};
+use crate::{Backend, Result, Sql, Store, StoreError, WriteTx};
 
 // ---------------------------------------------------------------------------------------------
 // Rows
@@ -478,8 +478,9 @@ impl Store {
         .bind(now)
         .execute(&mut *self.conn().await?)
         .await?;
-        let stored: String =
-            sqlx::query_scalar("SELECT secret_hex FROM file_link_secrets WHERE id = 1").fetch_one(&mut *self.conn().await?).await?;
+        let stored: String = sqlx::query_scalar("SELECT secret_hex FROM file_link_secrets WHERE id = 1")
+            .fetch_one(&mut *self.conn().await?)
+            .await?;
         self.open_secret(stored, LINK_SECRET_PURPOSE)
     }
 
@@ -623,16 +624,10 @@ impl Store {
                 s.push_contains("d.search_name", &fold_case(t));
             }
         };
-        let mut count = Sql::new("SELECT COUNT(*) FROM documents d");
-        filter(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
-        let mut s = Sql::new(DOCUMENT_SELECT);
-        filter(&mut s);
-        if let Some((after, _)) = &q.cursor {
-            s.push(" AND d.id > ").push_bind(*after);
-        }
-        s.push(" ORDER BY d.id LIMIT ").push_bind(i64::from(q.limit) + 1);
-        let rows: Vec<DocumentRow> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
+        let count = Sql::new("SELECT COUNT(*) FROM documents d");
+        let after = q.cursor.as_ref().map(|(after, _)| *after);
+        let (rows, total): (Vec<DocumentRow>, i64) =
+            self.keyset_page(count, Sql::new(DOCUMENT_SELECT), filter, "d.id", after, q.limit).await?;
         Ok((rows.into_iter().map(DealDocument::from).collect(), total))
     }
 
@@ -706,7 +701,8 @@ impl Store {
             s.push(" AND c.vault_id = ").push_bind(v);
         }
         s.push(" ORDER BY v.is_default DESC, c.id");
-        let heads: Vec<(i64, i64, String, Option<String>)> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
+        let heads: Vec<(i64, i64, String, Option<String>)> =
+            s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         if heads.is_empty() {
             return Ok(Vec::new());
         }
@@ -753,7 +749,8 @@ impl Store {
         let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
         let mut s = Sql::new("SELECT task_id, user_id, email FROM checklist_task_collaborators WHERE task_id IN (");
         s.push_ids(&ids).push(") ORDER BY id");
-        let collaborators: Vec<(i64, Option<i64>, Option<String>)> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
+        let collaborators: Vec<(i64, Option<i64>, Option<String>)> =
+            s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         let mut s = Sql::new(
             "SELECT tdt.task_id, dt.id, dt.name FROM checklist_task_document_types tdt \
              JOIN document_types dt ON dt.id = tdt.document_type_id WHERE tdt.task_id IN (",
@@ -1101,7 +1098,8 @@ impl Store {
         );
         s.push_bind(account_id).push(" AND mv.memo_id IN (");
         s.push_ids(&ids).push(") ORDER BY v.id");
-        let rows: Vec<(i64, i64, String, Option<String>)> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
+        let rows: Vec<(i64, i64, String, Option<String>)> =
+            s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         for (memo_id, id, vault_type, title) in rows {
             if let Some(m) = memos.iter_mut().find(|m| m.id == memo_id) {
                 m.vaults.push(VaultRef { id, vault_type, title });
@@ -1125,8 +1123,10 @@ impl Store {
 
     /// A memo by id alone, for a signed link.
     pub async fn memo_for_link(&self, memo_id: i64) -> Result<Option<MemoRecord>> {
-        let row: Option<MemoRow> =
-            sqlx::query_as(sqlf!("{MEMO_SELECT} WHERE m.id = $1")).bind(memo_id).fetch_optional(&mut *self.conn().await?).await?;
+        let row: Option<MemoRow> = sqlx::query_as(sqlf!("{MEMO_SELECT} WHERE m.id = $1"))
+            .bind(memo_id)
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
         Ok(row.map(MemoRecord::from))
     }
 

@@ -9,7 +9,7 @@ use levd_domain::query::{Filter, FilterOp, FilterValue, ListQuery, Paging};
 use serde_json::{Map, Value};
 use sqlx::{FromRow, Row};
 
-use crate::{WriteTx, Result, Sql, Store, StoreError};
+use crate::{Result, Sql, Store, StoreError, WriteTx};
 
 #[derive(Debug, Clone, FromRow)]
 struct DealRow {
@@ -320,45 +320,51 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn properties_of(&self, deal_ids: &[i64]) -> Result<Vec<DealPropertyRow>> {
+    /// The rows `select` (ending in `deal_id IN (`) finds for `deal_ids`, in `order`; none
+    /// for no deals.
+    async fn rows_of_deals<R>(&self, select: &'static str, deal_ids: &[i64], order: &'static str) -> Result<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
         if deal_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = Sql::new(
-            "SELECT deal_id, id, name, address, city, state, zip, asset_type_id, units, square_footage, year_built \
-             FROM deal_properties WHERE deal_id IN (",
-        );
+        let mut qb = Sql::new(select);
         push_ids(&mut qb, deal_ids);
-        qb.push(") ORDER BY deal_id, id");
+        qb.push(") ").push(order);
         Ok(qb.build_query_as().fetch_all(&mut *self.conn().await?).await?)
     }
 
+    pub async fn properties_of(&self, deal_ids: &[i64]) -> Result<Vec<DealPropertyRow>> {
+        self.rows_of_deals(
+            "SELECT deal_id, id, name, address, city, state, zip, asset_type_id, units, square_footage, year_built \
+             FROM deal_properties WHERE deal_id IN (",
+            deal_ids,
+            "ORDER BY deal_id, id",
+        )
+        .await
+    }
+
     pub async fn team_of(&self, deal_ids: &[i64]) -> Result<Vec<DealTeamRow>> {
-        if deal_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = Sql::new(
+        self.rows_of_deals(
             "SELECT t.deal_id, t.id, t.user_id, u.first_name, u.last_name, u.email, t.deal_role, t.is_primary, \
              t.permission, u.photo_url FROM deal_team t JOIN users u ON u.id = t.user_id WHERE t.deal_id IN (",
-        );
-        push_ids(&mut qb, deal_ids);
-        qb.push(") ORDER BY t.deal_id, t.id");
-        Ok(qb.build_query_as().fetch_all(&mut *self.conn().await?).await?)
+            deal_ids,
+            "ORDER BY t.deal_id, t.id",
+        )
+        .await
     }
 
     /// Current pipeline rows of the deals, most recently moved first. `status_name` is the
     /// stage's status key, the value clients join with a pipeline's `statuses[].status`.
     pub async fn pipelines_of(&self, deal_ids: &[i64]) -> Result<Vec<DealPipelineRow>> {
-        if deal_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = Sql::new(
+        self.rows_of_deals(
             "SELECT dp.deal_id, dp.pipeline_id, s.key AS status_name, dp.updated_at \
              FROM deal_pipelines dp JOIN pipeline_statuses s ON s.id = dp.status_id WHERE dp.deal_id IN (",
-        );
-        push_ids(&mut qb, deal_ids);
-        qb.push(") ORDER BY dp.deal_id, dp.updated_at DESC, dp.pipeline_id");
-        Ok(qb.build_query_as().fetch_all(&mut *self.conn().await?).await?)
+            deal_ids,
+            "ORDER BY dp.deal_id, dp.updated_at DESC, dp.pipeline_id",
+        )
+        .await
     }
 
     /// Creates a pipeline with its ordered statuses (`(key, name)`); returns its id.
@@ -555,12 +561,7 @@ fn push_patch<P: BindPatch>(qb: &mut Sql, col: &str, p: &P) {
 
 /// Writes `DealFinancialsWrite` values into the deal's record (created first should the deal
 /// predate the rule that every deal has one).
-async fn write_financials(
-    tx: &mut WriteTx,
-    deal_id: i64,
-    f: &FinancialsWrite,
-    now: &str,
-) -> Result<()> {
+async fn write_financials(tx: &mut WriteTx, deal_id: i64, f: &FinancialsWrite, now: &str) -> Result<()> {
     sqlx::query("INSERT INTO deal_financials (deal_id, updated_at) VALUES ($1, $2) ON CONFLICT (deal_id) DO NOTHING")
         .bind(deal_id)
         .bind(now)

@@ -539,7 +539,8 @@ impl Store {
                 DATASET_ASSET_TYPES => "market_asset_types",
                 _ => continue,
             };
-            let records: i64 = sqlx::query_scalar(sqlf!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut *self.conn().await?).await?;
+            let records: i64 =
+                sqlx::query_scalar(sqlf!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut *self.conn().await?).await?;
             out.push(DatasetStatus { dataset, source, loaded_at, records });
         }
         Ok(out)

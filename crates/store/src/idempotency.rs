@@ -15,7 +15,10 @@ enum Found {
     /// Another node's unit holds the key.
     Busy,
     Nothing,
-    Record { fingerprint: String, answer: Option<(u16, String)> },
+    Record {
+        fingerprint: String,
+        answer: Option<(u16, String)>,
+    },
 }
 
 /// Outcome of claiming an idempotency key.

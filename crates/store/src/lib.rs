@@ -217,6 +217,32 @@ impl Store {
         self.backend
     }
 
+    /// One page in id order: how many rows `count` matches, and the rows of `select` after id
+    /// `after` (`id_column > after`), at most `limit + 1` (a further row tells that another page
+    /// exists). `narrow` adds the conditions both share to each.
+    pub(crate) async fn keyset_page<R>(
+        &self,
+        mut count: Sql,
+        mut select: Sql,
+        narrow: impl Fn(&mut Sql),
+        id_column: &'static str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<R>, i64)>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        narrow(&mut count);
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
+        narrow(&mut select);
+        if let Some(after) = after {
+            select.push(format_args!(" AND {id_column} > ")).push_bind(after);
+        }
+        select.push(format_args!(" ORDER BY {id_column} LIMIT ")).push_bind(i64::from(limit) + 1);
+        let rows = select.build_query_as().fetch_all(&mut *self.conn().await?).await?;
+        Ok((rows, total))
+    }
+
     /// Applies every pending migration of this backend (they are embedded in the binary).
     pub async fn migrate(&self) -> Result<()> {
         let run = match self.backend {

@@ -33,16 +33,8 @@ impl Store {
             q.push(" AND n.parent_type = ").push_bind(parent_type.to_string());
             q.push(" AND n.parent_id = ").push_bind(parent_id);
         };
-        let mut c = Sql::new("SELECT COUNT(*) FROM notes n");
-        filter(&mut c);
-        let total: i64 = c.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
-        let mut q = Sql::new(NOTE_SELECT);
-        filter(&mut q);
-        if let Some(after) = after_id {
-            q.push(" AND n.id > ").push_bind(after);
-        }
-        q.push(" ORDER BY n.id LIMIT ").push_bind(i64::from(limit) + 1);
-        Ok((q.build_query_as().fetch_all(&mut *self.conn().await?).await?, total))
+        let count = Sql::new("SELECT COUNT(*) FROM notes n");
+        self.keyset_page(count, Sql::new(NOTE_SELECT), filter, "n.id", after_id, limit).await
     }
 
     pub async fn note(

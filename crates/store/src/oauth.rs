@@ -445,7 +445,8 @@ impl Store {
     where
         T: OfGrant + for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     {
-        let claimed = sqlx::query(claim).bind(now).bind(digest).execute(&mut *self.conn().await?).await?.rows_affected();
+        let claimed =
+            sqlx::query(claim).bind(now).bind(digest).execute(&mut *self.conn().await?).await?.rows_affected();
         let row = sqlx::query_as::<_, T>(read).bind(digest).fetch_optional(&mut *self.conn().await?).await?;
         Ok(match (claimed, row) {
             (1, Some(row)) => Redemption::Fresh(row),
@@ -557,7 +558,10 @@ impl Store {
     }
 
     pub async fn clear_signin_failures(&self, bucket: &str) -> Result<()> {
-        sqlx::query("DELETE FROM oauth_signin_failures WHERE bucket = $1").bind(bucket).execute(&mut *self.conn().await?).await?;
+        sqlx::query("DELETE FROM oauth_signin_failures WHERE bucket = $1")
+            .bind(bucket)
+            .execute(&mut *self.conn().await?)
+            .await?;
         Ok(())
     }
 }

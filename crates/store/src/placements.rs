@@ -17,7 +17,7 @@ use levd_domain::placements::{
 use levd_domain::query::{Filter, FilterValue};
 use sqlx::FromRow;
 
-use crate::{WriteTx, Result, Sql, Store, StoreError};
+use crate::{Result, Sql, Store, StoreError, WriteTx};
 
 /// Columns of `placements` that [`Store::update_placement`] may set: a fence that keeps
 /// anything else out of SQL text.
@@ -378,21 +378,15 @@ impl Store {
         after_id: Option<i64>,
         limit: u32,
     ) -> Result<(Vec<StoredPlacement>, i64)> {
-        let mut c = Sql::new("SELECT COUNT(*) FROM placements p");
-        push_visible(&mut c, v);
-        for f in filters {
-            push_placement_filter(&mut c, f);
-        }
-        let total: i64 = c.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
-        let mut q = placement_select(v);
-        for f in filters {
-            push_placement_filter(&mut q, f);
-        }
-        if let Some(after) = after_id {
-            q.push(" AND p.id > ").push_bind(after);
-        }
-        q.push(" ORDER BY p.id LIMIT ").push_bind(i64::from(limit) + 1);
-        let rows: Vec<PlacementRow> = q.build_query_as().fetch_all(&mut *self.conn().await?).await?;
+        let mut count = Sql::new("SELECT COUNT(*) FROM placements p");
+        push_visible(&mut count, v);
+        let narrow = |q: &mut Sql| {
+            for f in filters {
+                push_placement_filter(q, f);
+            }
+        };
+        let (rows, total): (Vec<PlacementRow>, i64) =
+            self.keyset_page(count, placement_select(v), narrow, "p.id", after_id, limit).await?;
         Ok((rows.into_iter().map(StoredPlacement::from).collect(), total))
     }
 
@@ -571,19 +565,15 @@ impl Store {
         after_id: Option<i64>,
         limit: u32,
     ) -> Result<(Vec<StoredTermSheet>, i64)> {
-        let mut c = Sql::new("SELECT COUNT(*) FROM term_sheets ts JOIN placements p ON p.id = ts.placement_id");
-        push_visible(&mut c, v);
-        c.push(" AND ts.account_id = ").push_bind(v.account_id);
-        c.push(" AND ts.deal_id = ").push_bind(deal_id);
-        c.push(" AND ts.deleted_at IS NULL");
-        let total: i64 = c.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
-        let mut q = term_sheet_select(v, deal_id);
-        q.push(" AND ts.deleted_at IS NULL");
-        if let Some(after) = after_id {
-            q.push(" AND ts.id > ").push_bind(after);
-        }
-        q.push(" ORDER BY ts.id LIMIT ").push_bind(i64::from(limit) + 1);
-        let rows: Vec<TermSheetRow> = q.build_query_as().fetch_all(&mut *self.conn().await?).await?;
+        let mut count = Sql::new("SELECT COUNT(*) FROM term_sheets ts JOIN placements p ON p.id = ts.placement_id");
+        push_visible(&mut count, v);
+        count.push(" AND ts.account_id = ").push_bind(v.account_id);
+        count.push(" AND ts.deal_id = ").push_bind(deal_id);
+        let live = |q: &mut Sql| {
+            q.push(" AND ts.deleted_at IS NULL");
+        };
+        let (rows, total): (Vec<TermSheetRow>, i64) =
+            self.keyset_page(count, term_sheet_select(v, deal_id), live, "ts.id", after_id, limit).await?;
         Ok((rows.into_iter().map(StoredTermSheet::from).collect(), total))
     }
 
@@ -897,13 +887,7 @@ fn known_columns(w: &TermSheetWrite) -> impl Iterator<Item = &(&'static str, Cel
     w.columns.iter().filter(|(col, _)| TERM_FIELDS.iter().any(|f| f.column == *col))
 }
 
-async fn clear_winner(
-    tx: &mut WriteTx,
-    account_id: i64,
-    deal_id: i64,
-    except: Option<i64>,
-    now: &str,
-) -> Result<()> {
+async fn clear_winner(tx: &mut WriteTx, account_id: i64, deal_id: i64, except: Option<i64>, now: &str) -> Result<()> {
     sqlx::query(
         "UPDATE term_sheets SET winning = 0, updated_at = $1 \
          WHERE account_id = $2 AND deal_id = $3 AND winning <> 0 AND id <> $4",

@@ -11,9 +11,9 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
+use sqlx::AnyConnection;
 use sqlx::any::AnyTransactionManager;
 use sqlx::pool::PoolConnection;
-use sqlx::AnyConnection;
 use sqlx_core::transaction::TransactionManager;
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard, OwnedSemaphorePermit};
 
