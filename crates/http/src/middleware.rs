@@ -492,6 +492,7 @@ async fn run_pipeline(
     // to the end in their own task, whether or not the client waits.
     req.extensions_mut().insert(UnitService(state.service.bound(unit.store())));
     let fault = state.tuning.fault;
+    let auth = state.auth.clone();
     let work = async move {
         let resp = finalize(next.run(req).await, &request_id);
         let status = resp.status().as_u16();
@@ -526,6 +527,12 @@ async fn run_pipeline(
         }
         if fault == Some(Fault::ExitAfterCommit) {
             std::process::exit(FAULT_EXIT_CODE);
+        }
+        // A change of credentials bumped the epoch in the unit; the handler dropped this node's
+        // cached credentials before the commit, when a concurrent request could read them
+        // again unchanged, so they are dropped once more now that the change is visible.
+        if keep_writes && let Err(e) = auth.sync_epoch().await {
+            tracing::warn!(error = %e, "could not read the credential epoch");
         }
         Response::from_parts(parts, Body::from(bytes))
     };

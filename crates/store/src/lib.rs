@@ -177,14 +177,19 @@ impl Store {
                 tighten(&f);
             }
         }
-        Ok(Store {
+        Ok(Store::on_pool(pool, backend))
+    }
+
+    /// A handle on an open pool, bound to no unit of work.
+    pub(crate) fn on_pool(pool: AnyPool, backend: Backend) -> Store {
+        Store {
             pool,
             backend,
             secret_keys: None,
             unit: None,
             unit_turns: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
             in_flight: idempotency::InFlight::default(),
-        })
+        }
     }
 
     /// This handle with the keys that seal secrets at rest.

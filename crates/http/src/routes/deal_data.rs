@@ -86,7 +86,9 @@ async fn index_search(
     body: Bytes,
 ) -> HandlerResult {
     let scope = ctx.scope()?;
-    Ok(Reply::page(ctx.service(&s).search_index(scope, path_id(&deal), &body, &api_base(&s.site, &headers, &uri)).await?))
+    Ok(Reply::page(
+        ctx.service(&s).search_index(scope, path_id(&deal), &body, &api_base(&s.site, &headers, &uri)).await?,
+    ))
 }
 
 async fn index_observations(

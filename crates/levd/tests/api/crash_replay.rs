@@ -149,8 +149,12 @@ async fn world() -> World {
         is_primary: false,
     };
     let known = app.store.insert_contact(t.account.id, &contact("Priya"), ContactOrigin::Crm, &now).await.unwrap().id;
-    let locked =
-        app.store.insert_contact(t.account.id, &contact("Hidden"), ContactOrigin::AiRecommended, &now).await.unwrap().id;
+    let locked = app
+        .store
+        .insert_contact(t.account.id, &contact("Hidden"), ContactOrigin::AiRecommended, &now)
+        .await
+        .unwrap()
+        .id;
     let created = |r: reqwest::RequestBuilder| async move {
         let (s, b) = parts(r.send().await.unwrap()).await;
         assert_eq!(s, 201, "{b}");
