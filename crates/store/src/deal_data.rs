@@ -863,6 +863,15 @@ impl Store {
     /// Creates a task at the end of its siblings; `place` was checked to be the account's.
     pub async fn insert_task(&self, account_id: i64, place: TaskPlace, t: &NewTask, now: &str) -> Result<i64> {
         let mut tx = self.begin_write().await?;
+        if self.backend() == Backend::Postgres {
+            // Task creations on one checklist queue behind each other, so each reads the end of
+            // its siblings after the previous one wrote (SQLite's write lock does this for it).
+            sqlx::query("SELECT id FROM checklists WHERE id = $1 AND account_id = $2 FOR UPDATE")
+                .bind(place.checklist_id)
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         let mut pos = Sql::new("SELECT COALESCE(MAX(position), 0) + 1 FROM checklist_tasks WHERE checklist_id = ");
         pos.push_bind(place.checklist_id);
         match (t.parent, place.section_id) {

@@ -161,6 +161,9 @@ impl Store {
             .max_connections(max)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
+            // A connection still inside a transaction (one whose owner failed before ending it,
+            // its rollback not yet run) is closed rather than handed to the next user.
+            .after_release(|conn, _meta| Box::pin(async move { Ok(unit::outside_transactions(conn)) }))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if sqlite {

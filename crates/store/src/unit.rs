@@ -181,6 +181,11 @@ impl Store {
     }
 }
 
+/// Whether a connection is outside any transaction (fit to go back to the pool).
+pub(crate) fn outside_transactions(conn: &AnyConnection) -> bool {
+    AnyTransactionManager::get_transaction_depth(conn) == 0
+}
+
 async fn lock(shared: &Shared) -> Result<Bound> {
     let guard: OwnedMutexGuard<_> = shared.clone().lock_owned().await;
     OwnedMutexGuard::try_map(guard, |t| t.as_deref_mut()).map_err(|_| StoreError::UnitEnded)
