@@ -49,10 +49,32 @@ pub struct Tuning {
     pub idempotency_window: Duration,
     /// `GET /metrics` is served on the main listener (`--metrics on`, the default).
     pub metrics_on_main: bool,
-    /// A recoverable claim still running after this long belongs to a request whose server
-    /// died before its write committed (its write would have recorded the answer): it is
-    /// taken over.
-    pub idempotency_takeover: Duration,
+    /// Test-only fault injection (`LEVD_FAULT`); `None` in service.
+    pub fault: Option<Fault>,
+}
+
+/// A fault the process injects on purpose, to test what a crash leaves behind. Read from the
+/// `LEVD_FAULT` environment variable at start-up; for tests only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The process exits after an idempotent request's unit of work committed, before answering.
+    ExitAfterCommit,
+    /// The process exits just before an idempotent request's unit of work would commit.
+    ExitBeforeCommit,
+}
+
+/// Exit status of a process stopped by an injected fault.
+pub const FAULT_EXIT_CODE: i32 = 86;
+
+impl Fault {
+    /// The fault a `LEVD_FAULT` value names; `None` for anything else.
+    pub fn parse(value: &str) -> Option<Fault> {
+        match value {
+            "exit-after-commit" => Some(Fault::ExitAfterCommit),
+            "exit-before-commit" => Some(Fault::ExitBeforeCommit),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Tuning {
@@ -61,15 +83,10 @@ impl Default for Tuning {
             trusted_proxies: TrustedProxies::default(),
             request_timeout: Duration::from_secs(30),
             idempotency_window: Duration::from_secs(24 * 3600),
-            idempotency_takeover: Duration::from_secs(120),
             metrics_on_main: true,
+            fault: None,
         }
     }
-}
-
-/// Writes that record their idempotent answer inside their own transaction.
-fn recoverable(method: &Method, template: &str) -> bool {
-    method == Method::POST && template == "/deals"
 }
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -85,6 +102,11 @@ static RL_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 /// Id of the request, in the extensions of the request and of the response.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub Arc<str>);
+
+/// The service bound to the unit of work of a request that holds an `Idempotency-Key`, in the
+/// request extensions for the handler (`routes::Ctx`).
+#[derive(Clone)]
+pub struct UnitService(pub levd_service::Service);
 
 /// What the handler may know of its caller.
 #[derive(Debug, Clone)]
@@ -326,87 +348,111 @@ async fn run_pipeline(
         }
         _ => None,
     };
-    if let Some((account_id, user_id, key)) = &idem {
-        let fingerprint = fingerprint(&method, req.uri().path(), &body_bytes);
-        let ts = rfc3339_before_now;
-        let claim = state
-            .service
-            .store
-            .claim_idempotency_key(
-                *account_id,
-                *user_id,
-                key,
-                &fingerprint,
-                &now_rfc3339(),
-                &ts(state.tuning.idempotency_window),
-                &ts(state.tuning.idempotency_takeover),
-                recoverable(&method, template),
-            )
-            .await;
-        match claim {
-            Ok(Claim::Claimed) => {}
-            Ok(Claim::InProgress) => {
-                let e = ApiError::conflict("A request with this Idempotency-Key is still in progress; retry later");
-                return Err(with_quota(error_response(e), quota));
-            }
-            Ok(Claim::Mismatch) => {
-                let e =
-                    ApiError::conflict("Idempotency conflict: this Idempotency-Key was used with a different request");
-                return Err(with_quota(error_response(e), quota));
-            }
-            Ok(Claim::Replay { status, body }) => {
-                state.metrics.replayed();
-                let mut r = Response::new(Body::from(body));
-                *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                r.headers_mut().insert(IDEMPOTENT_REPLAYED.clone(), HeaderValue::from_static("true"));
-                r.extensions_mut().insert(Rendered);
-                return Ok(with_quota(r, quota));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "idempotency store failure");
-                return Err(error_response(ApiError::unavailable("The service is temporarily unavailable")));
+    let unit = match &idem {
+        None => None,
+        Some((account_id, user_id, key)) => {
+            let fingerprint = fingerprint(&method, req.uri().path(), &body_bytes);
+            let claim = state
+                .service
+                .store
+                .claim_idempotency_key(
+                    *account_id,
+                    *user_id,
+                    key,
+                    &fingerprint,
+                    &rfc3339_before_now(state.tuning.idempotency_window),
+                )
+                .await;
+            match claim {
+                Ok(Claim::Claimed(unit)) => Some(unit),
+                Ok(Claim::InProgress) => {
+                    let e = ApiError::conflict("A request with this Idempotency-Key is still in progress; retry later");
+                    return Err(with_quota(error_response(e), quota));
+                }
+                Ok(Claim::Mismatch) => {
+                    let e = ApiError::conflict(
+                        "Idempotency conflict: this Idempotency-Key was used with a different request",
+                    );
+                    return Err(with_quota(error_response(e), quota));
+                }
+                Ok(Claim::Replay { status, body }) => {
+                    state.metrics.replayed();
+                    let mut r = Response::new(Body::from(body));
+                    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    r.headers_mut().insert(IDEMPOTENT_REPLAYED.clone(), HeaderValue::from_static("true"));
+                    r.extensions_mut().insert(Rendered);
+                    return Ok(with_quota(r, quota));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "idempotency store failure");
+                    return Err(error_response(ApiError::unavailable("The service is temporarily unavailable")));
+                }
             }
         }
-    }
+    };
 
     // 6. The handler.
-    let release_ids = idem.clone().unwrap_or_default();
     req.extensions_mut().insert(Caller { principal, scope, origin_app: origin });
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(|| "".into());
-    let Some((account_id, user_id, key)) = idem else {
+    let Some(unit) = unit else {
         return Ok(with_quota(next.run(req).await, quota));
     };
-    // Once a key is claimed, the handler and the recording of its answer run to the end in
-    // their own task: a client that hangs up must not leave a claim behind that a retry would
-    // find abandoned and execute a second time.
-    let store = state.service.store.clone();
-    let claim = levd_store::ClaimContext { account_id, user_id, key: key.clone(), request_id: request_id.to_string() };
-    let work = levd_store::CURRENT_CLAIM.scope(claim, async move {
+    // The handler runs on a service bound to the unit: its writes and the recorded answer
+    // commit together. Once a key is claimed, the handler and the recording of its answer run
+    // to the end in their own task, whether or not the client waits.
+    req.extensions_mut().insert(UnitService(state.service.bound(unit.store())));
+    let fault = state.tuning.fault;
+    let auth = state.auth.clone();
+    let work = async move {
         let resp = finalize(next.run(req).await, &request_id);
         let status = resp.status().as_u16();
-        // 5xx is never stored, nor 429 (`docs/api.md#idempotency`); the key may be retried.
+        // 5xx is never stored, nor 429 (`docs/api.md#idempotency`): every write is undone and
+        // the key may be retried.
         if status >= 500 || status == 429 {
-            let _ = store.release_idempotency_key(account_id, user_id, &key).await;
+            if let Err(e) = unit.rollback().await {
+                tracing::error!(error = %e, "could not roll back an idempotent request");
+            }
             return resp;
         }
         let (parts, body) = resp.into_parts();
-        let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let bytes = match body.collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the answer of an idempotent request");
+                let _ = unit.rollback().await;
+                return error_response(ApiError::internal());
+            }
+        };
+        // A refusal (4xx) leaves no write behind, whatever the handler wrote before refusing.
+        let keep_writes = (200..300).contains(&status);
         let text = String::from_utf8_lossy(&bytes);
-        if let Err(e) = store.complete_idempotency_key(account_id, user_id, &key, status, &text).await {
-            tracing::error!(error = %e, "could not store idempotent response");
-            let _ = store.release_idempotency_key(account_id, user_id, &key).await;
+        let recorded = match fault {
+            Some(Fault::ExitBeforeCommit) => std::process::exit(FAULT_EXIT_CODE),
+            _ => unit.commit_with_answer(keep_writes, status, &text, &now_rfc3339()).await,
+        };
+        if let Err(e) = recorded {
+            // Nothing was committed: the answer must not reach the client as if it had been.
+            tracing::error!(error = %e, "could not commit an idempotent request");
+            return error_response(ApiError::unavailable("The service is temporarily unavailable"));
+        }
+        if fault == Some(Fault::ExitAfterCommit) {
+            std::process::exit(FAULT_EXIT_CODE);
+        }
+        // A change of credentials bumped the epoch in the unit; the handler dropped this node's
+        // cached credentials before the commit, when a concurrent request could read them
+        // again unchanged, so they are dropped once more now that the change is visible.
+        if keep_writes && let Err(e) = auth.sync_epoch().await {
+            tracing::warn!(error = %e, "could not read the credential epoch");
         }
         Response::from_parts(parts, Body::from(bytes))
-    });
+    };
     let task = tokio::spawn(tracing::Instrument::in_current_span(work));
     let resp = match task.await {
         Ok(r) => r,
         Err(e) => {
-            // The handler panicked: nothing was stored, so free the key for a retry.
+            // The handler panicked: its unit was dropped, which rolls it back and frees the key.
             tracing::error!(error = %e, "handler failed");
-            let (a, u, k) = release_ids;
-            let _ = state.service.store.release_idempotency_key(a, u, &k).await;
             error_response(ApiError::internal())
         }
     };

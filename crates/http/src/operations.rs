@@ -837,7 +837,7 @@ pub fn router() -> Router<AppState> {
 async fn rest(
     o: &'static Operation,
     State(state): State<AppState>,
-    Ctx(caller): Ctx,
+    ctx: Ctx,
     params: RawPathParams,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -845,11 +845,13 @@ async fn rest(
     body: Bytes,
 ) -> HandlerResult {
     let Handler::Service(run) = o.handler else { return Err(ApiError::not_found("Route not found").into()) };
+    let service = ctx.service(&state);
+    let caller = &ctx.0;
     let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     let note_parent = o.note_parent.map(|p| (p, params.first().map_or(0, |(_, v)| path_id(v))));
     let input = Input {
         user_id: caller.principal.as_ref().map_or(0, |p| p.user_id()),
-        scope: caller.scope,
+        scope: caller.scope.clone(),
         params,
         query,
         body,
@@ -857,7 +859,7 @@ async fn rest(
         bearer: headers.get(AUTHORIZATION).and_then(|h| parse_bearer(h.as_bytes())).map(str::to_owned),
         note_parent,
     };
-    Ok(match run(&state.service, &input).await? {
+    Ok(match run(service, &input).await? {
         Output::List(page) => Reply::page(page),
         Output::One(v) if matches!(o.answer, Answer::Created(_)) => Reply::created(v),
         Output::One(v) => Reply::ok(v),

@@ -943,8 +943,8 @@ async fn kill_and_restart(
     let bases_now = [a.base(), b.base()];
     let Verification { missing, duplicates, stored } =
         verify_writes(api, &bases_now, key, &tag, &acked, &titles).await?;
-    // A pending write already stored committed before the kill while its claim stayed
-    // "running": the retry after the takeover (b2) shows whether it then runs a second time.
+    // A pending write already stored committed before the kill (with its answer, in one
+    // transaction): the retry (b2) shows whether it then runs a second time.
     let committed = pending.iter().filter(|w| stored.contains_key(&w.title)).count();
     let pass = missing.is_empty() && duplicates.is_empty() && refused.is_empty() && !acked.is_empty();
     let mut detail = format!(

@@ -103,10 +103,6 @@ pub struct ServeArgs {
     /// for open requests.
     #[arg(long, env = "LEV_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub request_timeout: u64,
-    /// Seconds after which the claim of an `Idempotency-Key` whose request never finished
-    /// (its server died) is taken over by a retry. Must exceed `--request-timeout`.
-    #[arg(long, env = "LEV_IDEMPOTENCY_TAKEOVER", default_value_t = 120, value_parser = clap::value_parser!(u64).range(2..=86_400))]
-    pub idempotency_takeover: u64,
     /// Seconds an `Idempotency-Key` and its recorded answer are kept.
     #[arg(long, env = "LEV_IDEMPOTENCY_WINDOW", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(3_600..=2_592_000))]
     pub idempotency_window: u64,

@@ -7,7 +7,7 @@ use levd_auth::{Authenticator, IssuerConfig, JwksSource, JwtVerifier};
 use levd_domain::limits::RateLimitConfig;
 use levd_domain::time_fmt::{rfc3339_before_now, unix_now};
 use levd_http::conn::ConnectionLimits;
-use levd_http::middleware::Tuning;
+use levd_http::middleware::{Fault, Tuning};
 use levd_http::{AppState, Site};
 use levd_oauth::OAuthSettings;
 use levd_service::Service;
@@ -325,25 +325,25 @@ fn init_tracing(format: LogFormat, filter: &str) -> Result<(), String> {
 
 /// The tuning `levd serve`'s flags describe, checked against each other.
 pub fn tuning_from(args: &ServeArgs) -> Result<Tuning, String> {
-    if args.idempotency_takeover <= args.request_timeout {
-        return Err(format!(
-            "--idempotency-takeover ({} s) must be longer than --request-timeout ({} s): a claim must not be taken over while its request may still run",
-            args.idempotency_takeover, args.request_timeout
-        ));
-    }
-    if args.idempotency_window < args.idempotency_takeover {
-        return Err(format!(
-            "--idempotency-window ({} s) must not be shorter than --idempotency-takeover ({} s)",
-            args.idempotency_window, args.idempotency_takeover
-        ));
-    }
     Ok(Tuning {
         trusted_proxies: args.trusted_proxies.clone().unwrap_or_default(),
         request_timeout: Duration::from_secs(args.request_timeout),
         idempotency_window: Duration::from_secs(args.idempotency_window),
-        idempotency_takeover: Duration::from_secs(args.idempotency_takeover),
         metrics_on_main: args.metrics == MetricsExposure::On,
+        fault: fault_from_env(),
     })
+}
+
+/// The fault a test asked for through `LEVD_FAULT` (see `levd_http::middleware::Fault`); an
+/// unknown value is refused loudly rather than ignored.
+fn fault_from_env() -> Option<Fault> {
+    let value = std::env::var("LEVD_FAULT").ok().filter(|v| !v.is_empty())?;
+    let fault = Fault::parse(&value);
+    match fault {
+        Some(_) => tracing::warn!(fault = %value, "LEVD_FAULT is set: this process will exit on purpose (tests only)"),
+        None => tracing::warn!(fault = %value, "LEVD_FAULT names no known fault; ignored"),
+    }
+    fault
 }
 
 pub fn issuers_from(args: &ServeArgs) -> Result<Vec<IssuerConfig>, String> {

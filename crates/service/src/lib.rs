@@ -79,6 +79,12 @@ impl Service {
         }
     }
 
+    /// This service on `store` (a store bound to a request's unit of work), sharing
+    /// everything else.
+    pub fn bound(&self, store: Store) -> Service {
+        Service { store, ..self.clone() }
+    }
+
     /// Uses `dir` for document files.
     pub fn with_data_dir(mut self, dir: std::path::PathBuf) -> Service {
         self.data_dir = Arc::new(dir);

@@ -90,7 +90,7 @@ impl Store {
         .bind(account_type)
         .bind(tier.as_str())
         .bind(now_rfc3339())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await
         .map_err(|e| StoreError::on_unique(e, "account slug"))
     }
@@ -100,7 +100,7 @@ impl Store {
             "SELECT id, uuid, slug, name, account_type, api_tier, created_at FROM accounts WHERE slug = $1",
         )
         .bind(slug)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?)
     }
 
@@ -109,12 +109,12 @@ impl Store {
             "SELECT id, uuid, slug, name, account_type, api_tier, created_at FROM accounts WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?)
     }
 
     pub async fn count_accounts(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(self.pool()).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&mut *self.conn().await?).await?)
     }
 
     pub async fn create_user(
@@ -134,7 +134,7 @@ impl Store {
         .bind(last_name)
         .bind(subject)
         .bind(now_rfc3339())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await
         .map_err(|e| StoreError::on_unique(e, "user (email or subject)"))
     }
@@ -142,21 +142,21 @@ impl Store {
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>> {
         Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
         Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
             .bind(email)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
     pub async fn user_by_subject(&self, subject: &str) -> Result<Option<UserRow>> {
         Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE subject = $1"))
             .bind(subject)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -164,7 +164,7 @@ impl Store {
         sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
             .bind(at)
             .bind(user_id)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -220,7 +220,7 @@ impl Store {
              WHERE m.user_id = $1 AND m.status = 'active' ORDER BY a.id",
         )
         .bind(user_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?)
     }
 
@@ -247,12 +247,12 @@ impl Store {
         .bind(account_id)
         .bind(i64::from(limit))
         .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         let total: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE account_id = $1 AND status = 'active'")
                 .bind(account_id)
-                .fetch_one(self.pool())
+                .fetch_one(&mut *self.conn().await?)
                 .await?;
         Ok((rows, total))
     }

@@ -366,16 +366,10 @@ impl Store {
                 push_filter(qb, f);
             }
         };
-        let mut count = Sql::new("SELECT COUNT(*) FROM companies");
-        filter(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
-        let mut qb = Sql::new(format!("SELECT {COMPANY_COLUMNS} FROM companies"));
-        filter(&mut qb);
-        if let Some(after) = cursor_after(q) {
-            qb.push(" AND id > ").push_bind(after);
-        }
-        qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit) + 1);
-        let rows: Vec<CompanyRow> = qb.build_query_as().fetch_all(self.pool()).await?;
+        let count = Sql::new("SELECT COUNT(*) FROM companies");
+        let select = Sql::new(format!("SELECT {COMPANY_COLUMNS} FROM companies"));
+        let (rows, total): (Vec<CompanyRow>, i64) =
+            self.keyset_page(count, select, filter, "id", cursor_after(q), q.limit).await?;
         Ok((rows.into_iter().map(Company::from).collect(), total))
     }
 
@@ -385,7 +379,7 @@ impl Store {
             sqlx::query_as(sqlf!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id = $1 AND owner_account_id = $2"))
                 .bind(company_id)
                 .bind(account_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         Ok(row.map(Company::from))
     }
@@ -408,7 +402,7 @@ impl Store {
             qb.push(", ").push_bind(v.clone());
         }
         qb.push(format_args!(") RETURNING {COMPANY_COLUMNS}"));
-        let row: CompanyRow = qb.build_query_as().fetch_one(self.pool()).await?;
+        let row: CompanyRow = qb.build_query_as().fetch_one(&mut *self.conn().await?).await?;
         Ok(row.into())
     }
 
@@ -446,7 +440,7 @@ impl Store {
         }
         qb.push(" WHERE id = ").push_bind(company_id).push(" AND owner_account_id = ").push_bind(account_id);
         qb.push(format_args!(" RETURNING {COMPANY_COLUMNS}"));
-        let row: Option<CompanyRow> = qb.build_query_as().fetch_optional(self.pool()).await?;
+        let row: Option<CompanyRow> = qb.build_query_as().fetch_optional(&mut *self.conn().await?).await?;
         Ok(row.map(Company::from))
     }
 
@@ -460,7 +454,7 @@ impl Store {
              AND EXISTS (SELECT 1 FROM directory_lenders d WHERE d.name = companies.name)",
         )
         .bind(account_id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?
         .rows_affected())
     }
@@ -481,24 +475,17 @@ impl Store {
                 push_filter(qb, f);
             }
         };
-        let mut conn = self.pool().acquire().await?;
-        let mut count = Sql::new("SELECT COUNT(*) FROM contacts");
-        filter(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
-        let mut qb = Sql::new(format!("SELECT {CONTACT_COLUMNS} FROM contacts"));
-        filter(&mut qb);
-        if let Some(after) = cursor_after(q) {
-            qb.push(" AND id > ").push_bind(after);
-        }
-        qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit) + 1);
-        let rows: Vec<ContactRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
-        Ok((with_phones(&mut conn, rows).await?, total))
+        let count = Sql::new("SELECT COUNT(*) FROM contacts");
+        let select = Sql::new(format!("SELECT {CONTACT_COLUMNS} FROM contacts"));
+        let (rows, total): (Vec<ContactRow>, i64) =
+            self.keyset_page(count, select, filter, "id", cursor_after(q), q.limit).await?;
+        Ok((with_phones(&mut *self.conn().await?, rows).await?, total))
     }
 
     /// A contact of the account with its phones, locked or not (callers mask it for display);
     /// `None` when missing or another account's.
     pub async fn contact(&self, account_id: i64, contact_id: i64) -> Result<Option<Contact>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.conn().await?;
         load_contact(&mut conn, account_id, contact_id).await
     }
 
@@ -510,7 +497,7 @@ impl Store {
         )
         .bind(account_id)
         .bind(company_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?)
     }
 
@@ -575,7 +562,7 @@ impl Store {
             sqlx::query_scalar("SELECT company_id FROM contacts WHERE id = $1 AND owner_account_id = $2")
                 .bind(contact_id)
                 .bind(account_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         let Some(company_id) = company_id else { return Ok(ContactUpdate::NotFound) };
         let mut tx = self.begin_write().await?;
@@ -692,7 +679,7 @@ impl Store {
         let row: Option<(i64, Option<i64>)> =
             sqlx::query_as("SELECT enabled, balance FROM credit_accounts WHERE account_id = $1")
                 .bind(account_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         Ok(row.map(|(enabled, balance)| CreditPool { enabled: enabled != 0, balance }))
     }
@@ -735,7 +722,7 @@ impl Store {
              WHERE account_id = $1 ORDER BY id",
         )
         .bind(account_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         Ok(rows
             .into_iter()

@@ -19,7 +19,7 @@ use levd_domain::deal_data::{
 };
 use sqlx::FromRow;
 
-use crate::{Backend, Db, Result, Sql, Store, StoreError};
+use crate::{Backend, Result, Sql, Store, StoreError, WriteTx};
 
 // ---------------------------------------------------------------------------------------------
 // Rows
@@ -446,17 +446,6 @@ pub struct FactHit {
     pub matched_terms: usize,
 }
 
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The associated data the file-link secret is sealed with.
 pub(crate) const LINK_SECRET_PURPOSE: &str = "file_link_secrets:1";
 
@@ -472,7 +461,7 @@ impl Store {
     /// The secret that signs file links, hex-encoded, if one was made.
     pub async fn file_link_secret(&self) -> Result<Option<String>> {
         let stored: Option<String> = sqlx::query_scalar("SELECT secret_hex FROM file_link_secrets WHERE id = 1")
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         stored.map(|s| self.open_secret(s, LINK_SECRET_PURPOSE)).transpose()
     }
@@ -487,10 +476,11 @@ impl Store {
         )
         .bind(sealed)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
-        let stored: String =
-            sqlx::query_scalar("SELECT secret_hex FROM file_link_secrets WHERE id = 1").fetch_one(self.pool()).await?;
+        let stored: String = sqlx::query_scalar("SELECT secret_hex FROM file_link_secrets WHERE id = 1")
+            .fetch_one(&mut *self.conn().await?)
+            .await?;
         self.open_secret(stored, LINK_SECRET_PURPOSE)
     }
 
@@ -502,7 +492,7 @@ impl Store {
     pub async fn deal_owner(&self, deal_id: i64) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar("SELECT owner_account_id FROM deals WHERE id = $1")
             .bind(deal_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -513,7 +503,7 @@ impl Store {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vaults WHERE account_id = $1 AND deal_id = $2")
             .bind(account_id)
             .bind(deal_id)
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         if n > 0 {
             return Ok(());
@@ -572,7 +562,7 @@ impl Store {
             sqlx::query_as(sqlf!("{VAULT_SELECT} WHERE v.account_id = $1 AND v.deal_id = $2{VAULT_ORDER}"))
                 .bind(account_id)
                 .bind(deal_id)
-                .fetch_all(self.pool())
+                .fetch_all(&mut *self.conn().await?)
                 .await?;
         Ok(rows.into_iter().map(Vault::from).collect())
     }
@@ -583,7 +573,7 @@ impl Store {
                 .bind(vault_id)
                 .bind(account_id)
                 .bind(deal_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         Ok(row.map(Vault::from))
     }
@@ -596,13 +586,13 @@ impl Store {
         .bind(account_id)
         .bind(vault_id)
         .bind(path)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(sqlx::query_scalar("SELECT id FROM vault_folders WHERE account_id = $1 AND vault_id = $2 AND path = $3")
             .bind(account_id)
             .bind(vault_id)
             .bind(path)
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.conn().await?)
             .await?)
     }
 
@@ -631,21 +621,13 @@ impl Store {
                 s.push(" AND d.extension = ").push_bind(e.clone());
             }
             if let Some(t) = &q.search {
-                s.push(" AND d.search_name LIKE ")
-                    .push_bind(format!("%{}%", escape_like(&fold_case(t))))
-                    .push(" ESCAPE '\\'");
+                s.push_contains("d.search_name", &fold_case(t));
             }
         };
-        let mut count = Sql::new("SELECT COUNT(*) FROM documents d");
-        filter(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
-        let mut s = Sql::new(DOCUMENT_SELECT);
-        filter(&mut s);
-        if let Some((after, _)) = &q.cursor {
-            s.push(" AND d.id > ").push_bind(*after);
-        }
-        s.push(" ORDER BY d.id LIMIT ").push_bind(i64::from(q.limit) + 1);
-        let rows: Vec<DocumentRow> = s.build_query_as().fetch_all(self.pool()).await?;
+        let count = Sql::new("SELECT COUNT(*) FROM documents d");
+        let after = q.cursor.as_ref().map(|(after, _)| *after);
+        let (rows, total): (Vec<DocumentRow>, i64) =
+            self.keyset_page(count, Sql::new(DOCUMENT_SELECT), filter, "d.id", after, q.limit).await?;
         Ok((rows.into_iter().map(DealDocument::from).collect(), total))
     }
 
@@ -655,7 +637,7 @@ impl Store {
                 .bind(document_id)
                 .bind(account_id)
                 .bind(deal_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         Ok(row.map(DealDocument::from))
     }
@@ -664,7 +646,7 @@ impl Store {
     pub async fn document_for_link(&self, document_id: i64) -> Result<Option<DealDocument>> {
         let row: Option<DocumentRow> = sqlx::query_as(sqlf!("{DOCUMENT_SELECT} WHERE d.id = $1"))
             .bind(document_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         Ok(row.map(DealDocument::from))
     }
@@ -694,7 +676,7 @@ impl Store {
         .bind(d.document_type_id)
         .bind(fold_case(&d.file_name))
         .bind(now)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         self.document(account_id, deal_id, id).await?.ok_or(StoreError::NotFound("document"))
     }
@@ -719,7 +701,8 @@ impl Store {
             s.push(" AND c.vault_id = ").push_bind(v);
         }
         s.push(" ORDER BY v.is_default DESC, c.id");
-        let heads: Vec<(i64, i64, String, Option<String>)> = s.build_query_as().fetch_all(self.pool()).await?;
+        let heads: Vec<(i64, i64, String, Option<String>)> =
+            s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         if heads.is_empty() {
             return Ok(Vec::new());
         }
@@ -730,12 +713,12 @@ impl Store {
         );
         s.push_bind(account_id).push(" AND checklist_id IN (");
         s.push_ids(&ids).push(") ORDER BY position, id");
-        let sections: Vec<SectionRow> = s.build_query_as().fetch_all(self.pool()).await?;
+        let sections: Vec<SectionRow> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
 
         let mut s = Sql::new(TASK_SELECT);
         s.push(" WHERE t.account_id = ").push_bind(account_id).push(" AND t.checklist_id IN (");
         s.push_ids(&ids).push(") ORDER BY t.position, t.id");
-        let rows: Vec<TaskRow> = s.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<TaskRow> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         let mut tasks: Vec<ChecklistTask> = rows.into_iter().map(ChecklistTask::from).collect();
         self.fill_task_details(&mut tasks).await?;
 
@@ -766,17 +749,18 @@ impl Store {
         let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
         let mut s = Sql::new("SELECT task_id, user_id, email FROM checklist_task_collaborators WHERE task_id IN (");
         s.push_ids(&ids).push(") ORDER BY id");
-        let collaborators: Vec<(i64, Option<i64>, Option<String>)> = s.build_query_as().fetch_all(self.pool()).await?;
+        let collaborators: Vec<(i64, Option<i64>, Option<String>)> =
+            s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         let mut s = Sql::new(
             "SELECT tdt.task_id, dt.id, dt.name FROM checklist_task_document_types tdt \
              JOIN document_types dt ON dt.id = tdt.document_type_id WHERE tdt.task_id IN (",
         );
         s.push_ids(&ids).push(") ORDER BY dt.id");
-        let types: Vec<(i64, i64, Option<String>)> = s.build_query_as().fetch_all(self.pool()).await?;
+        let types: Vec<(i64, i64, Option<String>)> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         let mut s =
             Sql::new("SELECT task_id, id, document_id, name, origin FROM checklist_task_files WHERE task_id IN (");
         s.push_ids(&ids).push(") ORDER BY id");
-        let files: Vec<TaskFileRow> = s.build_query_as().fetch_all(self.pool()).await?;
+        let files: Vec<TaskFileRow> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
 
         let mut by_id: HashMap<i64, &mut ChecklistTask> = tasks.iter_mut().map(|t| (t.id, t)).collect();
         for (task_id, id, email) in collaborators {
@@ -803,7 +787,7 @@ impl Store {
         s.push(" WHERE t.account_id = ").push_bind(account_id);
         s.push(" AND (t.id = ").push_bind(task_id).push(" OR t.parent_task_id = ").push_bind(task_id);
         s.push(") ORDER BY t.position, t.id");
-        let rows: Vec<TaskRow> = s.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<TaskRow> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         let mut tasks: Vec<ChecklistTask> = rows.into_iter().map(ChecklistTask::from).collect();
         self.fill_task_details(&mut tasks).await?;
         let Some(pos) = tasks.iter().position(|t| t.id == task_id) else {
@@ -821,7 +805,7 @@ impl Store {
         )
         .bind(task_id)
         .bind(account_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         Ok(row.map(|(checklist_id, section_id, parent_task_id)| TaskPlace { checklist_id, section_id, parent_task_id }))
     }
@@ -831,7 +815,7 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT checklist_id FROM checklist_sections WHERE id = $1 AND account_id = $2")
             .bind(section_id)
             .bind(account_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -839,7 +823,7 @@ impl Store {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM checklists WHERE id = $1 AND account_id = $2")
             .bind(checklist_id)
             .bind(account_id)
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         Ok(n > 0)
     }
@@ -849,7 +833,7 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT id FROM checklists WHERE vault_id = $1 AND account_id = $2")
             .bind(vault_id)
             .bind(account_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -860,7 +844,7 @@ impl Store {
         )
         .bind(account_id)
         .bind(user_id)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         Ok(n > 0)
     }
@@ -872,13 +856,22 @@ impl Store {
         }
         let mut s = Sql::new("SELECT id FROM document_types WHERE id IN (");
         s.push_ids(ids).push(")");
-        let known: Vec<i64> = s.build_query_scalar().fetch_all(self.pool()).await?;
+        let known: Vec<i64> = s.build_query_scalar().fetch_all(&mut *self.conn().await?).await?;
         Ok(ids.iter().copied().filter(|id| !known.contains(id)).collect())
     }
 
     /// Creates a task at the end of its siblings; `place` was checked to be the account's.
     pub async fn insert_task(&self, account_id: i64, place: TaskPlace, t: &NewTask, now: &str) -> Result<i64> {
         let mut tx = self.begin_write().await?;
+        if self.backend() == Backend::Postgres {
+            // Task creations on one checklist queue behind each other, so each reads the end of
+            // its siblings after the previous one wrote (SQLite's write lock does this for it).
+            sqlx::query("SELECT id FROM checklists WHERE id = $1 AND account_id = $2 FOR UPDATE")
+                .bind(place.checklist_id)
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         let mut pos = Sql::new("SELECT COALESCE(MAX(position), 0) + 1 FROM checklist_tasks WHERE checklist_id = ");
         pos.push_bind(place.checklist_id);
         match (t.parent, place.section_id) {
@@ -977,7 +970,7 @@ impl Store {
         .bind(now)
         .bind(task_id)
         .bind(account_id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -1002,7 +995,7 @@ impl Store {
         .bind(dates.1)
         .bind(checklist_id)
         .bind(account_id)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?)
     }
 
@@ -1024,7 +1017,7 @@ impl Store {
         .bind(team.and_then(|t| t.2))
         .bind(task_id)
         .bind(account_id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -1035,7 +1028,7 @@ impl Store {
             .bind(task_id)
             .bind(user_id)
             .bind(email)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -1051,7 +1044,7 @@ impl Store {
         .bind(task_id)
         .bind(document_id)
         .bind(account_id)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?)
     }
 
@@ -1064,9 +1057,7 @@ impl Store {
             s.push(" WHERE m.account_id = ").push_bind(account_id);
             s.push(" AND m.deal_id = ").push_bind(deal_id);
             if let Some(t) = &q.search {
-                s.push(" AND m.search_title LIKE ")
-                    .push_bind(format!("%{}%", escape_like(&fold_case(t))))
-                    .push(" ESCAPE '\\'");
+                s.push_contains("m.search_title", &fold_case(t));
             }
             if let Some(t) = &q.title {
                 s.push(" AND m.title = ").push_bind(t.clone());
@@ -1094,12 +1085,12 @@ impl Store {
         };
         let mut count = Sql::new("SELECT COUNT(*) FROM memos m");
         filter(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
         let mut s = Sql::new(MEMO_SELECT);
         filter(&mut s);
         s.push(" ORDER BY m.id LIMIT ").push_bind(i64::from(q.limit) + 1);
         s.push(" OFFSET ").push_bind(offset_i64(q.offset));
-        let rows: Vec<MemoRow> = s.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<MemoRow> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         let mut memos: Vec<MemoRecord> = rows.into_iter().map(MemoRecord::from).collect();
         self.fill_memo_vaults(account_id, &mut memos).await?;
         Ok((memos, total))
@@ -1116,7 +1107,8 @@ impl Store {
         );
         s.push_bind(account_id).push(" AND mv.memo_id IN (");
         s.push_ids(&ids).push(") ORDER BY v.id");
-        let rows: Vec<(i64, i64, String, Option<String>)> = s.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<(i64, i64, String, Option<String>)> =
+            s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         for (memo_id, id, vault_type, title) in rows {
             if let Some(m) = memos.iter_mut().find(|m| m.id == memo_id) {
                 m.vaults.push(VaultRef { id, vault_type, title });
@@ -1131,7 +1123,7 @@ impl Store {
                 .bind(uuid)
                 .bind(account_id)
                 .bind(deal_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         let mut memos: Vec<MemoRecord> = row.into_iter().map(MemoRecord::from).collect();
         self.fill_memo_vaults(account_id, &mut memos).await?;
@@ -1140,8 +1132,10 @@ impl Store {
 
     /// A memo by id alone, for a signed link.
     pub async fn memo_for_link(&self, memo_id: i64) -> Result<Option<MemoRecord>> {
-        let row: Option<MemoRow> =
-            sqlx::query_as(sqlf!("{MEMO_SELECT} WHERE m.id = $1")).bind(memo_id).fetch_optional(self.pool()).await?;
+        let row: Option<MemoRow> = sqlx::query_as(sqlf!("{MEMO_SELECT} WHERE m.id = $1"))
+            .bind(memo_id)
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
         Ok(row.map(MemoRecord::from))
     }
 
@@ -1150,7 +1144,7 @@ impl Store {
         sqlx::query("UPDATE memos SET pdf_content_id = $1 WHERE id = $2")
             .bind(content_id)
             .bind(memo_id)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -1206,9 +1200,7 @@ impl Store {
         let filter = |s: &mut Sql| {
             s.push(" WHERE 1 = 1");
             if let Some(l) = &q.metric_label {
-                s.push(" AND LOWER(metric_label) LIKE ")
-                    .push_bind(format!("%{}%", escape_like(&fold_case(l))))
-                    .push(" ESCAPE '\\'");
+                s.push_contains("LOWER(metric_label)", &fold_case(l));
             }
             if let Some(c) = q.category_id {
                 s.push(" AND category_id = ").push_bind(c);
@@ -1216,13 +1208,13 @@ impl Store {
         };
         let mut count = Sql::new("SELECT COUNT(*) FROM index_metric_definitions");
         filter(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
         let mut s = Sql::new(format!("SELECT {METRIC_COLUMNS} FROM index_metric_definitions"));
         filter(&mut s);
         let offset = u64::from(q.page.saturating_sub(1)) * u64::from(q.limit);
         s.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit));
         s.push(" OFFSET ").push_bind(offset_i64(offset));
-        let rows: Vec<MetricRow> = s.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<MetricRow> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         Ok((rows.into_iter().map(MetricDefinition::from).collect(), total))
     }
 
@@ -1232,7 +1224,7 @@ impl Store {
         }
         let mut s = Sql::new(format!("SELECT {METRIC_COLUMNS} FROM index_metric_definitions WHERE id IN ("));
         s.push_ids(ids).push(") ORDER BY id");
-        let rows: Vec<MetricRow> = s.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<MetricRow> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         Ok(rows.into_iter().map(MetricDefinition::from).collect())
     }
 
@@ -1241,7 +1233,7 @@ impl Store {
         let rows: Vec<MetricRow> = sqlx::query_as(sqlf!(
             "SELECT {METRIC_COLUMNS} FROM index_metric_definitions WHERE identifying = 1 ORDER BY id"
         ))
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         Ok(rows.into_iter().map(MetricDefinition::from).collect())
     }
@@ -1253,7 +1245,7 @@ impl Store {
         )
         .bind(account_id)
         .bind(deal_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?)
     }
 
@@ -1274,7 +1266,7 @@ impl Store {
         .bind(now)
         .bind(deal_id)
         .bind(account_id)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?)
     }
 
@@ -1286,7 +1278,7 @@ impl Store {
         )
         .bind(account_id)
         .bind(deal_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?)
     }
 
@@ -1296,7 +1288,7 @@ impl Store {
                 .bind(sot_id)
                 .bind(account_id)
                 .bind(deal_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         Ok(row.map(FactRecord::from))
     }
@@ -1313,7 +1305,7 @@ impl Store {
             s.push_ids(ids).push(")");
         }
         s.push(" ORDER BY f.id");
-        let rows: Vec<FactRow> = s.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<FactRow> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         Ok(rows.into_iter().map(FactRecord::from).collect())
     }
 
@@ -1323,7 +1315,7 @@ impl Store {
                 .bind(id)
                 .bind(account_id)
                 .bind(deal_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         Ok(row.map(ObservationRecord::from))
     }
@@ -1352,13 +1344,13 @@ impl Store {
         };
         let mut count = Sql::new("SELECT COUNT(*) FROM index_observations o");
         filter(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
         let mut s = Sql::new(observation_select());
         filter(&mut s);
         let offset = u64::from(page.saturating_sub(1)) * u64::from(limit);
         s.push(" ORDER BY o.weight DESC, o.confidence DESC, o.id LIMIT ").push_bind(i64::from(limit));
         s.push(" OFFSET ").push_bind(offset_i64(offset));
-        let rows: Vec<ObservationRow> = s.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<ObservationRow> = s.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         Ok((rows.into_iter().map(ObservationRecord::from).collect(), total))
     }
 
@@ -1453,7 +1445,7 @@ impl Store {
         .bind(deal_id)
         .bind(o.metric_id)
         .bind(&slot)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?
         .into();
         Ok(RecordedObservation { observation_id, fact, fact_written: written })
@@ -1488,7 +1480,7 @@ impl Store {
         .bind(fact.sot_id)
         .bind(account_id)
         .bind(deal_id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -1566,8 +1558,8 @@ impl Store {
                 (s, t)
             }
         };
-        let ranked: Vec<(i64, f64)> = ranked.build_query_as().fetch_all(self.pool()).await?;
-        let matches: Vec<(i64, i64)> = per_term.build_query_as().fetch_all(self.pool()).await?;
+        let ranked: Vec<(i64, f64)> = ranked.build_query_as().fetch_all(&mut *self.conn().await?).await?;
+        let matches: Vec<(i64, i64)> = per_term.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         let mut counts: HashMap<i64, usize> = HashMap::new();
         for (fact_id, _) in matches {
             *counts.entry(fact_id).or_default() += 1;
@@ -1584,7 +1576,7 @@ impl Store {
 }
 
 /// Gives every shared vault of the deal that lacks one its checklist.
-async fn ensure_checklists(tx: &mut sqlx::Transaction<'_, Db>, account_id: i64, deal_id: i64, now: &str) -> Result<()> {
+async fn ensure_checklists(tx: &mut WriteTx, account_id: i64, deal_id: i64, now: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO checklists (account_id, deal_id, vault_id, created_at) \
          SELECT v.account_id, v.deal_id, v.id, $1 FROM vaults v WHERE v.account_id = $2 AND v.deal_id = $3 \
@@ -1602,7 +1594,7 @@ async fn ensure_checklists(tx: &mut sqlx::Transaction<'_, Db>, account_id: i64, 
 /// Writes the canonical value of an observation's slot from that observation (inserting the
 /// fact when `fact_id` is `None`).
 async fn write_fact_from_observation(
-    tx: &mut sqlx::Transaction<'_, Db>,
+    tx: &mut WriteTx,
     account_id: i64,
     deal_id: i64,
     fact_id: Option<i64>,
@@ -1698,7 +1690,7 @@ async fn write_fact_from_observation(
 /// A value needs review when it came from a low-confidence extraction, or when the slot's
 /// candidates disagree and no person has chosen between them.
 async fn refresh_review_flag(
-    tx: &mut sqlx::Transaction<'_, Db>,
+    tx: &mut WriteTx,
     account_id: i64,
     deal_id: i64,
     metric_id: i64,

@@ -9,7 +9,7 @@ use levd_domain::query::{Filter, FilterOp, FilterValue, ListQuery, Paging};
 use serde_json::{Map, Value};
 use sqlx::{FromRow, Row};
 
-use crate::{Db, Result, Sql, Store, StoreError};
+use crate::{Result, Sql, Store, StoreError, WriteTx};
 
 #[derive(Debug, Clone, FromRow)]
 struct DealRow {
@@ -134,20 +134,8 @@ fn push_where(qb: &mut Sql, account_id: i64, q: &ListQuery) {
         push_filter(qb, f);
     }
     if let Some(s) = &q.search {
-        let pattern = format!("%{}%", escape_like(&fold_case(s)));
-        qb.push(" AND search_text LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
+        qb.push_contains("search_text", &fold_case(s));
     }
-}
-
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 impl Store {
@@ -156,7 +144,7 @@ impl Store {
     pub async fn list_deals(&self, account_id: i64, q: &ListQuery) -> Result<(Vec<Deal>, i64)> {
         let mut count = Sql::new("SELECT COUNT(*) FROM deals");
         push_where(&mut count, account_id, q);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
 
         let mut qb = Sql::new(format!("SELECT {DEAL_COLUMNS} FROM deals"));
         push_where(&mut qb, account_id, q);
@@ -175,7 +163,7 @@ impl Store {
         if let Paging::Offset { offset } = q.paging {
             qb.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
         }
-        let rows: Vec<DealRow> = qb.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<DealRow> = qb.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         Ok((rows.into_iter().map(Deal::from).collect(), total))
     }
 
@@ -185,7 +173,7 @@ impl Store {
             sqlx::query_as(sqlf!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = $1 AND owner_account_id = $2"))
                 .bind(deal_id)
                 .bind(account_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         Ok(row.map(Deal::from))
     }
@@ -235,11 +223,8 @@ impl Store {
         if let Some(f) = &d.financials {
             write_financials(&mut tx, row.id, f, now).await?;
         }
-        let deal = Deal::from(row);
-        // The answer is recorded with the write: a retry after a crash replays it.
-        crate::idempotency::complete_claim_in(&mut tx, 201, &deal).await?;
         tx.commit().await?;
-        Ok(deal)
+        Ok(Deal::from(row))
     }
 
     /// Applies a partial update; `None` when the deal is not the account's.
@@ -292,7 +277,7 @@ impl Store {
         .bind(now)
         .bind(deal_id)
         .bind(account_id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -310,7 +295,7 @@ impl Store {
         ));
         qb.push_ids(deal_ids);
         qb.push(")");
-        let rows = qb.build().fetch_all(self.pool()).await?;
+        let rows = qb.build().fetch_all(&mut *self.conn().await?).await?;
         let mut out = HashMap::with_capacity(rows.len());
         for row in rows {
             let deal_id: i64 = row.try_get("deal_id")?;
@@ -335,45 +320,51 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn properties_of(&self, deal_ids: &[i64]) -> Result<Vec<DealPropertyRow>> {
+    /// The rows `select` (ending in `deal_id IN (`) finds for `deal_ids`, in `order`; none
+    /// for no deals.
+    async fn rows_of_deals<R>(&self, select: &'static str, deal_ids: &[i64], order: &'static str) -> Result<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
         if deal_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = Sql::new(
+        let mut qb = Sql::new(select);
+        push_ids(&mut qb, deal_ids);
+        qb.push(") ").push(order);
+        Ok(qb.build_query_as().fetch_all(&mut *self.conn().await?).await?)
+    }
+
+    pub async fn properties_of(&self, deal_ids: &[i64]) -> Result<Vec<DealPropertyRow>> {
+        self.rows_of_deals(
             "SELECT deal_id, id, name, address, city, state, zip, asset_type_id, units, square_footage, year_built \
              FROM deal_properties WHERE deal_id IN (",
-        );
-        push_ids(&mut qb, deal_ids);
-        qb.push(") ORDER BY deal_id, id");
-        Ok(qb.build_query_as().fetch_all(self.pool()).await?)
+            deal_ids,
+            "ORDER BY deal_id, id",
+        )
+        .await
     }
 
     pub async fn team_of(&self, deal_ids: &[i64]) -> Result<Vec<DealTeamRow>> {
-        if deal_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = Sql::new(
+        self.rows_of_deals(
             "SELECT t.deal_id, t.id, t.user_id, u.first_name, u.last_name, u.email, t.deal_role, t.is_primary, \
              t.permission, u.photo_url FROM deal_team t JOIN users u ON u.id = t.user_id WHERE t.deal_id IN (",
-        );
-        push_ids(&mut qb, deal_ids);
-        qb.push(") ORDER BY t.deal_id, t.id");
-        Ok(qb.build_query_as().fetch_all(self.pool()).await?)
+            deal_ids,
+            "ORDER BY t.deal_id, t.id",
+        )
+        .await
     }
 
     /// Current pipeline rows of the deals, most recently moved first. `status_name` is the
     /// stage's status key, the value clients join with a pipeline's `statuses[].status`.
     pub async fn pipelines_of(&self, deal_ids: &[i64]) -> Result<Vec<DealPipelineRow>> {
-        if deal_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = Sql::new(
+        self.rows_of_deals(
             "SELECT dp.deal_id, dp.pipeline_id, s.key AS status_name, dp.updated_at \
              FROM deal_pipelines dp JOIN pipeline_statuses s ON s.id = dp.status_id WHERE dp.deal_id IN (",
-        );
-        push_ids(&mut qb, deal_ids);
-        qb.push(") ORDER BY dp.deal_id, dp.updated_at DESC, dp.pipeline_id");
-        Ok(qb.build_query_as().fetch_all(self.pool()).await?)
+            deal_ids,
+            "ORDER BY dp.deal_id, dp.updated_at DESC, dp.pipeline_id",
+        )
+        .await
     }
 
     /// Creates a pipeline with its ordered statuses (`(key, name)`); returns its id.
@@ -420,7 +411,7 @@ impl Store {
         .bind(at)
         .bind(pipeline_id)
         .bind(position)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -438,7 +429,7 @@ impl Store {
             .push(", ");
         q.push_bind(p.asset_type_id).push(", ").push_bind(p.units).push(", ");
         q.push_opt_f64(p.square_footage).push(", ").push_bind(p.year_built).push(") RETURNING id");
-        Ok(q.build_query_scalar().fetch_one(self.pool()).await?)
+        Ok(q.build_query_scalar().fetch_one(&mut *self.conn().await?).await?)
     }
 
     pub async fn insert_team_member(
@@ -455,7 +446,7 @@ impl Store {
         .bind(user_id)
         .bind(deal_role)
         .bind(i64::from(is_primary))
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?)
     }
 
@@ -469,7 +460,7 @@ impl Store {
         )
         .bind(deal_id)
         .bind(account_id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -508,7 +499,7 @@ impl Store {
         sqlx::query("UPDATE deals SET updated_at = $1 WHERE id = $2")
             .bind(at)
             .bind(deal_id)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -570,12 +561,7 @@ fn push_patch<P: BindPatch>(qb: &mut Sql, col: &str, p: &P) {
 
 /// Writes `DealFinancialsWrite` values into the deal's record (created first should the deal
 /// predate the rule that every deal has one).
-async fn write_financials(
-    tx: &mut sqlx::Transaction<'_, Db>,
-    deal_id: i64,
-    f: &FinancialsWrite,
-    now: &str,
-) -> Result<()> {
+async fn write_financials(tx: &mut WriteTx, deal_id: i64, f: &FinancialsWrite, now: &str) -> Result<()> {
     sqlx::query("INSERT INTO deal_financials (deal_id, updated_at) VALUES ($1, $2) ON CONFLICT (deal_id) DO NOTHING")
         .bind(deal_id)
         .bind(now)

@@ -14,9 +14,9 @@ use levd_domain::directory::{
 use levd_domain::query::Paging;
 use sqlx::FromRow;
 
-use crate::{Db, Result, Sql, Store, StoreError};
+use crate::{Result, Sql, Store, StoreError};
 
-type Tx<'c> = sqlx::Transaction<'c, Db>;
+type Tx = crate::WriteTx;
 
 const LENDER_COLUMNS: &str = "id, name, website, logo_url, address, city, state, zip, about, lender_type, category, \
      linkedin_url, aliases, domains, square_logo_url, created_at, updated_at";
@@ -163,24 +163,13 @@ impl From<AssetTypeRow> for AssetType {
     }
 }
 
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn push_directory_where(qb: &mut Sql, q: &DirectoryQuery) {
     qb.push(" WHERE 1 = 1");
     if let Some(state) = q.state {
         qb.push(" AND state = ").push_bind(state.to_string());
     }
     if let Some(name) = &q.name {
-        qb.push(" AND name_search LIKE ").push_bind(format!("%{}%", escape_like(name))).push(" ESCAPE '\\'");
+        qb.push_contains("name_search", name);
     }
 }
 
@@ -193,11 +182,11 @@ struct Written {
     programs: usize,
 }
 
-async fn count(tx: &mut Tx<'_>, table: &'static str) -> Result<i64> {
+async fn count(tx: &mut Tx, table: &'static str) -> Result<i64> {
     Ok(sqlx::query_scalar(sqlf!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut **tx).await?)
 }
 
-async fn mark_loaded(tx: &mut Tx<'_>, dataset: &str, source: &str, now: &str) -> Result<()> {
+async fn mark_loaded(tx: &mut Tx, dataset: &str, source: &str, now: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO reference_datasets (name, source, loaded_at) VALUES ($1, $2, $3) \
          ON CONFLICT (name) DO UPDATE SET source = excluded.source, loaded_at = excluded.loaded_at",
@@ -212,7 +201,7 @@ async fn mark_loaded(tx: &mut Tx<'_>, dataset: &str, source: &str, now: &str) ->
 
 /// Claims a never-loaded data set for the built-in load; `false` when it is already loaded (or
 /// another process is loading it right now and wins).
-async fn claim_builtin(tx: &mut Tx<'_>, dataset: &str, now: &str) -> Result<bool> {
+async fn claim_builtin(tx: &mut Tx, dataset: &str, now: &str) -> Result<bool> {
     let n = sqlx::query(
         "INSERT INTO reference_datasets (name, source, loaded_at) VALUES ($1, 'builtin', $2) \
          ON CONFLICT (name) DO NOTHING",
@@ -225,7 +214,7 @@ async fn claim_builtin(tx: &mut Tx<'_>, dataset: &str, now: &str) -> Result<bool
     Ok(n > 0)
 }
 
-async fn write_lenders(tx: &mut Tx<'_>, lenders: &[NewLender], replace: bool, now: &str) -> Result<Written> {
+async fn write_lenders(tx: &mut Tx, lenders: &[NewLender], replace: bool, now: &str) -> Result<Written> {
     let existing: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, created_at FROM directory_lenders").fetch_all(&mut **tx).await?;
     let existing: HashMap<i64, String> = existing.into_iter().collect();
@@ -330,7 +319,7 @@ async fn write_lenders(tx: &mut Tx<'_>, lenders: &[NewLender], replace: bool, no
     Ok(w)
 }
 
-async fn write_base_rates(tx: &mut Tx<'_>, rates: &[BaseRate], replace: bool, now: &str) -> Result<Written> {
+async fn write_base_rates(tx: &mut Tx, rates: &[BaseRate], replace: bool, now: &str) -> Result<Written> {
     let existing: Vec<String> =
         sqlx::query_scalar("SELECT rate_key FROM market_base_rates").fetch_all(&mut **tx).await?;
     let existing: HashSet<String> = existing.into_iter().collect();
@@ -389,7 +378,7 @@ async fn write_base_rates(tx: &mut Tx<'_>, rates: &[BaseRate], replace: bool, no
     Ok(w)
 }
 
-async fn write_asset_types(tx: &mut Tx<'_>, types: &[AssetType], replace: bool, now: &str) -> Result<Written> {
+async fn write_asset_types(tx: &mut Tx, types: &[AssetType], replace: bool, now: &str) -> Result<Written> {
     let existing: Vec<i64> = sqlx::query_scalar("SELECT id FROM market_asset_types").fetch_all(&mut **tx).await?;
     let existing: HashSet<i64> = existing.into_iter().collect();
     let mut w = Written::default();
@@ -420,7 +409,7 @@ async fn write_asset_types(tx: &mut Tx<'_>, types: &[AssetType], replace: bool, 
 }
 
 async fn report(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     dataset: &'static str,
     replace: bool,
     source: &str,
@@ -458,7 +447,7 @@ impl Store {
     /// (one of them loads, the others find the data set claimed).
     pub async fn ensure_reference_data(&self) -> Result<()> {
         let loaded: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM reference_datasets").fetch_all(self.pool()).await?;
+            sqlx::query_scalar("SELECT name FROM reference_datasets").fetch_all(&mut *self.conn().await?).await?;
         for dataset in DATASETS {
             let has_builtin = dataset != DATASET_LENDERS || self.builtin_lenders.is_some();
             if has_builtin && !loaded.iter().any(|l| l == dataset) {
@@ -546,7 +535,7 @@ impl Store {
     pub async fn reference_status(&self) -> Result<Vec<DatasetStatus>> {
         let rows: Vec<(String, String, String)> =
             sqlx::query_as("SELECT name, source, loaded_at FROM reference_datasets ORDER BY name")
-                .fetch_all(self.pool())
+                .fetch_all(&mut *self.conn().await?)
                 .await?;
         let mut out = Vec::with_capacity(rows.len());
         for (dataset, source, loaded_at) in rows {
@@ -556,7 +545,8 @@ impl Store {
                 DATASET_ASSET_TYPES => "market_asset_types",
                 _ => continue,
             };
-            let records: i64 = sqlx::query_scalar(sqlf!("SELECT COUNT(*) FROM {table}")).fetch_one(self.pool()).await?;
+            let records: i64 =
+                sqlx::query_scalar(sqlf!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut *self.conn().await?).await?;
             out.push(DatasetStatus { dataset, source, loaded_at, records });
         }
         Ok(out)
@@ -567,7 +557,7 @@ impl Store {
     pub async fn list_directory(&self, q: &DirectoryQuery) -> Result<(Vec<LenderSummary>, i64)> {
         let mut count = Sql::new("SELECT COUNT(*) FROM directory_lenders");
         push_directory_where(&mut count, q);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
 
         let mut qb = Sql::new(format!("SELECT {LENDER_COLUMNS} FROM directory_lenders"));
         push_directory_where(&mut qb, q);
@@ -586,7 +576,7 @@ impl Store {
         if let Paging::Offset { offset } = q.list.paging {
             qb.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
         }
-        let rows: Vec<LenderRow> = qb.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<LenderRow> = qb.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         Ok((rows.into_iter().map(LenderSummary::from).collect(), total))
     }
 
@@ -595,7 +585,7 @@ impl Store {
         let row: Option<LenderRow> =
             sqlx::query_as(sqlf!("SELECT {LENDER_COLUMNS} FROM directory_lenders WHERE id = $1"))
                 .bind(id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         let Some(row) = row else { return Ok(None) };
         let programs: Vec<ProgramRow> = sqlx::query_as(sqlf!(
@@ -603,7 +593,7 @@ impl Store {
         ))
         .bind(id)
         .bind(MAX_PROGRAMS_PER_LENDER as i64)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         Ok(Some(row.into_detail(programs.into_iter().map(LenderProgram::from).collect())))
     }
@@ -611,7 +601,7 @@ impl Store {
     pub async fn directory_lender_exists(&self, id: i64) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM directory_lenders WHERE id = $1")
             .bind(id)
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         Ok(n > 0)
     }
@@ -626,7 +616,7 @@ impl Store {
         }
         let mut q = Sql::new(format!("SELECT {PROGRAM_COLUMNS} FROM directory_programs WHERE lender_id IN ("));
         q.push_ids(lender_ids).push(") ORDER BY lender_id, id");
-        let rows: Vec<ProgramRow> = q.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<ProgramRow> = q.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         for r in rows {
             out.entry(r.lender_id).or_default().push(LenderProgram::from(r));
         }
@@ -641,7 +631,7 @@ impl Store {
     ) -> Result<(Vec<LenderProgram>, i64)> {
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM directory_programs WHERE lender_id = $1")
             .bind(lender_id)
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         let rows: Vec<ProgramRow> = sqlx::query_as(sqlf!(
             "SELECT {PROGRAM_COLUMNS} FROM directory_programs WHERE lender_id = $1 AND id > $2 ORDER BY id LIMIT $3"
@@ -649,7 +639,7 @@ impl Store {
         .bind(lender_id)
         .bind(after_id.unwrap_or(0))
         .bind(i64::from(limit) + 1)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         Ok((rows.into_iter().map(LenderProgram::from).collect(), total))
     }
@@ -659,7 +649,7 @@ impl Store {
         let rows: Vec<BaseRateRow> = sqlx::query_as(
             "SELECT rate_key, code, name, rate, as_of FROM market_base_rates ORDER BY position, rate_key",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         Ok(rows.into_iter().map(BaseRate::from).collect())
     }
@@ -672,7 +662,7 @@ impl Store {
              ORDER BY position LIMIT 1",
         )
         .bind(key_or_code)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         Ok(row.map(BaseRate::from))
     }
@@ -681,7 +671,7 @@ impl Store {
     pub async fn asset_types(&self) -> Result<Vec<AssetType>> {
         let rows: Vec<AssetTypeRow> =
             sqlx::query_as("SELECT id, description, property_sub_types FROM market_asset_types ORDER BY id")
-                .fetch_all(self.pool())
+                .fetch_all(&mut *self.conn().await?)
                 .await?;
         Ok(rows.into_iter().map(AssetType::from).collect())
     }
@@ -689,11 +679,11 @@ impl Store {
     /// The whole directory in load-file form (lenders with their programs), for `export`.
     pub async fn export_lenders(&self) -> Result<Vec<NewLender>> {
         let rows: Vec<LenderRow> = sqlx::query_as(sqlf!("SELECT {LENDER_COLUMNS} FROM directory_lenders ORDER BY id"))
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         let programs: Vec<ProgramRow> =
             sqlx::query_as(sqlf!("SELECT {PROGRAM_COLUMNS} FROM directory_programs ORDER BY lender_id, id"))
-                .fetch_all(self.pool())
+                .fetch_all(&mut *self.conn().await?)
                 .await?;
         let mut by_lender: HashMap<i64, Vec<NewProgram>> = HashMap::new();
         for p in programs {

@@ -103,14 +103,14 @@ impl Store {
              WHERE k.key_digest = $1",
         )
         .bind(digest_hex)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?)
     }
 
     pub async fn count_active_keys(&self, account_id: i64) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL")
             .bind(account_id)
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.conn().await?)
             .await?)
     }
 
@@ -132,10 +132,10 @@ impl Store {
         filter(&mut q);
         q.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
         q.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
-        let rows: Vec<KeyRow> = q.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<KeyRow> = q.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         let mut c = Sql::new("SELECT COUNT(*) FROM api_keys");
         filter(&mut c);
-        let total: i64 = c.build_query_scalar().fetch_one(self.pool()).await?;
+        let total: i64 = c.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
         Ok((rows, total))
     }
 
@@ -171,7 +171,7 @@ impl Store {
             .bind(at)
             .bind(origin_app)
             .bind(key_id)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }

@@ -22,6 +22,7 @@ mod ops;
 mod placements;
 mod rate;
 mod secrets;
+mod unit;
 
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ use sqlx::{Any, AnyPool, Arguments, Encode, Executor, Type};
 
 pub use accounts::{AccountRow, MembershipRow, TeamMemberRow, UserRow};
 pub use deals::{DealPipelineRow, DealPropertyRow, DealTeamRow};
-pub use idempotency::{CURRENT_CLAIM, Claim, ClaimContext};
+pub use idempotency::Claim;
 pub use keys::{KeyAuthRow, KeyRow, NewKey};
 pub use notes::NoteRow;
 pub use oauth::{
@@ -39,6 +40,8 @@ pub use oauth::{
 pub use ops::{DbState, TableStats, latest_migration};
 pub use rate::RateLease;
 pub use secrets::{SealError, SealReport, SecretKeys};
+pub use unit::Unit;
+pub(crate) use unit::WriteTx;
 
 pub(crate) type Db = Any;
 
@@ -78,6 +81,9 @@ pub enum StoreError {
     ReadOnly(String),
     #[error("{0}")]
     File(String),
+    /// A store bound to a unit of work was used after the unit ended.
+    #[error("the unit of work has ended")]
+    UnitEnded,
 }
 
 /// SQLSTATEs of PostgreSQL for text it cannot hold: `22021` (a byte sequence invalid in the
@@ -116,6 +122,12 @@ pub struct Store {
     secret_keys: Option<std::sync::Arc<SecretKeys>>,
     /// Makes the built-in lender directory; see [`Store::with_builtin_lenders`].
     builtin_lenders: Option<BuiltinLenders>,
+    /// The unit of work this handle is bound to (`Store::unit`), if any.
+    unit: Option<unit::Shared>,
+    /// SQLite: units take turns (one permit), so the ones waiting hold no connection.
+    unit_turns: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Idempotency keys held by this process's units of work.
+    in_flight: idempotency::InFlight,
 }
 
 /// Makes the built-in lender directory (the program generates it; it is not kept here).
@@ -155,6 +167,9 @@ impl Store {
             .max_connections(max)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
+            // A connection still inside a transaction (one whose owner failed before ending it,
+            // its rollback not yet run) is closed rather than handed to the next user.
+            .after_release(|conn, _meta| Box::pin(async move { Ok(unit::outside_transactions(conn)) }))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if sqlite {
@@ -171,7 +186,20 @@ impl Store {
                 tighten(&f);
             }
         }
-        Ok(Store { pool, backend, secret_keys: None, builtin_lenders: None })
+        Ok(Store::on_pool(pool, backend))
+    }
+
+    /// A handle on an open pool, bound to no unit of work.
+    pub(crate) fn on_pool(pool: AnyPool, backend: Backend) -> Store {
+        Store {
+            pool,
+            backend,
+            secret_keys: None,
+            builtin_lenders: None,
+            unit: None,
+            unit_turns: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+            in_flight: idempotency::InFlight::default(),
+        }
     }
 
     /// This handle with the maker of the built-in lender directory, loaded the first time the
@@ -209,6 +237,32 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// One page in id order: how many rows `count` matches, and the rows of `select` after id
+    /// `after` (`id_column > after`), at most `limit + 1` (a further row tells that another page
+    /// exists). `narrow` adds the conditions both share to each.
+    pub(crate) async fn keyset_page<R>(
+        &self,
+        mut count: Sql,
+        mut select: Sql,
+        narrow: impl Fn(&mut Sql),
+        id_column: &'static str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<R>, i64)>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        narrow(&mut count);
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
+        narrow(&mut select);
+        if let Some(after) = after {
+            select.push(format_args!(" AND {id_column} > ")).push_bind(after);
+        }
+        select.push(format_args!(" ORDER BY {id_column} LIMIT ")).push_bind(i64::from(limit) + 1);
+        let rows = select.build_query_as().fetch_all(&mut *self.conn().await?).await?;
+        Ok((rows, total))
     }
 
     /// Applies every pending migration of this backend (they are embedded in the binary).
@@ -271,21 +325,6 @@ impl Store {
     /// Current value of the credential-cache epoch (see the `auth_epoch` table).
     pub async fn auth_epoch(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT value FROM auth_epoch WHERE id = 1").fetch_one(&self.pool).await?)
-    }
-
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
-    /// Begins a transaction that may write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later cannot
-    /// wait for the lock when another writer committed in between (its snapshot is stale), and
-    /// would fail with "database is locked" instead of queueing behind it.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
     }
 }
 
@@ -425,6 +464,14 @@ impl Sql {
         self.push(format_args!("${n}"))
     }
 
+    /// ` AND <column> LIKE <pattern>`: rows whose `column` contains `text` literally (its `%`,
+    /// `_` and `\` match themselves).
+    pub(crate) fn push_contains(&mut self, column: &'static str, text: &str) -> &mut Sql {
+        self.push(format_args!(" AND {column} LIKE "));
+        self.push_bind(format!("%{}%", escape_like(text)));
+        self.push(" ESCAPE '\\'")
+    }
+
     /// A nullable float: a bind for a value, the literal `NULL` otherwise. (Binding a `None`
     /// float makes PostgreSQL prepare the parameter as `float4`, which later `float8` values of
     /// the same cached statement then fail to match.)
@@ -463,6 +510,18 @@ impl Sql {
     {
         sqlx::query_scalar_with(sqlx::AssertSqlSafe(self.text), self.args)
     }
+}
+
+/// `s` with the wildcards of `LIKE` (and the escape character `\`) escaped by `\`.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// How long a SQLite statement waits for a lock held by another connection, in milliseconds.
@@ -512,6 +571,12 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(escape_like("50%_off\\x"), "50\\%\\_off\\\\x");
+        assert_eq!(escape_like("plain"), "plain");
+    }
 
     #[test]
     fn urls() {

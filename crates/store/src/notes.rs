@@ -33,16 +33,8 @@ impl Store {
             q.push(" AND n.parent_type = ").push_bind(parent_type.to_string());
             q.push(" AND n.parent_id = ").push_bind(parent_id);
         };
-        let mut c = Sql::new("SELECT COUNT(*) FROM notes n");
-        filter(&mut c);
-        let total: i64 = c.build_query_scalar().fetch_one(self.pool()).await?;
-        let mut q = Sql::new(NOTE_SELECT);
-        filter(&mut q);
-        if let Some(after) = after_id {
-            q.push(" AND n.id > ").push_bind(after);
-        }
-        q.push(" ORDER BY n.id LIMIT ").push_bind(i64::from(limit) + 1);
-        Ok((q.build_query_as().fetch_all(self.pool()).await?, total))
+        let count = Sql::new("SELECT COUNT(*) FROM notes n");
+        self.keyset_page(count, Sql::new(NOTE_SELECT), filter, "n.id", after_id, limit).await
     }
 
     pub async fn note(
@@ -57,7 +49,7 @@ impl Store {
         q.push(" AND n.account_id = ").push_bind(account_id);
         q.push(" AND n.parent_type = ").push_bind(parent_type.to_string());
         q.push(" AND n.parent_id = ").push_bind(parent_id);
-        Ok(q.build_query_as().fetch_optional(self.pool()).await?)
+        Ok(q.build_query_as().fetch_optional(&mut *self.conn().await?).await?)
     }
 
     pub async fn insert_note(
@@ -79,7 +71,7 @@ impl Store {
         .bind(text)
         .bind(user_id)
         .bind(now)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         self.note(account_id, parent_type, parent_id, id).await?.ok_or(crate::StoreError::NotFound("note"))
     }
@@ -103,7 +95,7 @@ impl Store {
         .bind(account_id)
         .bind(parent_type)
         .bind(parent_id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?
         .rows_affected();
         if n == 0 {
@@ -120,7 +112,7 @@ impl Store {
                 .bind(account_id)
                 .bind(parent_type)
                 .bind(parent_id)
-                .execute(self.pool())
+                .execute(&mut *self.conn().await?)
                 .await?
                 .rows_affected();
         Ok(n > 0)

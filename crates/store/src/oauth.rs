@@ -154,7 +154,7 @@ impl Store {
     pub async fn password_hash(&self, user_id: i64) -> Result<Option<String>> {
         Ok(sqlx::query_scalar::<_, Option<String>>("SELECT password_hash FROM users WHERE id = $1")
             .bind(user_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?
             .flatten())
     }
@@ -170,7 +170,7 @@ impl Store {
         let rows = sqlx::query_as::<_, SigningKeyRow>(sqlf!(
             "SELECT {KEY_COLUMNS} FROM oauth_signing_keys ORDER BY created_at DESC, kid DESC"
         ))
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.into_iter()
             .map(|mut r| {
@@ -185,7 +185,7 @@ impl Store {
         Ok(sqlx::query_as::<_, (String, i64, Option<i64>)>(
             "SELECT kid, created_at, retired_at FROM oauth_signing_keys ORDER BY created_at DESC, kid DESC",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?)
     }
 
@@ -217,7 +217,7 @@ impl Store {
     pub async fn purge_signing_keys(&self, before: i64) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM oauth_signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
             .bind(before)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?
             .rows_affected())
     }
@@ -235,7 +235,7 @@ impl Store {
             .bind(&c.redirect_uris)
             .bind(&c.metadata)
             .bind(c.created_at)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(|e| StoreError::on_unique(e, "client"))?;
         Ok(())
@@ -244,7 +244,7 @@ impl Store {
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRow>> {
         Ok(sqlx::query_as::<_, ClientRow>(sqlf!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE client_id = $1"))
             .bind(client_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -260,7 +260,7 @@ impl Store {
         .bind(&row.csrf_digest)
         .bind(&row.request)
         .bind(row.expires_at)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -270,7 +270,7 @@ impl Store {
             "SELECT csrf_digest, request, user_id, expires_at FROM oauth_interactions WHERE id_digest = $1",
         )
         .bind(id_digest)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?)
     }
 
@@ -278,7 +278,7 @@ impl Store {
         sqlx::query("UPDATE oauth_interactions SET user_id = $1 WHERE id_digest = $2")
             .bind(user_id)
             .bind(id_digest)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -288,7 +288,7 @@ impl Store {
     pub async fn take_interaction(&self, id_digest: &str) -> Result<bool> {
         Ok(sqlx::query("DELETE FROM oauth_interactions WHERE id_digest = $1")
             .bind(id_digest)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?
             .rows_affected()
             == 1)
@@ -330,7 +330,7 @@ impl Store {
             "SELECT 1 FROM oauth_grants WHERE client_id = $1 AND revoked_at IS NULL LIMIT 1",
         )
         .bind(client_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?
         .is_some())
     }
@@ -338,7 +338,7 @@ impl Store {
     pub async fn grant(&self, id: &str) -> Result<Option<GrantRow>> {
         Ok(sqlx::query_as::<_, GrantRow>(sqlf!("SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE id = $1"))
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -373,7 +373,7 @@ impl Store {
              WHERE g.user_id = $1 AND g.revoked_at IS NULL ORDER BY g.created_at DESC, g.id",
         )
         .bind(user_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         Ok(rows.into_iter().map(|r| (r.grant, r.client_name)).collect())
     }
@@ -423,7 +423,7 @@ impl Store {
         .bind(digest)
         .bind(grant_id)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -445,8 +445,9 @@ impl Store {
     where
         T: OfGrant + for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     {
-        let claimed = sqlx::query(claim).bind(now).bind(digest).execute(self.pool()).await?.rows_affected();
-        let row = sqlx::query_as::<_, T>(read).bind(digest).fetch_optional(self.pool()).await?;
+        let claimed =
+            sqlx::query(claim).bind(now).bind(digest).execute(&mut *self.conn().await?).await?.rows_affected();
+        let row = sqlx::query_as::<_, T>(read).bind(digest).fetch_optional(&mut *self.conn().await?).await?;
         Ok(match (claimed, row) {
             (1, Some(row)) => Redemption::Fresh(row),
             (_, Some(row)) => {
@@ -461,7 +462,7 @@ impl Store {
     pub async fn refresh_token_grant(&self, digest: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT grant_id FROM oauth_refresh_tokens WHERE token_digest = $1")
             .bind(digest)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -474,7 +475,7 @@ impl Store {
             "DELETE FROM oauth_refresh_tokens WHERE expires_at < $1",
             "DELETE FROM oauth_signin_failures WHERE window_start < $1 - 86400",
         ] {
-            n += sqlx::query(sql).bind(now).execute(self.pool()).await?.rows_affected();
+            n += sqlx::query(sql).bind(now).execute(&mut *self.conn().await?).await?.rows_affected();
         }
         Ok(n)
     }
@@ -489,7 +490,7 @@ impl Store {
                  AND (g.revoked_at IS NULL OR g.revoked_at >= $1 OR g.created_at >= $1))",
         )
         .bind(cutoff)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?
         .rows_affected())
     }
@@ -532,7 +533,7 @@ impl Store {
             .bind(first_delay)
             .bind(rule.base_delay.min(rule.max_delay))
             .bind(rule.max_delay)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -541,7 +542,7 @@ impl Store {
     pub async fn release_signin_attempt(&self, bucket: &str) -> Result<()> {
         sqlx::query("UPDATE oauth_signin_failures SET failures = failures - 1 WHERE bucket = $1 AND failures > 0")
             .bind(bucket)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -552,12 +553,15 @@ impl Store {
             "SELECT window_start, failures, not_before FROM oauth_signin_failures WHERE bucket = $1",
         )
         .bind(bucket)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?)
     }
 
     pub async fn clear_signin_failures(&self, bucket: &str) -> Result<()> {
-        sqlx::query("DELETE FROM oauth_signin_failures WHERE bucket = $1").bind(bucket).execute(self.pool()).await?;
+        sqlx::query("DELETE FROM oauth_signin_failures WHERE bucket = $1")
+            .bind(bucket)
+            .execute(&mut *self.conn().await?)
+            .await?;
         Ok(())
     }
 }

@@ -289,7 +289,7 @@ mod tests {
         // beyond the probe's bound.
         super::super::DRIVERS.call_once(sqlx::any::install_default_drivers);
         let pool = sqlx::any::AnyPoolOptions::new().connect_lazy("postgres://levd@127.0.0.1:9/levd").expect("url");
-        let store = Store { pool, backend: Backend::Postgres, secret_keys: None, builtin_lenders: None };
+        let store = Store::on_pool(pool, Backend::Postgres);
         let started = std::time::Instant::now();
         let state = store.probe_write(Duration::from_millis(300)).await;
         assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());

@@ -17,7 +17,7 @@ use levd_domain::placements::{
 use levd_domain::query::{Filter, FilterValue};
 use sqlx::FromRow;
 
-use crate::{Db, Result, Sql, Store, StoreError};
+use crate::{Result, Sql, Store, StoreError, WriteTx};
 
 /// Columns of `placements` that [`Store::update_placement`] may set: a fence that keeps
 /// anything else out of SQL text.
@@ -378,21 +378,15 @@ impl Store {
         after_id: Option<i64>,
         limit: u32,
     ) -> Result<(Vec<StoredPlacement>, i64)> {
-        let mut c = Sql::new("SELECT COUNT(*) FROM placements p");
-        push_visible(&mut c, v);
-        for f in filters {
-            push_placement_filter(&mut c, f);
-        }
-        let total: i64 = c.build_query_scalar().fetch_one(self.pool()).await?;
-        let mut q = placement_select(v);
-        for f in filters {
-            push_placement_filter(&mut q, f);
-        }
-        if let Some(after) = after_id {
-            q.push(" AND p.id > ").push_bind(after);
-        }
-        q.push(" ORDER BY p.id LIMIT ").push_bind(i64::from(limit) + 1);
-        let rows: Vec<PlacementRow> = q.build_query_as().fetch_all(self.pool()).await?;
+        let mut count = Sql::new("SELECT COUNT(*) FROM placements p");
+        push_visible(&mut count, v);
+        let narrow = |q: &mut Sql| {
+            for f in filters {
+                push_placement_filter(q, f);
+            }
+        };
+        let (rows, total): (Vec<PlacementRow>, i64) =
+            self.keyset_page(count, placement_select(v), narrow, "p.id", after_id, limit).await?;
         Ok((rows.into_iter().map(StoredPlacement::from).collect(), total))
     }
 
@@ -400,7 +394,7 @@ impl Store {
     pub async fn placement(&self, v: &Viewer, placement_id: i64) -> Result<Option<StoredPlacement>> {
         let mut q = placement_select(v);
         q.push(" AND p.id = ").push_bind(placement_id);
-        let row: Option<PlacementRow> = q.build_query_as().fetch_optional(self.pool()).await?;
+        let row: Option<PlacementRow> = q.build_query_as().fetch_optional(&mut *self.conn().await?).await?;
         Ok(row.map(StoredPlacement::from))
     }
 
@@ -418,7 +412,7 @@ impl Store {
             sqlx::query_as("SELECT name, company_type, org_id FROM companies WHERE id = $1 AND owner_account_id = $2")
                 .bind(company_id)
                 .bind(account_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         let Some((lender_name, company_type, org_id)) = company else {
             return Ok(LenderCheck::CompanyMissing);
@@ -435,7 +429,7 @@ impl Store {
                 .bind(id)
                 .bind(account_id)
                 .bind(company_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
                 if found.is_none() {
                     return Ok(LenderCheck::ContactMissing);
@@ -453,7 +447,7 @@ impl Store {
                 .bind(account_id)
                 .bind(company_id)
                 .bind(deal_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?
             }
         };
@@ -510,7 +504,12 @@ impl Store {
         q.push_bind(now.to_string()).push(", ");
         q.push_bind(now.to_string()).push(", ");
         q.push_bind(contact_match_status.map(str::to_string)).push(") RETURNING id");
-        q.build_query_scalar().fetch_one(self.pool()).await.map_err(|e| StoreError::on_unique(e, "placement"))
+        // Its own (nested) transaction: a caller may retry after a duplicate, and inside a unit
+        // of work a failed statement must not spoil the statements after it.
+        let mut tx = self.begin_write().await?;
+        let id = q.build_query_scalar().fetch_one(&mut *tx).await.map_err(|e| StoreError::on_unique(e, "placement"))?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Sets columns of a placement of the account (names from a fixed list) and, in the same
@@ -566,19 +565,15 @@ impl Store {
         after_id: Option<i64>,
         limit: u32,
     ) -> Result<(Vec<StoredTermSheet>, i64)> {
-        let mut c = Sql::new("SELECT COUNT(*) FROM term_sheets ts JOIN placements p ON p.id = ts.placement_id");
-        push_visible(&mut c, v);
-        c.push(" AND ts.account_id = ").push_bind(v.account_id);
-        c.push(" AND ts.deal_id = ").push_bind(deal_id);
-        c.push(" AND ts.deleted_at IS NULL");
-        let total: i64 = c.build_query_scalar().fetch_one(self.pool()).await?;
-        let mut q = term_sheet_select(v, deal_id);
-        q.push(" AND ts.deleted_at IS NULL");
-        if let Some(after) = after_id {
-            q.push(" AND ts.id > ").push_bind(after);
-        }
-        q.push(" ORDER BY ts.id LIMIT ").push_bind(i64::from(limit) + 1);
-        let rows: Vec<TermSheetRow> = q.build_query_as().fetch_all(self.pool()).await?;
+        let mut count = Sql::new("SELECT COUNT(*) FROM term_sheets ts JOIN placements p ON p.id = ts.placement_id");
+        push_visible(&mut count, v);
+        count.push(" AND ts.account_id = ").push_bind(v.account_id);
+        count.push(" AND ts.deal_id = ").push_bind(deal_id);
+        let live = |q: &mut Sql| {
+            q.push(" AND ts.deleted_at IS NULL");
+        };
+        let (rows, total): (Vec<TermSheetRow>, i64) =
+            self.keyset_page(count, term_sheet_select(v, deal_id), live, "ts.id", after_id, limit).await?;
         Ok((rows.into_iter().map(StoredTermSheet::from).collect(), total))
     }
 
@@ -586,7 +581,7 @@ impl Store {
     pub async fn term_sheet(&self, v: &Viewer, deal_id: i64, term_sheet_id: i64) -> Result<Option<StoredTermSheet>> {
         let mut q = term_sheet_select(v, deal_id);
         q.push(" AND ts.id = ").push_bind(term_sheet_id);
-        let row: Option<TermSheetRow> = q.build_query_as().fetch_optional(self.pool()).await?;
+        let row: Option<TermSheetRow> = q.build_query_as().fetch_optional(&mut *self.conn().await?).await?;
         Ok(row.map(StoredTermSheet::from))
     }
 
@@ -703,7 +698,7 @@ impl Store {
         .bind(term_sheet_id)
         .bind(account_id)
         .bind(deal_id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -716,7 +711,7 @@ impl Store {
     pub async fn list_pipelines(&self, account_id: i64, limit: u32, offset: u64) -> Result<(Vec<Pipeline>, i64)> {
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pipelines WHERE owner_account_id = $1")
             .bind(account_id)
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         let rows: Vec<PipelineRow> = sqlx::query_as(sqlf!(
             "SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE owner_account_id = $1 \
@@ -725,7 +720,7 @@ impl Store {
         .bind(account_id)
         .bind(i64::from(limit))
         .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         Ok((self.with_statuses(rows).await?, total))
     }
@@ -736,7 +731,7 @@ impl Store {
             sqlx::query_as(sqlf!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1 AND owner_account_id = $2"))
                 .bind(pipeline_id)
                 .bind(account_id)
-                .fetch_all(self.pool())
+                .fetch_all(&mut *self.conn().await?)
                 .await?;
         Ok(self.with_statuses(rows).await?.pop())
     }
@@ -751,7 +746,7 @@ impl Store {
             );
             q.push_ids(&ids);
             q.push(") ORDER BY pipeline_id, position, id");
-            statuses = q.build_query_as().fetch_all(self.pool()).await?;
+            statuses = q.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         }
         Ok(rows
             .into_iter()
@@ -798,7 +793,7 @@ impl Store {
         .bind(pipeline_id)
         .bind(status_id)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         let row: StageRow = sqlx::query_as(
             "SELECT dp.deal_id, dp.pipeline_id, dp.status_id, s.key, dp.updated_at \
@@ -807,7 +802,7 @@ impl Store {
         )
         .bind(deal_id)
         .bind(pipeline_id)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         Ok(DealPipelineStage {
             deal_id: row.deal_id,
@@ -834,7 +829,7 @@ impl Store {
         .bind(order)
         .bind(pipeline_id)
         .bind(account_id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -859,7 +854,7 @@ impl Store {
         .bind(key)
         .bind(pipeline_id)
         .bind(account_id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -871,7 +866,7 @@ impl Store {
         )
         .bind(account_id)
         .bind(company_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?)
     }
 
@@ -881,7 +876,7 @@ impl Store {
             "SELECT id, name FROM companies WHERE owner_account_id = $1 AND company_type = 'lender' ORDER BY id",
         )
         .bind(account_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?)
     }
 }
@@ -892,13 +887,7 @@ fn known_columns(w: &TermSheetWrite) -> impl Iterator<Item = &(&'static str, Cel
     w.columns.iter().filter(|(col, _)| TERM_FIELDS.iter().any(|f| f.column == *col))
 }
 
-async fn clear_winner(
-    tx: &mut sqlx::Transaction<'_, Db>,
-    account_id: i64,
-    deal_id: i64,
-    except: Option<i64>,
-    now: &str,
-) -> Result<()> {
+async fn clear_winner(tx: &mut WriteTx, account_id: i64, deal_id: i64, except: Option<i64>, now: &str) -> Result<()> {
     sqlx::query(
         "UPDATE term_sheets SET winning = 0, updated_at = $1 \
          WHERE account_id = $2 AND deal_id = $3 AND winning <> 0 AND id <> $4",

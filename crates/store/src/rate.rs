@@ -53,7 +53,7 @@ impl Store {
     pub async fn purge_rate_buckets(&self, before: f64) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM rate_buckets WHERE tat < $1")
             .bind(before)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?
             .rows_affected())
     }

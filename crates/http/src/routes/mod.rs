@@ -10,21 +10,33 @@ use axum::response::Response;
 use http::request::Parts;
 use levd_domain::ApiError;
 
+use crate::AppState;
 use crate::envelope::{Failure, error_response};
-use crate::middleware::Caller;
+use crate::middleware::{Caller, UnitService};
+use levd_service::Service;
 
 pub async fn not_found() -> Response {
     error_response(ApiError::not_found("Route not found"))
 }
 
-/// The caller as resolved by the request path.
-pub struct Ctx(pub Caller);
+/// The caller as resolved by the request path, and the service bound to the request's unit of
+/// work when it has one (a write with an `Idempotency-Key`, `docs/api.md#idempotency`).
+pub struct Ctx(pub Caller, Option<Service>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = Failure;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.remove::<Caller>().map(Ctx).ok_or_else(|| Failure(ApiError::internal()))
+        let caller = parts.extensions.remove::<Caller>().ok_or_else(|| Failure(ApiError::internal()))?;
+        let unit = parts.extensions.remove::<UnitService>().map(|u| u.0);
+        Ok(Ctx(caller, unit))
+    }
+}
+
+impl Ctx {
+    /// The service this request runs on: bound to its unit of work, or the shared one.
+    pub fn service<'a>(&'a self, state: &'a AppState) -> &'a Service {
+        self.1.as_ref().unwrap_or(&state.service)
     }
 }
 

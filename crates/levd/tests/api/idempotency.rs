@@ -192,116 +192,68 @@ fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A server dies after a deal's transaction committed but before the request path recorded the
-/// answer: the write recorded it itself, so the retry replays it instead of creating a second
-/// deal.
+/// A key claimed by a request still running (here: a unit of work opened through the store of
+/// this node, or on PostgreSQL of another node, which only the key's advisory lock tells) is
+/// "in progress"; once that unit ends without committing, nothing of it remains and the key
+/// executes.
 #[tokio::test]
-async fn a_crash_after_the_commit_replays_on_retry() {
+async fn a_running_claim_is_in_progress_and_a_dead_one_leaves_nothing() {
     let app = spawn().await;
     let t = app.tenant("acme").await;
-    let body = serde_json::to_vec(&json!({"title": "Crash-safe"})).unwrap();
+    let body = serde_json::to_vec(&json!({"title": "Held"})).unwrap();
     let fp = fingerprint("POST", "/deals", &body);
-    let now = levd_domain::time_fmt::now_rfc3339();
-    let claim = app
-        .store
-        .claim_idempotency_key(
-            t.account.id,
-            t.user_id,
-            "crash-1",
-            &fp,
-            &now,
-            "1970-01-01T00:00:00Z",
-            "1970-01-01T00:00:00Z",
-            true,
-        )
-        .await
-        .unwrap();
-    assert_eq!(claim, levd_store::Claim::Claimed);
-    let ctx = levd_store::ClaimContext {
-        account_id: t.account.id,
-        user_id: t.user_id,
-        key: "crash-1".into(),
-        request_id: uuid::Uuid::new_v4().to_string(),
+    let holder = if postgres_admin_url().is_some() {
+        levd_store::Store::open(&app.db_url).await.unwrap()
+    } else {
+        app.store.clone()
     };
+    let claim = holder.claim_idempotency_key(t.account.id, t.user_id, "held-1", &fp, "1970-01-01T00:00:00Z").await;
+    let levd_store::Claim::Claimed(unit) = claim.unwrap() else { panic!("the key was free") };
+    let send = || {
+        app.req(Method::POST, "/deals", &t.key)
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", "held-1")
+            .body(body.clone())
+            .send()
+    };
+    let (s, b) = parts(send().await.unwrap()).await;
+    assert_eq!(s, 409, "{b}");
+    assert!(b["error"]["message"].as_str().unwrap().contains("in progress"), "{b}");
+    // The holder dies: its unit ends without a commit.
+    drop(unit);
+    let r = send().await.unwrap();
+    assert!(r.headers().get("idempotent-replayed").is_none());
+    let (s, b) = parts(r).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(deal_count(&app, &t.key).await, 1);
+}
+
+/// A refusal recorded for a key leaves none of the writes made before it: the unit keeps the
+/// answer and undoes the rest, and the retry replays the refusal.
+#[tokio::test]
+async fn a_refusal_keeps_no_write_made_before_it() {
+    let app = spawn().await;
+    let t = app.tenant("acme").await;
+    let body = serde_json::to_vec(&json!({"title": "Half done"})).unwrap();
+    let fp = fingerprint("POST", "/deals", &body);
+    let claim = app.store.claim_idempotency_key(t.account.id, t.user_id, "half-1", &fp, "1970-01-01T00:00:00Z").await;
+    let levd_store::Claim::Claimed(unit) = claim.unwrap() else { panic!("the key was free") };
+    let now = levd_domain::time_fmt::now_rfc3339();
     let input = levd_domain::deal::parse_new_deal(&serde_json::from_slice(&body).unwrap()).unwrap();
-    // The write commits inside the claim's scope; nothing records the answer afterwards.
-    let deal = levd_store::CURRENT_CLAIM.scope(ctx, app.store.insert_deal(t.account.id, &input, &now)).await.unwrap();
+    unit.store().insert_deal(t.account.id, &input, &now).await.unwrap();
+    let refusal = r#"{"error":{"status":422}}"#;
+    unit.commit_with_answer(false, 422, refusal, &now).await.unwrap();
+    assert_eq!(deal_count(&app, &t.key).await, 0);
     let r = app
         .req(Method::POST, "/deals", &t.key)
         .header("content-type", "application/json")
-        .header("Idempotency-Key", "crash-1")
+        .header("Idempotency-Key", "half-1")
         .body(body)
         .send()
         .await
         .unwrap();
     assert_eq!(r.headers()["idempotent-replayed"], "true");
-    let (s, b) = parts(r).await;
-    assert_eq!(s, 201);
-    assert_eq!(b["data"]["id"], deal.id);
-    assert_eq!(deal_count(&app, &t.key).await, 1);
-}
-
-/// A claim left running by a dead request whose write cannot record its own answer is never
-/// executed again; a recoverable one whose write never committed is taken over after a while.
-#[tokio::test]
-async fn dead_claims_are_taken_over_only_when_that_is_safe() {
-    let app = spawn().await;
-    let t = app.tenant("acme").await;
-    // Ten minutes old: past the takeover delay, well within the 24 h lifetime of a key.
-    let long_ago = &levd_domain::time_fmt::rfc3339_before_now(std::time::Duration::from_secs(600));
-    let key_body = serde_json::to_vec(&json!({"label": "k"})).unwrap();
-    let fp = fingerprint("POST", "/api-keys", &key_body);
-    app.store
-        .claim_idempotency_key(
-            t.account.id,
-            t.user_id,
-            "dead-1",
-            &fp,
-            long_ago,
-            "1970-01-01T00:00:00Z",
-            "1970-01-01T00:00:00Z",
-            false,
-        )
-        .await
-        .unwrap();
-    let (s, b) = parts(
-        app.req(Method::POST, "/api-keys", &t.key)
-            .header("content-type", "application/json")
-            .header("Idempotency-Key", "dead-1")
-            .body(key_body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(s, 409, "{b}");
-    assert!(b["error"]["message"].as_str().unwrap().contains("in progress"));
-
-    let deal_body = serde_json::to_vec(&json!({"title": "Retried"})).unwrap();
-    let fp = fingerprint("POST", "/deals", &deal_body);
-    app.store
-        .claim_idempotency_key(
-            t.account.id,
-            t.user_id,
-            "dead-2",
-            &fp,
-            long_ago,
-            "1970-01-01T00:00:00Z",
-            "1970-01-01T00:00:00Z",
-            true,
-        )
-        .await
-        .unwrap();
-    let (s, b) = parts(
-        app.req(Method::POST, "/deals", &t.key)
-            .header("content-type", "application/json")
-            .header("Idempotency-Key", "dead-2")
-            .body(deal_body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    assert_eq!(deal_count(&app, &t.key).await, 1);
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.text().await.unwrap(), refusal);
+    assert_eq!(deal_count(&app, &t.key).await, 0);
 }

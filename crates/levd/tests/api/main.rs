@@ -8,6 +8,7 @@ mod admin_cli;
 mod api_keys;
 mod backup;
 mod cluster;
+mod crash_replay;
 mod crm;
 mod deal_data;
 mod deal_notes;
