@@ -128,6 +128,19 @@ fn push_filter(qb: &mut Sql, f: &Filter) {
     };
 }
 
+/// The maintained count that answers a deal list's total without counting rows: every deal of
+/// the account (`None`), or those archived or not (`Some`). Other filters and searches count.
+fn maintained_total(q: &ListQuery) -> Option<Option<bool>> {
+    if q.search.is_some() {
+        return None;
+    }
+    match q.filters.as_slice() {
+        [] => Some(None),
+        [Filter { field: "archived", op: FilterOp::Eq, value: FilterValue::Bool(b) }] => Some(Some(*b)),
+        _ => None,
+    }
+}
+
 fn push_where(qb: &mut Sql, account_id: i64, q: &ListQuery) {
     qb.push(" WHERE owner_account_id = ").push_bind(account_id);
     for f in &q.filters {
@@ -142,9 +155,27 @@ impl Store {
     /// One page of the account's deals and the number of deals matching the filters.
     /// Returns one row more than `limit` when a further page exists.
     pub async fn list_deals(&self, account_id: i64, q: &ListQuery) -> Result<(Vec<Deal>, i64)> {
-        let mut count = Sql::new("SELECT COUNT(*) FROM deals");
-        push_where(&mut count, account_id, q);
-        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
+        let total = match maintained_total(q) {
+            // The counts triggers keep (migration 0014): one row, whatever the account's size.
+            Some(archived) => {
+                let row: Option<(i64, i64)> =
+                    sqlx::query_as("SELECT total, archived FROM deal_counts WHERE account_id = $1")
+                        .bind(account_id)
+                        .fetch_optional(&mut *self.conn().await?)
+                        .await?;
+                let (all, archived_n) = row.unwrap_or((0, 0));
+                match archived {
+                    None => all,
+                    Some(true) => archived_n,
+                    Some(false) => all - archived_n,
+                }
+            }
+            None => {
+                let mut count = Sql::new("SELECT COUNT(*) FROM deals");
+                push_where(&mut count, account_id, q);
+                count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?
+            }
+        };
 
         let mut qb = Sql::new(format!("SELECT {DEAL_COLUMNS} FROM deals"));
         push_where(&mut qb, account_id, q);

@@ -124,7 +124,9 @@ pub struct Store {
     builtin_lenders: Option<BuiltinLenders>,
     /// The unit of work this handle is bound to (`Store::unit`), if any.
     unit: Option<unit::Shared>,
-    /// SQLite: units take turns (one permit), so the ones waiting hold no connection.
+    /// SQLite: the process's one writer turn (one permit): units of work and write
+    /// transactions take it in arrival order, so waiting writers hold no connection and never
+    /// sleep in SQLite's busy handler (`Store::writer_turn`).
     unit_turns: std::sync::Arc<tokio::sync::Semaphore>,
     /// Idempotency keys held by this process's units of work.
     in_flight: idempotency::InFlight,

@@ -53,7 +53,8 @@ impl DerefMut for Conn {
 /// A store function's write transaction: its own, or a savepoint in the unit's transaction.
 /// Dropped without `commit`, its writes are undone either way.
 pub(crate) enum WriteTx {
-    Own(sqlx::Transaction<'static, Db>),
+    /// Its own transaction; on SQLite with the process's writer turn, held until it ends.
+    Own(sqlx::Transaction<'static, Db>, Option<OwnedSemaphorePermit>),
     Savepoint(Savepoint),
 }
 
@@ -73,7 +74,7 @@ impl Drop for Savepoint {
 impl WriteTx {
     pub(crate) async fn commit(self) -> std::result::Result<(), sqlx::Error> {
         match self {
-            WriteTx::Own(tx) => tx.commit().await,
+            WriteTx::Own(tx, _turn) => tx.commit().await,
             WriteTx::Savepoint(mut s) => {
                 AnyTransactionManager::commit(&mut s.conn).await?;
                 s.open = false;
@@ -84,7 +85,7 @@ impl WriteTx {
 
     pub(crate) async fn rollback(self) -> std::result::Result<(), sqlx::Error> {
         match self {
-            WriteTx::Own(tx) => tx.rollback().await,
+            WriteTx::Own(tx, _turn) => tx.rollback().await,
             WriteTx::Savepoint(mut s) => {
                 AnyTransactionManager::rollback(&mut s.conn).await?;
                 s.open = false;
@@ -98,7 +99,7 @@ impl Deref for WriteTx {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
         match self {
-            WriteTx::Own(t) => t,
+            WriteTx::Own(t, _) => t,
             WriteTx::Savepoint(s) => &s.conn,
         }
     }
@@ -107,7 +108,7 @@ impl Deref for WriteTx {
 impl DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match self {
-            WriteTx::Own(t) => t,
+            WriteTx::Own(t, _) => t,
             WriteTx::Savepoint(s) => &mut s.conn,
         }
     }
@@ -164,12 +165,32 @@ impl Store {
     /// behind it.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
         match &self.unit {
-            None => Ok(WriteTx::Own(self.begin_own().await?)),
+            None => {
+                let turn = self.writer_turn().await?;
+                Ok(WriteTx::Own(self.begin_own().await?, turn))
+            }
             Some(shared) => {
                 let mut conn = lock(shared).await?;
                 AnyTransactionManager::begin(&mut conn, None).await?;
                 Ok(WriteTx::Savepoint(Savepoint { conn, open: true }))
             }
+        }
+    }
+
+    /// SQLite has one writer at a time: write transactions and units of this process take
+    /// turns in arrival order (a fair semaphore) instead of racing for the lock and sleeping in
+    /// SQLite's busy handler. A turn not given within the busy timeout is an error, as a lock
+    /// not taken in that time is (a write that waited on its own unit would otherwise wait
+    /// forever). PostgreSQL takes no turn: its writers lock rows, not the database.
+    pub(crate) async fn writer_turn(&self) -> Result<Option<OwnedSemaphorePermit>> {
+        if self.backend != Backend::Sqlite {
+            return Ok(None);
+        }
+        let wait = std::time::Duration::from_millis(crate::SQLITE_BUSY_TIMEOUT_MS);
+        match tokio::time::timeout(wait, self.unit_turns.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Err(_)) => Err(StoreError::UnitEnded),
+            Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
         }
     }
 
