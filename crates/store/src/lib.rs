@@ -81,8 +81,9 @@ pub enum StoreError {
     ReadOnly(String),
     #[error("{0}")]
     File(String),
-    /// A store bound to a unit of work was used after the unit ended.
-    #[error("the unit of work has ended")]
+    /// A store bound to a unit of work was used after the unit ended, or asked to begin a unit
+    /// inside its own.
+    #[error("the unit of work has ended, or a unit was begun inside another")]
     UnitEnded,
 }
 

@@ -135,15 +135,15 @@ impl std::fmt::Debug for Unit {
 impl Store {
     /// Begins a unit of work (SQLite: it takes the write lock at once).
     pub async fn unit(&self) -> Result<Unit> {
+        // Units do not nest (on SQLite the inner one would wait for the outer one's turn).
+        if self.unit.is_some() {
+            return Err(StoreError::UnitEnded);
+        }
         let turn = match self.backend {
             Backend::Sqlite => Some(self.unit_turns.clone().acquire_owned().await.map_err(|_| StoreError::UnitEnded)?),
             Backend::Postgres => None,
         };
-        let tx = match &self.unit {
-            Some(_) => return Err(StoreError::UnitEnded),
-            None => self.begin_own().await?,
-        };
-        let tx: Shared = Arc::new(Mutex::new(Some(tx)));
+        let tx: Shared = Arc::new(Mutex::new(Some(self.begin_own().await?)));
         let mut store = self.clone();
         store.unit = Some(tx.clone());
         Ok(Unit { store, tx, _turn: turn, held: None })
@@ -292,5 +292,49 @@ impl Drop for Unit {
                 AnyTransactionManager::start_rollback(&mut tx);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::time::Duration;
+
+    use crate::{Claim, Store, StoreError};
+
+    const LONG_AGO: &str = "1970-01-01T00:00:00Z";
+    const NOW: &str = "2026-01-01T00:00:00Z";
+
+    async fn store(dir: &tempfile::TempDir) -> Store {
+        Store::open_and_migrate(&format!("sqlite://{}", dir.path().join("lev.db").display())).await.unwrap()
+    }
+
+    async fn claim(s: &Store, key: &str) -> Claim {
+        s.claim_idempotency_key(1, 2, key, "fp", LONG_AGO).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_committed_answer_replays_and_a_dropped_unit_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let Claim::Claimed(unit) = claim(&s, "k").await else { panic!("free key") };
+        assert!(matches!(claim(&s, "k").await, Claim::InProgress));
+        drop(unit);
+        let Claim::Claimed(unit) = claim(&s, "k").await else { panic!("a dropped unit kept its key") };
+        unit.commit_with_answer(true, 201, "{}", NOW).await.unwrap();
+        assert!(matches!(claim(&s, "k").await, Claim::Replay { status: 201, body } if body == "{}"));
+        assert!(matches!(s.claim_idempotency_key(1, 2, "k", "other", LONG_AGO).await.unwrap(), Claim::Mismatch));
+    }
+
+    #[tokio::test]
+    async fn units_do_not_nest_and_a_bound_store_dies_with_its_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let unit = s.unit().await.unwrap();
+        let bound = unit.store();
+        let nested = tokio::time::timeout(Duration::from_secs(5), bound.unit()).await.expect("no deadlock");
+        assert!(matches!(nested, Err(StoreError::UnitEnded)));
+        unit.rollback().await.unwrap();
+        assert!(matches!(bound.purge_idempotency_keys(NOW).await, Err(StoreError::UnitEnded)));
     }
 }
