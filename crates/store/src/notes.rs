@@ -86,18 +86,10 @@ impl Store {
         text: &str,
         now: &str,
     ) -> Result<Option<NoteRow>> {
-        let n = sqlx::query(
-            "UPDATE notes SET text = $1, updated_at = $2 WHERE id = $3 AND account_id = $4 AND parent_type = $5 AND parent_id = $6",
-        )
-        .bind(text)
-        .bind(now)
-        .bind(note_id)
-        .bind(account_id)
-        .bind(parent_type)
-        .bind(parent_id)
-        .execute(&mut *self.conn().await?)
-        .await?
-        .rows_affected();
+        let mut q = Sql::new("UPDATE notes SET text = ");
+        q.push_bind(text.to_owned()).push(", updated_at = ").push_bind(now.to_owned());
+        push_one_note(&mut q, account_id, parent_type, parent_id, note_id);
+        let n = q.build().execute(&mut *self.conn().await?).await?.rows_affected();
         if n == 0 {
             return Ok(None);
         }
@@ -106,15 +98,15 @@ impl Store {
 
     /// Deletes a note for good; `false` when it was not there.
     pub async fn delete_note(&self, account_id: i64, parent_type: &str, parent_id: i64, note_id: i64) -> Result<bool> {
-        let n =
-            sqlx::query("DELETE FROM notes WHERE id = $1 AND account_id = $2 AND parent_type = $3 AND parent_id = $4")
-                .bind(note_id)
-                .bind(account_id)
-                .bind(parent_type)
-                .bind(parent_id)
-                .execute(&mut *self.conn().await?)
-                .await?
-                .rows_affected();
+        let mut q = Sql::new("DELETE FROM notes");
+        push_one_note(&mut q, account_id, parent_type, parent_id, note_id);
+        let n = q.build().execute(&mut *self.conn().await?).await?.rows_affected();
         Ok(n > 0)
     }
+}
+
+/// Narrows a statement to one note of a parent in an account.
+fn push_one_note(q: &mut Sql, account_id: i64, parent_type: &str, parent_id: i64, note_id: i64) {
+    q.push(" WHERE id = ").push_bind(note_id).push(" AND account_id = ").push_bind(account_id);
+    q.push(" AND parent_type = ").push_bind(parent_type.to_owned()).push(" AND parent_id = ").push_bind(parent_id);
 }
