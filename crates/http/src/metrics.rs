@@ -35,6 +35,10 @@ pub struct Metrics {
     replays: Counter,
     pool_size: Gauge,
     pool_idle: Gauge,
+    pool_waits: Counter,
+    pool_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    /// The store's totals at the last scrape, which the counters above have caught up with.
+    seen: parking_lot::Mutex<(u64, f64)>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -63,7 +67,29 @@ impl Default for Metrics {
         registry.register("db_pool_connections", "Open database connections", pool_size.clone());
         let pool_idle = Gauge::default();
         registry.register("db_pool_idle_connections", "Idle database connections", pool_idle.clone());
-        Metrics { registry, requests, rate_limited, replays, pool_size, pool_idle }
+        let pool_waits = Counter::default();
+        registry.register(
+            "db_pool_waits",
+            "Statements that found no idle database connection and waited",
+            pool_waits.clone(),
+        );
+        let pool_wait_seconds = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "db_pool_wait_seconds",
+            "Time statements waited for a database connection",
+            pool_wait_seconds.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            rate_limited,
+            replays,
+            pool_size,
+            pool_idle,
+            pool_waits,
+            pool_wait_seconds,
+            seen: parking_lot::Mutex::new((0, 0.0)),
+        }
     }
 }
 
@@ -132,10 +158,16 @@ impl Metrics {
         self.replays.inc();
     }
 
-    /// The text exposition, with the pool's current size.
-    pub fn render(&self, pool: (u32, usize)) -> String {
-        self.pool_size.set(i64::from(pool.0));
-        self.pool_idle.set(i64::try_from(pool.1).unwrap_or(i64::MAX));
+    /// The text exposition, with the pool as it is now.
+    pub fn render(&self, pool: levd_store::PoolStats) -> String {
+        self.pool_size.set(i64::from(pool.size));
+        self.pool_idle.set(i64::try_from(pool.idle).unwrap_or(i64::MAX));
+        {
+            let mut seen = self.seen.lock();
+            self.pool_waits.inc_by(pool.waits.saturating_sub(seen.0));
+            self.pool_wait_seconds.inc_by((pool.wait_seconds - seen.1).max(0.0));
+            *seen = (pool.waits.max(seen.0), pool.wait_seconds.max(seen.1));
+        }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
@@ -156,7 +188,7 @@ mod tests {
         m.request(&http::Method::from_bytes(b"BREW").unwrap(), None, "/whatever/you/like", 404, 0.001);
         m.rate_limited("account");
         m.replayed();
-        let text = m.render((4, 3));
+        let text = m.render(levd_store::PoolStats { size: 4, idle: 3, waits: 2, wait_seconds: 0.5 });
         assert!(text.contains(r#"route="/deals/{deal_id}",method="GET",status="200""#), "{text}");
         assert!(text.contains(r#"route="/deals/{deal_id}",method="GET",status="404""#), "{text}");
         assert!(text.contains(r#"route="(unmatched)",method="OTHER",status="404""#), "{text}");
@@ -164,6 +196,10 @@ mod tests {
         assert!(text.contains(r#"levd_rate_limit_refusals_total{limit_type="account"} 1"#), "{text}");
         assert!(text.contains("levd_idempotent_replays_total 1"), "{text}");
         assert!(text.contains("levd_db_pool_connections 4"), "{text}");
+        assert!(text.contains("levd_db_pool_waits_total 2"), "{text}");
+        let again = m.render(levd_store::PoolStats { size: 4, idle: 3, waits: 5, wait_seconds: 0.75 });
+        assert!(again.contains("levd_db_pool_waits_total 5"), "{again}");
+        assert!(again.contains("levd_db_pool_wait_seconds_total 0.75"), "{again}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -3,6 +3,12 @@ use std::process::ExitCode;
 
 use levd::config::{Command, ConfigError, parse_args};
 
+/// mimalloc instead of the C library's allocator: a request allocates and frees many small
+/// values on whichever worker thread runs it, and glibc's malloc spent about a third of the CPU
+/// of `GET /deals` under load in its own bookkeeping (BENCHMARKS.md, "The data path").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match parse_args(std::env::args_os().collect()) {
         Ok(cli) => cli,

@@ -131,10 +131,40 @@ pub struct Store {
     unit_turns: std::sync::Arc<tokio::sync::Semaphore>,
     /// Idempotency keys held by this process's units of work.
     in_flight: idempotency::InFlight,
+    /// How often and how long statements waited for a pooled connection.
+    waits: std::sync::Arc<PoolWaits>,
 }
 
 /// Makes the built-in lender directory (the program generates it; it is not kept here).
 pub type BuiltinLenders = fn() -> Vec<levd_domain::directory::NewLender>;
+
+/// The connection pool as `GET /metrics` shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Idle connections among them.
+    pub idle: usize,
+    /// Times a statement found no idle connection and waited for one (since start).
+    pub waits: u64,
+    /// Time spent in those waits, in seconds.
+    pub wait_seconds: f64,
+}
+
+/// Counters of the waits for a pooled connection.
+#[derive(Debug, Default)]
+pub(crate) struct PoolWaits {
+    count: std::sync::atomic::AtomicU64,
+    nanos: std::sync::atomic::AtomicU64,
+}
+
+impl PoolWaits {
+    pub(crate) fn record(&self, waited: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.count.fetch_add(1, Relaxed);
+        self.nanos.fetch_add(u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    }
+}
 
 /// Default location: `lev.db` in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://lev.db";
@@ -202,6 +232,7 @@ impl Store {
             unit: None,
             unit_turns: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
             in_flight: idempotency::InFlight::default(),
+            waits: std::sync::Arc::default(),
         }
     }
 
@@ -311,9 +342,15 @@ impl Store {
         Ok(s)
     }
 
-    /// Connections of the pool: open, and idle among them.
-    pub fn pool_stats(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
+    /// The pool now, and the waits for its connections so far.
+    pub fn pool_stats(&self) -> PoolStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        PoolStats {
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            waits: self.waits.count.load(Relaxed),
+            wait_seconds: Duration::from_nanos(self.waits.nanos.load(Relaxed)).as_secs_f64(),
+        }
     }
 
     pub async fn ping(&self) -> Result<()> {

@@ -153,7 +153,16 @@ impl Store {
     /// only for this function's own statements.
     pub(crate) async fn conn(&self) -> Result<Conn> {
         match &self.unit {
-            None => Ok(Conn::Pooled(self.pool.acquire().await?)),
+            None => {
+                if let Some(c) = self.pool.try_acquire() {
+                    return Ok(Conn::Pooled(c));
+                }
+                // No idle connection: the wait is what `GET /metrics` reports as pool waits.
+                let started = std::time::Instant::now();
+                let c = self.pool.acquire().await?;
+                self.waits.record(started.elapsed());
+                Ok(Conn::Pooled(c))
+            }
             Some(shared) => Ok(Conn::Bound(lock(shared).await?)),
         }
     }
