@@ -13,6 +13,7 @@
 # bench/out/ (ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 DURATION=${DURATION:-8}
 ROUNDS=${ROUNDS:-2}
@@ -20,12 +21,6 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 ORIGIN=levd-compare
 
-need() {
-    command -v "$1" >/dev/null && return 0
-    echo "$1 not found; installing $2 with apt-get" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null && apt-get install -y -qq "$2" >/dev/null
-}
 need wrk wrk
 need curl curl
 
@@ -84,14 +79,6 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"title": "Compare run deal", "loan_amount": 2500000}'
 LUA
 
-# Milliseconds from wrk's latency notation (812.00us, 3.41ms, 1.02s).
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
-        else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
-        else print "nan" }'
-}
 
 run() { # LABEL SCRIPT URL -> "rps p50_ms p99_ms"
     local raw="$OUT/compare-$STAMP-$(echo "$1" | tr -c 'A-Za-z0-9' '_').txt"

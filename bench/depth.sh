@@ -19,17 +19,12 @@ ORIGIN="levd-depth"
 SMALL_ROWS=1000
 
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROOT="$PWD"
 OUT="$ROOT/bench/out"
 LEVD="$ROOT/target/release/levd"
 mkdir -p "$OUT"
 
-need() {
-    command -v "$1" >/dev/null && return 0
-    echo "$1 not found; installing $2 with apt-get" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null && apt-get install -y -qq "$2" >/dev/null
-}
 
 # One deal row per n; the columns the server reads back must hold valid values.
 # search_text is the case-folded title, as the server writes it.
@@ -99,14 +94,6 @@ wrk_row() { # BACKEND LABEL KEY URL
     echo "$rps $(to_ms "${p50:-nan}")"
 }
 
-# Milliseconds from wrk's latency notation (e.g. 812.00us, 3.41ms, 1.02s).
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
-        else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
-        else print "nan" }'
-}
 
 # Best of 5 runs of one statement, in milliseconds, timed by the database's own client: psql's
 # \timing (wall time), sqlite3's .timer user + sys (its wall time has only 1 ms resolution).

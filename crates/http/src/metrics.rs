@@ -10,7 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::middleware::{BUILD_PREFIX, PREFIX, endpoint_template};
+use crate::middleware::{BUILD_PREFIX, PREFIX};
 use crate::operations;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -137,15 +137,17 @@ fn route_label(method: &http::Method, path: &str) -> &'static str {
 }
 
 impl Metrics {
-    /// Records one answered request. `template` is the matched route template when the
-    /// request reached an API route.
-    pub fn request(&self, method: &http::Method, template: Option<&str>, path: &str, status: u16, seconds: f64) {
-        let route = match template {
-            Some(t) => {
-                operations::find(method, endpoint_template(t)).map_or_else(|| route_label(method, path), |o| o.path)
-            }
-            None => route_label(method, path),
-        };
+    /// Records one answered request. `operation` is the template of the operation the request
+    /// reached; other requests are labelled from their path.
+    pub fn request(
+        &self,
+        method: &http::Method,
+        operation: Option<&'static str>,
+        path: &str,
+        status: u16,
+        seconds: f64,
+    ) {
+        let route = operation.unwrap_or_else(|| route_label(method, path));
         let labels = RequestLabels { route, method: method_label(method), status };
         self.requests.get_or_create(&labels).observe(seconds);
     }
@@ -183,7 +185,7 @@ mod tests {
     #[test]
     fn labels_come_from_fixed_sets() {
         let m = Metrics::default();
-        m.request(&http::Method::GET, Some("/api/external/v2/deals/{deal_id}"), "/api/external/v2/deals/7", 200, 0.002);
+        m.request(&http::Method::GET, Some("/deals/{deal_id}"), "/api/external/v2/deals/7", 200, 0.002);
         m.request(&http::Method::GET, None, "/api/external/v2/build/deals/8", 404, 0.001);
         m.request(&http::Method::from_bytes(b"BREW").unwrap(), None, "/whatever/you/like", 404, 0.001);
         m.rate_limited("account");

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 use crate::admission::{self, CredentialRefused, Refused, Resource};
 use crate::envelope::{Rendered, error_body, error_response, finalize};
-use crate::operations::{Policy, policy_for};
+use crate::operations::{Policy, policy_of};
 use crate::ratelimit::Quota;
 
 /// Canonical prefix of every route, and the alias the seed document uses (`docs/api.md#routes`).
@@ -120,6 +120,8 @@ pub struct Caller {
 #[derive(Debug, Clone, Default)]
 struct LogFacts {
     route: Option<MatchedPath>,
+    /// The operation's template, when the request reached one (the metrics label).
+    operation: Option<&'static str>,
     origin_app: Option<Arc<str>>,
     account_id: Option<i64>,
     user_id: Option<i64>,
@@ -162,7 +164,8 @@ pub async fn outer(State(state): State<AppState>, mut req: Request, next: Next) 
         req.extensions_mut().insert(ClientAddr(ip));
     }
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // Only for requests that reach no operation (their metrics label); a cheap clone.
+    let uri = req.uri().clone();
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut resp = if let Some(e) = repeated_header(req.headers()) {
         error_response(e)
@@ -183,7 +186,7 @@ pub async fn outer(State(state): State<AppState>, mut req: Request, next: Next) 
     }
     let status = resp.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
-    state.metrics.request(&method, facts.route.as_ref().map(MatchedPath::as_str), &path, status, elapsed);
+    state.metrics.request(&method, facts.operation, uri.path(), status, elapsed);
     // Milliseconds with two decimals, logged as a number.
     let latency_ms = (elapsed * 100_000.0).round() / 100.0;
     tracing::info!(
@@ -243,7 +246,10 @@ async fn run_pipeline(
     let matched = facts.route.clone();
     let template = matched.as_ref().map_or("", |m| endpoint_template(m.as_str()));
     let method = req.method().clone();
-    let policy = policy_for(&method, template);
+    // One lookup in the operation table serves the policy, idempotency and the metrics label.
+    let operation = crate::operations::find(&method, template);
+    facts.operation = operation.map(|o| o.path);
+    let policy = policy_of(operation);
 
     // 1. Authenticate, before anything else (`docs/api.md#origin-app`).
     let mut principal = None;
@@ -336,7 +342,7 @@ async fn run_pipeline(
     }
 
     // 5. Idempotency (`docs/api.md#idempotency`).
-    let honours_idempotency = crate::operations::find(&method, template).is_some_and(|o| o.honours_idempotency());
+    let honours_idempotency = operation.is_some_and(|o| o.honours_idempotency());
     let idem = match (&scope, &principal, req.headers().get(&IDEMPOTENCY_KEY)) {
         (_, Some(p), Some(v)) if honours_idempotency => {
             let key = match parse_idempotency_key(v.as_bytes()) {

@@ -800,10 +800,15 @@ pub fn matching(method: &Method, path: &str) -> Option<&'static str> {
     Some(candidates.find(|o| o.method == *method).unwrap_or(first).path)
 }
 
-/// The route policy of a method and template; routes outside the table (unknown paths and
-/// methods) are treated as account routes, so they authenticate before they are refused.
+/// The route policy of a method and template (see [`policy_of`]).
 pub fn policy_for(method: &Method, template: &str) -> Policy {
-    find(method, template).map_or(Policy::Account, |o| o.policy)
+    policy_of(find(method, template))
+}
+
+/// The route policy of an operation; routes outside the table (unknown paths and methods) are
+/// treated as account routes, so they authenticate before they are refused.
+pub fn policy_of(operation: Option<&Operation>) -> Policy {
+    operation.map_or(Policy::Account, |o| o.policy)
 }
 
 /// The routes of every operation (mounted under the API prefix by the caller).
@@ -856,7 +861,11 @@ async fn rest(
         query,
         body,
         api_base: if o.links { api_base(&state.site, &headers, &uri) } else { String::new() },
-        bearer: headers.get(AUTHORIZATION).and_then(|h| parse_bearer(h.as_bytes())).map(str::to_owned),
+        // Only public operations read a bearer token themselves (key validation); the others
+        // were authenticated by the request path.
+        bearer: matches!(o.policy, Policy::Public { .. })
+            .then(|| headers.get(AUTHORIZATION).and_then(|h| parse_bearer(h.as_bytes())).map(str::to_owned))
+            .flatten(),
         note_parent,
     };
     Ok(match run(service, &input).await? {
