@@ -504,6 +504,10 @@ impl Store {
     /// them was recorded. Returns the attempt's number in the window, or `None` when the bucket
     /// refuses it (its limit is reached or its delay has not passed). A reserved attempt counts
     /// as a failure until [`Store::clear_signin_failures`] or [`Store::release_signin_attempt`].
+    ///
+    /// A bucket without a running delay keeps `not_before` at 0: parallel requests read the
+    /// clock before they reach the database, so one whose `now` is a second behind another's
+    /// must not be refused for a delay nobody set.
     pub async fn reserve_signin_attempt(&self, bucket: &str, now: i64, rule: &AttemptRule) -> Result<Option<i64>> {
         const EXPIRED: &str = "oauth_signin_failures.window_start < $3";
         let delay = format!(
@@ -514,12 +518,12 @@ impl Store {
         );
         let sql = sqlf!(
             "INSERT INTO oauth_signin_failures (bucket, window_start, failures, delay_secs, not_before) \
-             VALUES ($1, $2, 1, $6, $2 + $6) \
+             VALUES ($1, $2, 1, $6, CASE WHEN $6 = 0 THEN 0 ELSE $2 + $6 END) \
              ON CONFLICT (bucket) DO UPDATE SET \
                window_start = CASE WHEN {EXPIRED} THEN $2 ELSE oauth_signin_failures.window_start END, \
                failures = CASE WHEN {EXPIRED} THEN 1 ELSE oauth_signin_failures.failures + 1 END, \
                delay_secs = {delay}, \
-               not_before = $2 + {delay} \
+               not_before = CASE WHEN {delay} = 0 THEN 0 ELSE $2 + {delay} END \
              WHERE {EXPIRED} OR (oauth_signin_failures.failures < $4 AND oauth_signin_failures.not_before <= $2) \
              RETURNING failures"
         );

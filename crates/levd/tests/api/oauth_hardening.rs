@@ -164,6 +164,10 @@ async fn attempt_reservations_count_limit_and_delay_per_bucket() {
     assert_eq!(store.reserve_signin_attempt("email-from:10.0.0.1 a@x", now, &limited).await.unwrap(), Some(2));
     assert_eq!(store.reserve_signin_attempt("email-from:10.0.0.1 a@x", now, &limited).await.unwrap(), None);
     assert_eq!(store.reserve_signin_attempt("email-from:10.0.0.2 a@x", now, &limited).await.unwrap(), Some(1));
+    // Parallel requests read the clock before they reach the database: one whose clock is a
+    // second behind the last writer's is not refused where no delay runs.
+    assert_eq!(store.reserve_signin_attempt("ip:10.0.0.3", now + 1, &limited).await.unwrap(), Some(1));
+    assert_eq!(store.reserve_signin_attempt("ip:10.0.0.3", now, &limited).await.unwrap(), Some(2));
     // A released attempt can be taken again; a new window starts over.
     store.release_signin_attempt("email-from:10.0.0.1 a@x").await.unwrap();
     assert_eq!(store.reserve_signin_attempt("email-from:10.0.0.1 a@x", now, &limited).await.unwrap(), Some(2));
