@@ -3,7 +3,7 @@ use levd_domain::scope::{Role, Tier};
 use levd_domain::time_fmt::now_rfc3339;
 use sqlx::FromRow;
 
-use crate::{BUMP_EPOCH, Result, Store, StoreError};
+use crate::{BUMP_EPOCH, Result, Sql, Store, StoreError};
 
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct AccountRow {
@@ -15,6 +15,22 @@ pub struct AccountRow {
     pub api_tier: String,
     pub created_at: String,
 }
+
+crate::readers::from_sqlite!(AccountRow { id, uuid, slug, name, account_type, api_tier, created_at });
+crate::readers::from_sqlite!(UserRow {
+    id,
+    uuid,
+    email,
+    first_name,
+    last_name,
+    title,
+    photo_url,
+    subject,
+    active_account_id,
+    last_login_at,
+    created_at,
+});
+crate::readers::from_sqlite!(MembershipRow { account_id, slug, name, account_type, api_tier, role });
 
 impl AccountRow {
     pub fn tier(&self) -> Tier {
@@ -105,12 +121,11 @@ impl Store {
     }
 
     pub async fn account_by_id(&self, id: i64) -> Result<Option<AccountRow>> {
-        Ok(sqlx::query_as::<_, AccountRow>(
-            "SELECT id, uuid, slug, name, account_type, api_tier, created_at FROM accounts WHERE id = $1",
+        self.read_optional(
+            Sql::new("SELECT id, uuid, slug, name, account_type, api_tier, created_at FROM accounts WHERE id = $1")
+                .arg(id),
         )
-        .bind(id)
-        .fetch_optional(&mut *self.conn().await?)
-        .await?)
+        .await
     }
 
     pub async fn count_accounts(&self) -> Result<i64> {
@@ -140,10 +155,7 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as::<_, UserRow>(sqlf!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *self.conn().await?)
-            .await?)
+        self.read_optional(Sql::new(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")).arg(id)).await
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
@@ -214,14 +226,15 @@ impl Store {
 
     /// Every active membership of the user, in account id order.
     pub async fn memberships_of(&self, user_id: i64) -> Result<Vec<MembershipRow>> {
-        Ok(sqlx::query_as::<_, MembershipRow>(
-            "SELECT a.id AS account_id, a.slug, a.name, a.account_type, a.api_tier, m.role \
-             FROM memberships m JOIN accounts a ON a.id = m.account_id \
-             WHERE m.user_id = $1 AND m.status = 'active' ORDER BY a.id",
+        self.read_all(
+            Sql::new(
+                "SELECT a.id AS account_id, a.slug, a.name, a.account_type, a.api_tier, m.role \
+                 FROM memberships m JOIN accounts a ON a.id = m.account_id \
+                 WHERE m.user_id = $1 AND m.status = 'active' ORDER BY a.id",
+            )
+            .arg(user_id),
         )
-        .bind(user_id)
-        .fetch_all(&mut *self.conn().await?)
-        .await?)
+        .await
     }
 
     /// Saves the user's active-account preference; cached principals on every node refresh.

@@ -9,7 +9,7 @@ use levd_domain::query::{Filter, FilterOp, FilterValue, ListQuery, Paging};
 use serde_json::{Map, Value};
 use sqlx::{FromRow, Row};
 
-use crate::{Result, Sql, Store, StoreError, WriteTx};
+use crate::{Result, Sql, Store, StoreError, WriteTx, readers};
 
 #[derive(Debug, Clone, FromRow)]
 struct DealRow {
@@ -28,6 +28,23 @@ struct DealRow {
     archived: i64,
     archived_at: Option<String>,
 }
+
+crate::readers::from_sqlite!(DealRow {
+    id,
+    owner_account_id,
+    title,
+    loan_amount,
+    loan_type,
+    transaction_type,
+    business_plan,
+    description,
+    estimated_close_date,
+    close_date,
+    created_at,
+    updated_at,
+    archived,
+    archived_at,
+});
 
 impl From<DealRow> for Deal {
     fn from(r: DealRow) -> Deal {
@@ -155,26 +172,30 @@ impl Store {
     /// One page of the account's deals and the number of deals matching the filters.
     /// Returns one row more than `limit` when a further page exists.
     pub async fn list_deals(&self, account_id: i64, q: &ListQuery) -> Result<(Vec<Deal>, i64)> {
-        let total = match maintained_total(q) {
+        let maintained = maintained_total(q);
+        let count = match maintained {
             // The counts triggers keep (migration 0014): one row, whatever the account's size.
+            Some(_) => {
+                let mut c = Sql::new("SELECT total, archived FROM deal_counts WHERE account_id = ");
+                c.push_bind(account_id);
+                c
+            }
+            None => {
+                let mut c = Sql::new("SELECT COUNT(*) FROM deals");
+                push_where(&mut c, account_id, q);
+                c
+            }
+        };
+        let total_of = move |counted: Option<(i64, i64)>, scanned: Option<i64>| match maintained {
             Some(archived) => {
-                let row: Option<(i64, i64)> =
-                    sqlx::query_as("SELECT total, archived FROM deal_counts WHERE account_id = $1")
-                        .bind(account_id)
-                        .fetch_optional(&mut *self.conn().await?)
-                        .await?;
-                let (all, archived_n) = row.unwrap_or((0, 0));
+                let (all, archived_n) = counted.unwrap_or((0, 0));
                 match archived {
                     None => all,
                     Some(true) => archived_n,
                     Some(false) => all - archived_n,
                 }
             }
-            None => {
-                let mut count = Sql::new("SELECT COUNT(*) FROM deals");
-                push_where(&mut count, account_id, q);
-                count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?
-            }
+            None => scanned.unwrap_or(0),
         };
 
         let mut qb = Sql::new(format!("SELECT {DEAL_COLUMNS} FROM deals"));
@@ -194,18 +215,39 @@ impl Store {
         if let Paging::Offset { offset } = q.paging {
             qb.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
         }
+
+        if let Some(readers) = self.readers() {
+            // Total and page in one hop, on one connection (one snapshot).
+            let (total, rows) = readers
+                .run(move |c| {
+                    let total = if maintained.is_some() {
+                        total_of(readers::first(c, &count)?, None)
+                    } else {
+                        total_of(None, readers::first(c, &count)?)
+                    };
+                    let rows: Vec<DealRow> = readers::query(c, &qb, |rows| rows.collect())?;
+                    Ok((total, rows))
+                })
+                .await?;
+            return Ok((rows.into_iter().map(Deal::from).collect(), total));
+        }
+        let total = if maintained.is_some() {
+            total_of(count.build_query_as().fetch_optional(&mut *self.conn().await?).await?, None)
+        } else {
+            total_of(None, Some(count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?))
+        };
         let rows: Vec<DealRow> = qb.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         Ok((rows.into_iter().map(Deal::from).collect(), total))
     }
 
     /// A deal of the account, archived or not; `None` when missing or another account's.
     pub async fn deal(&self, account_id: i64, deal_id: i64) -> Result<Option<Deal>> {
-        let row: Option<DealRow> =
-            sqlx::query_as(sqlf!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = $1 AND owner_account_id = $2"))
-                .bind(deal_id)
-                .bind(account_id)
-                .fetch_optional(&mut *self.conn().await?)
-                .await?;
+        let mut sql = Sql::new(format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = "));
+        sql.push_bind(deal_id).push(" AND owner_account_id = ").push_bind(account_id);
+        let row: Option<DealRow> = match self.readers() {
+            Some(readers) => readers.optional(sql).await?,
+            None => sql.build_query_as().fetch_optional(&mut *self.conn().await?).await?,
+        };
         Ok(row.map(Deal::from))
     }
 

@@ -108,10 +108,10 @@ impl Store {
     }
 
     pub async fn count_active_keys(&self, account_id: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL")
-            .bind(account_id)
-            .fetch_one(&mut *self.conn().await?)
-            .await?)
+        self.read_i64(
+            Sql::new("SELECT COUNT(*) FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL").arg(account_id),
+        )
+        .await
     }
 
     /// Active keys of an account, optionally only those of one user, by id.

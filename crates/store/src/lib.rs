@@ -21,13 +21,14 @@ mod oauth;
 mod ops;
 mod placements;
 mod rate;
+mod readers;
 mod secrets;
 mod unit;
 
 use std::time::Duration;
 
 use sqlx::any::{AnyArguments, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Arguments, Encode, Executor, Type};
+use sqlx::{Any, AnyPool, Arguments, Executor};
 
 pub use accounts::{AccountRow, MembershipRow, TeamMemberRow, UserRow};
 pub use deals::{DealPipelineRow, DealPropertyRow, DealTeamRow};
@@ -56,6 +57,9 @@ pub enum Backend {
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// A failure of a read on a SQLite reader connection (`readers.rs`).
+    #[error("database error: {0}")]
+    Read(rusqlite::Error),
     /// The database refused a text value it cannot hold (PostgreSQL: a NUL character in text
     /// or JSON). A fault of the input, not of the server.
     #[error("the database cannot store a text value of the request (NUL character)")]
@@ -133,6 +137,9 @@ pub struct Store {
     in_flight: idempotency::InFlight,
     /// How often and how long statements waited for a pooled connection.
     waits: std::sync::Arc<PoolWaits>,
+    /// SQLite files: the reader connections that serve reads outside units of work in one
+    /// hop (`readers.rs`). `None` on PostgreSQL and for in-memory databases.
+    readers: Option<std::sync::Arc<readers::Readers>>,
 }
 
 /// Makes the built-in lender directory (the program generates it; it is not kept here).
@@ -213,13 +220,19 @@ impl Store {
             })
             .connect(&url)
             .await?;
+        let mut store = Store::on_pool(pool, backend);
         if let Some(file) = sqlite.then(|| sqlite_file(&url)).flatten() {
             // The WAL and shared-memory files now exist; they hold the same data.
             for f in [file.clone(), with_suffix(&file, "-wal"), with_suffix(&file, "-shm")] {
                 tighten(&f);
             }
+            match readers::Readers::open(&file) {
+                Ok(r) => store.readers = Some(std::sync::Arc::new(r)),
+                // Reads then go through the pool: slower, not different.
+                Err(e) => tracing::warn!(error = %e, "cannot open the SQLite reader connections"),
+            }
         }
-        Ok(Store::on_pool(pool, backend))
+        Ok(store)
     }
 
     /// A handle on an open pool, bound to no unit of work.
@@ -233,7 +246,44 @@ impl Store {
             unit_turns: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
             in_flight: idempotency::InFlight::default(),
             waits: std::sync::Arc::default(),
+            readers: None,
         }
+    }
+
+    /// The rows of `sql`: in one hop on a reader connection where there is one, else through
+    /// the pool (PostgreSQL, in-memory SQLite, or inside a unit of work).
+    pub(crate) async fn read_all<R>(&self, sql: Sql) -> Result<Vec<R>>
+    where
+        R: readers::FromSqlite + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Unpin,
+    {
+        match self.readers() {
+            Some(r) => r.all(sql).await,
+            None => Ok(sql.build_query_as().fetch_all(&mut *self.conn().await?).await?),
+        }
+    }
+
+    /// The first row of `sql`, if any; see [`Store::read_all`].
+    pub(crate) async fn read_optional<R>(&self, sql: Sql) -> Result<Option<R>>
+    where
+        R: readers::FromSqlite + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Unpin,
+    {
+        match self.readers() {
+            Some(r) => r.optional(sql).await,
+            None => Ok(sql.build_query_as().fetch_optional(&mut *self.conn().await?).await?),
+        }
+    }
+
+    /// The one integer `sql` selects (a count); see [`Store::read_all`].
+    pub(crate) async fn read_i64(&self, sql: Sql) -> Result<i64> {
+        match self.readers() {
+            Some(r) => r.one(sql).await,
+            None => Ok(sql.build_query_scalar().fetch_one(&mut *self.conn().await?).await?),
+        }
+    }
+
+    /// The reader connections, for a read outside a unit of work on a SQLite file.
+    pub(crate) fn readers(&self) -> Option<&std::sync::Arc<readers::Readers>> {
+        if self.unit.is_some() { None } else { self.readers.as_ref() }
     }
 
     /// This handle with the maker of the built-in lender directory, loaded the first time the
@@ -475,15 +525,61 @@ pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// SQL text with `$n` placeholders (understood by SQLite and PostgreSQL alike) and its
-/// arguments, built piece by piece. Values only ever enter through `push_bind`.
+/// arguments, built piece by piece. Values only ever enter through `push_bind`. The text and
+/// arguments run either through sqlx ([`Sql::build`] and friends) or, for SQLite reads, on a
+/// reader connection ([`readers::Readers`]).
 pub(crate) struct Sql {
     text: String,
-    args: AnyArguments,
+    args: Vec<Arg>,
+}
+
+/// One bound value of a [`Sql`], typed as it is bound (an absent float stays a float, see
+/// [`Sql::push_opt_f64`]).
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(Option<i64>),
+    Float(Option<f64>),
+    Text(Option<String>),
+    Bool(Option<bool>),
+}
+
+macro_rules! arg_from {
+    ($($t:ty => $variant:ident $(as $via:ty)?),* $(,)?) => {$(
+        impl From<$t> for Arg {
+            fn from(v: $t) -> Arg {
+                Arg::$variant(Some(v $(as $via)?))
+            }
+        }
+        impl From<Option<$t>> for Arg {
+            fn from(v: Option<$t>) -> Arg {
+                Arg::$variant(v.map(|v| v $(as $via)?))
+            }
+        }
+    )*};
+}
+arg_from!(i64 => Int, i32 => Int as i64, f64 => Float, String => Text, bool => Bool);
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Arg {
+        Arg::Text(Some(v.to_string()))
+    }
+}
+
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Arg {
+        Arg::Text(v.map(str::to_string))
+    }
 }
 
 impl Sql {
     pub(crate) fn new(text: impl Into<String>) -> Sql {
-        Sql { text: text.into(), args: AnyArguments::default() }
+        Sql { text: text.into(), args: Vec::new() }
+    }
+
+    /// `text`, whose placeholders `$1`, `$2`, … are already written, with its next argument.
+    pub(crate) fn arg(mut self, value: impl Into<Arg>) -> Sql {
+        self.args.push(value.into());
+        self
     }
 
     /// Appends constant SQL text.
@@ -493,13 +589,9 @@ impl Sql {
         self
     }
 
-    /// Appends a placeholder for `value`. Encoding the plain values used here (integers,
-    /// floats, text, options of them) into the driver-neutral buffer cannot fail.
-    pub(crate) fn push_bind<T>(&mut self, value: T) -> &mut Sql
-    where
-        T: for<'e> Encode<'e, Any> + Type<Any> + Send + 'static,
-    {
-        let _ = self.args.add(value);
+    /// Appends a placeholder for `value`.
+    pub(crate) fn push_bind(&mut self, value: impl Into<Arg>) -> &mut Sql {
+        self.args.push(value.into());
         let n = self.args.len();
         self.push(format_args!("${n}"))
     }
@@ -533,22 +625,36 @@ impl Sql {
         self
     }
 
+    /// The arguments in sqlx's driver-neutral buffer. Encoding these plain values cannot fail.
+    fn any_arguments(args: Vec<Arg>) -> AnyArguments {
+        let mut out = AnyArguments::default();
+        for a in args {
+            let _ = match a {
+                Arg::Int(v) => out.add(v),
+                Arg::Float(v) => out.add(v),
+                Arg::Text(v) => out.add(v),
+                Arg::Bool(v) => out.add(v),
+            };
+        }
+        out
+    }
+
     pub(crate) fn build(self) -> sqlx::query::Query<'static, Any, AnyArguments> {
-        sqlx::query_with(sqlx::AssertSqlSafe(self.text), self.args)
+        sqlx::query_with(sqlx::AssertSqlSafe(self.text), Sql::any_arguments(self.args))
     }
 
     pub(crate) fn build_query_as<R>(self) -> sqlx::query::QueryAs<'static, Any, R, AnyArguments>
     where
         R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
     {
-        sqlx::query_as_with(sqlx::AssertSqlSafe(self.text), self.args)
+        sqlx::query_as_with(sqlx::AssertSqlSafe(self.text), Sql::any_arguments(self.args))
     }
 
     pub(crate) fn build_query_scalar<T>(self) -> sqlx::query::QueryScalar<'static, Any, T, AnyArguments>
     where
         (T,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
     {
-        sqlx::query_scalar_with(sqlx::AssertSqlSafe(self.text), self.args)
+        sqlx::query_scalar_with(sqlx::AssertSqlSafe(self.text), Sql::any_arguments(self.args))
     }
 }
 

@@ -1,0 +1,170 @@
+//! SQLite reads in one hop: a few reader connections (rusqlite on the same bundled SQLite
+//! library sqlx links) that run a store function's statements on one blocking thread, from
+//! statements prepared once per connection, and decode the rows there straight into typed
+//! records. sqlx's SQLite driver instead runs each connection on a worker thread and hands
+//! every row to the async side through a channel, boxing each value into its driver-neutral
+//! row on the way (see `BENCHMARKS.md`, "The data path against the machine").
+//!
+//! Only reads outside a unit of work go here: a unit's reads must see its own uncommitted
+//! writes, so they stay on the unit's connection. Writes keep the one writer turn
+//! (`Store::writer_turn`). In WAL mode readers and the writer do not block each other; a reader
+//! sees what was committed when its statement began, as a pooled sqlx connection would.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::types::{ToSqlOutput, Value as SqlValue};
+use rusqlite::{Connection, OpenFlags, Row};
+
+use crate::{Arg, Result, SQLITE_BUSY_TIMEOUT_MS, Sql, StoreError};
+
+/// Reader connections kept open; a read waits for a free one.
+const READERS: usize = 4;
+/// Prepared statements kept per connection (the hot reads are a few dozen distinct texts).
+const STATEMENTS_PER_CONNECTION: usize = 128;
+
+/// A record read from one SQLite row, column by column in the order of its `SELECT`.
+pub(crate) trait FromSqlite: Sized + Send + 'static {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
+}
+
+impl FromSqlite for i64 {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<i64> {
+        row.get(0)
+    }
+}
+
+impl FromSqlite for (i64, i64) {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<(i64, i64)> {
+        Ok((row.get(0)?, row.get(1)?))
+    }
+}
+
+/// Implements [`FromSqlite`] for a struct whose fields are the `SELECT`'s columns, in order.
+macro_rules! from_sqlite {
+    ($ty:ty { $($field:ident),* $(,)? }) => {
+        impl $crate::readers::FromSqlite for $ty {
+            fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                let mut _i = 0usize;
+                Ok(Self {
+                    $($field: {
+                        let v = row.get(_i)?;
+                        _i += 1;
+                        v
+                    },)*
+                })
+            }
+        }
+    };
+}
+pub(crate) use from_sqlite;
+
+/// The reader connections of one SQLite file.
+pub(crate) struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    turns: Arc<tokio::sync::Semaphore>,
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers").field("available", &self.turns.available_permits()).finish()
+    }
+}
+
+impl Readers {
+    /// Opens the reader connections of `file` (already in WAL mode). They refuse writes.
+    pub(crate) fn open(file: &Path) -> rusqlite::Result<Readers> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut idle = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let c = Connection::open_with_flags(file, flags)?;
+            c.busy_timeout(std::time::Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))?;
+            c.pragma_update(None, "query_only", true)?;
+            c.set_prepared_statement_cache_capacity(STATEMENTS_PER_CONNECTION);
+            idle.push(c);
+        }
+        Ok(Readers { idle: Mutex::new(idle), turns: Arc::new(tokio::sync::Semaphore::new(READERS)) })
+    }
+
+    /// Runs `f` on a reader connection, on a blocking thread: every statement of `f` and the
+    /// decoding of its rows happen there, in one hop from the async side.
+    pub(crate) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let permit = self.turns.clone().acquire_owned().await.map_err(|_| StoreError::UnitEnded)?;
+        let readers = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let conn = readers.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+            // One permit per connection: a permit always finds one.
+            let Some(conn) = conn else { return Err(StoreError::UnitEnded) };
+            let out = f(&conn);
+            readers.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(conn);
+            out.map_err(StoreError::Read)
+        })
+        .await
+        .map_err(|e| StoreError::File(format!("a database read stopped: {e}")))?
+    }
+
+    /// Every row of `sql`, decoded.
+    pub(crate) async fn all<R: FromSqlite>(self: &Arc<Self>, sql: Sql) -> Result<Vec<R>> {
+        self.run(move |c| query(c, &sql, |rows| rows.collect())).await
+    }
+
+    /// The first row of `sql`, if any.
+    pub(crate) async fn optional<R: FromSqlite>(self: &Arc<Self>, sql: Sql) -> Result<Option<R>> {
+        self.run(move |c| first(c, &sql)).await
+    }
+
+    /// The first row of `sql`; an error when it returns none.
+    pub(crate) async fn one<R: FromSqlite>(self: &Arc<Self>, sql: Sql) -> Result<R> {
+        self.run(move |c| first(c, &sql)?.ok_or(rusqlite::Error::QueryReturnedNoRows)).await
+    }
+}
+
+/// Runs `sql` on `c` (its statement prepared once per connection) and hands `take` the
+/// decoded rows.
+pub(crate) fn query<R: FromSqlite, T>(
+    c: &Connection,
+    sql: &Sql,
+    take: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<R>>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let mut stmt = c.prepare_cached(&sql.text)?;
+    for (i, a) in sql.args.iter().enumerate() {
+        // `$n` are named parameters to SQLite; bind each by its name, whatever the order the
+        // text uses them in.
+        if let Some(index) = stmt.parameter_index(&format!("${}", i + 1))? {
+            stmt.raw_bind_parameter(index, a)?;
+        }
+    }
+    let mut rows = stmt.raw_query();
+    let mut iter = std::iter::from_fn(|| match rows.next() {
+        Ok(Some(row)) => Some(R::from_row(row)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    });
+    take(&mut iter)
+}
+
+/// The first row of `sql` on `c`, if any.
+pub(crate) fn first<R: FromSqlite>(c: &Connection, sql: &Sql) -> rusqlite::Result<Option<R>> {
+    query(c, sql, |rows| rows.next().transpose())
+}
+
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Arg::Int(v) => v.map_or(ToSqlOutput::Owned(SqlValue::Null), |v| ToSqlOutput::Owned(SqlValue::Integer(v))),
+            Arg::Float(v) => v.map_or(ToSqlOutput::Owned(SqlValue::Null), |v| ToSqlOutput::Owned(SqlValue::Real(v))),
+            Arg::Text(v) => match v {
+                Some(s) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes())),
+                None => ToSqlOutput::Owned(SqlValue::Null),
+            },
+            Arg::Bool(v) => {
+                v.map_or(ToSqlOutput::Owned(SqlValue::Null), |v| ToSqlOutput::Owned(SqlValue::Integer(i64::from(v))))
+            }
+        })
+    }
+}
