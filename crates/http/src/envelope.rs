@@ -7,26 +7,38 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use levd_domain::time_fmt::now_rfc3339;
 use levd_domain::{ApiError, ErrorKind};
-use levd_service::Page;
+use levd_service::{Items, Page};
 use serde_json::{Map, Value, json};
 
 /// A successful result waiting for its envelope.
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: StatusCode,
-    pub data: Value,
+    pub data: Data,
     pub pagination: Option<Value>,
+}
+
+/// The `data` of a success envelope: a JSON value, or JSON already written from typed records.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum Data {
+    Value(Value),
+    Written(Box<serde_json::value::RawValue>),
 }
 
 impl Reply {
     pub fn ok(data: Value) -> Reply {
-        Reply { status: StatusCode::OK, data, pagination: None }
+        Reply { status: StatusCode::OK, data: Data::Value(data), pagination: None }
     }
     pub fn created(data: Value) -> Reply {
-        Reply { status: StatusCode::CREATED, data, pagination: None }
+        Reply { status: StatusCode::CREATED, data: Data::Value(data), pagination: None }
     }
     pub fn page(p: Page) -> Reply {
-        Reply { status: StatusCode::OK, data: Value::Array(p.items), pagination: Some(p.pagination) }
+        let data = match p.items {
+            Items::Values(v) => Data::Value(Value::Array(v)),
+            Items::Written(raw) => Data::Written(raw),
+        };
+        Reply { status: StatusCode::OK, data, pagination: Some(p.pagination) }
     }
 }
 
@@ -73,7 +85,7 @@ pub struct Rendered;
 struct SuccessEnvelope<'a> {
     request_id: &'a str,
     timestamp: &'a str,
-    data: &'a Value,
+    data: &'a Data,
     #[serde(skip_serializing_if = "Option::is_none")]
     pagination: Option<&'a Value>,
 }

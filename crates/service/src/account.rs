@@ -144,7 +144,8 @@ impl Service {
                     "email": r.email, "role": r.role, "photo_url": r.photo_url, "title": r.title,
                 })
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         Ok(Page { items, pagination: offset_pagination(total, q.limit, offset, has_more) })
     }
 }

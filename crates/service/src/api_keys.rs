@@ -128,7 +128,7 @@ impl Service {
         let (rows, total) = self.store.list_keys(scope.account_id, user, q.limit, offset).await?;
         let has_more = offset.saturating_add(rows.len() as u64) < u64::try_from(total).unwrap_or(0);
         Ok(Page {
-            items: rows.iter().map(|r| key_json(r, None)).collect(),
+            items: rows.iter().map(|r| key_json(r, None)).collect::<Vec<_>>().into(),
             pagination: offset_pagination(total, q.limit, offset, has_more),
         })
     }

@@ -53,7 +53,8 @@ fn page<T>(mut rows: Vec<T>, total: i64, q: &ListQuery, id: impl Fn(&T) -> i64, 
             Value::Object(m) => Value::Object(select_fields(m, q.fields.as_deref())),
             other => other,
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .into();
     Page { items, pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next) }
 }
 

@@ -161,7 +161,10 @@ impl Service {
         let account = self.deal_account(&grant, deal_id).await?;
         self.store.ensure_deal_vaults(account, deal_id, &now_rfc3339()).await?;
         let vaults = self.store.list_vaults(account, deal_id).await?;
-        Ok(Page { pagination: whole_list_pagination(vaults.len()), items: vaults.iter().map(to_json).collect() })
+        Ok(Page {
+            pagination: whole_list_pagination(vaults.len()),
+            items: vaults.iter().map(to_json).collect::<Vec<_>>().into(),
+        })
     }
 
     /// The vault named by `vault_id`, which must belong to the deal.
@@ -197,7 +200,7 @@ impl Service {
         let next = if has_more { docs.last().map(|d| encode_cursor(d.id)) } else { None };
         let raw = q.cursor.as_ref().map(|(_, raw)| raw.as_str());
         Ok(Page {
-            items: docs.iter().map(|d| document_json(d, q.fields.as_deref())).collect(),
+            items: docs.iter().map(|d| document_json(d, q.fields.as_deref())).collect::<Vec<_>>().into(),
             pagination: cursor_pagination(total, q.limit, raw, has_more, next),
         })
     }
@@ -359,7 +362,10 @@ impl Service {
             self.deal_vault(account, deal_id, v).await?;
         }
         let lists = self.store.list_checklists(account, deal_id, vault_id).await?;
-        Ok(Page { pagination: whole_list_pagination(lists.len()), items: lists.iter().map(to_json).collect() })
+        Ok(Page {
+            pagination: whole_list_pagination(lists.len()),
+            items: lists.iter().map(to_json).collect::<Vec<_>>().into(),
+        })
     }
 
     /// Document type ids must name catalog entries; an assignee must be an active member.
@@ -484,7 +490,7 @@ impl Service {
         let has_more = memos.len() > q.limit as usize;
         memos.truncate(q.limit as usize);
         Ok(Page {
-            items: memos.iter().map(|m| to_json(&m.to_memo(api_base))).collect(),
+            items: memos.iter().map(|m| to_json(&m.to_memo(api_base))).collect::<Vec<_>>().into(),
             pagination: offset_pagination(total, q.limit, q.offset, has_more),
         })
     }
@@ -616,7 +622,7 @@ impl Service {
         }
         Ok(Page {
             pagination: json!({ "total": total, "limit": input.limit, "has_more": total > results.len() }),
-            items: results.iter().map(to_json).collect(),
+            items: results.iter().map(to_json).collect::<Vec<_>>().into(),
         })
     }
 
@@ -675,7 +681,7 @@ impl Service {
             self.sign_sources(api_base, items.iter_mut().map(|o| &mut o.source).collect()).await?;
         }
         Ok(Page {
-            items: items.iter().map(to_json).collect(),
+            items: items.iter().map(to_json).collect::<Vec<_>>().into(),
             pagination: page_pagination(input.page, input.limit, total),
         })
     }
@@ -848,7 +854,7 @@ impl Service {
         self.deal_account(&grant, deal_id).await?;
         let (rows, total) = self.store.metric_definitions(&q).await.map_err(unavailable(METRICS_UNAVAILABLE))?;
         Ok(Page {
-            items: rows.iter().map(|m| to_json(&DealIndexMetricDefinition::from(m))).collect(),
+            items: rows.iter().map(|m| to_json(&DealIndexMetricDefinition::from(m))).collect::<Vec<_>>().into(),
             pagination: page_pagination(q.page, q.limit, total),
         })
     }
@@ -858,7 +864,10 @@ impl Service {
         let grant = scope.require(Scope::DealsRead)?;
         let account = self.deal_account(&grant, deal_id).await?;
         let entities = self.entities_of(account, deal_id).await.map_err(unavailable(ENTITIES_UNAVAILABLE))?;
-        Ok(Page { pagination: whole_list_pagination(entities.len()), items: entities.iter().map(to_json).collect() })
+        Ok(Page {
+            pagination: whole_list_pagination(entities.len()),
+            items: entities.iter().map(to_json).collect::<Vec<_>>().into(),
+        })
     }
 
     /// What facts of a deal can attach to: the deal, its properties, its sponsors, and groups

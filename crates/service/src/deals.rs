@@ -10,8 +10,9 @@ use levd_domain::time_fmt::now_rfc3339;
 use levd_store::StoreError;
 use serde_json::{Map, Value, json};
 
-use crate::records::{deal_not_found, select_fields};
-use crate::{Page, Service, cursor_pagination, offset_pagination};
+use crate::records::deal_not_found;
+use crate::shape::Shaped;
+use crate::{Items, Page, Service, cursor_pagination, offset_pagination};
 
 /// `include` and `fields` of a single-deal read.
 const DEAL_GET: ListSpec = ListSpec {
@@ -28,9 +29,14 @@ const DEAL_GET: ListSpec = ListSpec {
 const MAX_PIPELINE_ROWS: usize = 10;
 
 impl Service {
-    /// Adds the requested sub-resources to each serialized deal.
-    async fn embed(&self, deals: &mut [Map<String, Value>], ids: &[i64], includes: &[&str]) -> Result<(), ApiError> {
-        for inc in includes {
+    /// The requested sub-resources of each deal of `ids`, in `includes` order, as members to
+    /// add to the deal.
+    async fn embedded<'i>(&self, ids: &[i64], includes: &[&'i str]) -> Result<Vec<Vec<(&'i str, Value)>>, ApiError> {
+        let mut out: Vec<Vec<(&'i str, Value)>> = ids.iter().map(|_| Vec::new()).collect();
+        for (n, inc) in includes.iter().enumerate() {
+            if includes[..n].contains(inc) {
+                continue;
+            }
             let mut by_deal: HashMap<i64, Value> = HashMap::new();
             let empty = match *inc {
                 "financials" => {
@@ -67,18 +73,11 @@ impl Service {
                 }
                 _ => continue,
             };
-            for (d, id) in deals.iter_mut().zip(ids) {
-                d.insert((*inc).to_string(), by_deal.remove(id).unwrap_or_else(|| empty.clone()));
+            for (d, id) in out.iter_mut().zip(ids) {
+                d.push((*inc, by_deal.remove(id).unwrap_or_else(|| empty.clone())));
             }
         }
-        Ok(())
-    }
-
-    fn to_map(deal: &Deal) -> Map<String, Value> {
-        match serde_json::to_value(deal) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        }
+        Ok(out)
     }
 
     /// `GET /deals`.
@@ -89,9 +88,17 @@ impl Service {
         let has_more = rows.len() > q.limit as usize;
         rows.truncate(q.limit as usize);
         let ids: Vec<i64> = rows.iter().map(|d| d.id).collect();
-        let mut items: Vec<Map<String, Value>> =
-            rows.iter().map(|d| select_fields(Self::to_map(d), q.fields.as_deref())).collect();
-        self.embed(&mut items, &ids, &q.includes).await?;
+        let extras = self.embedded(&ids, &q.includes).await?;
+        // Written straight from the records: no JSON tree of the page.
+        let shaped: Vec<Shaped<'_, Deal>> = rows
+            .iter()
+            .zip(&extras)
+            .map(|(record, extra)| Shaped { record, fields: q.fields.as_deref(), extra })
+            .collect();
+        let items = serde_json::value::to_raw_value(&shaped).map_err(|e| {
+            tracing::error!(error = %e, "cannot write a page of deals");
+            ApiError::internal()
+        })?;
         let pagination = match &q.paging {
             Paging::Cursor { raw, .. } => {
                 let next = if has_more { ids.last().map(|id| encode_cursor(*id)) } else { None };
@@ -99,7 +106,7 @@ impl Service {
             }
             Paging::Offset { offset } => offset_pagination(total, q.limit, *offset, has_more),
         };
-        Ok(Page { items: items.into_iter().map(Value::Object).collect(), pagination })
+        Ok(Page { items: Items::Written(items), pagination })
     }
 
     /// `GET /deals/{deal_id}`.
@@ -112,9 +119,8 @@ impl Service {
         let grant = scope.require(Scope::DealsRead)?;
         let q = ListQuery::parse(raw_query, &DEAL_GET)?;
         let deal = self.store.deal(grant.account_id(), deal_id).await?.ok_or_else(deal_not_found)?;
-        let mut items = vec![select_fields(Self::to_map(&deal), q.fields.as_deref())];
-        self.embed(&mut items, &[deal.id], &q.includes).await?;
-        Ok(items.pop().map(Value::Object).unwrap_or(Value::Null))
+        let extra = self.embedded(&[deal.id], &q.includes).await?.pop().unwrap_or_default();
+        Ok(json!(Shaped { record: &deal, fields: q.fields.as_deref(), extra: &extra }))
     }
 
     /// `POST /deals`.
@@ -127,7 +133,7 @@ impl Service {
             }
             other => other.into(),
         })?;
-        Ok(Value::Object(Self::to_map(&deal)))
+        Ok(json!(deal))
     }
 
     /// `PATCH /deals/{deal_id}`.
@@ -139,7 +145,7 @@ impl Service {
             .update_deal(grant.account_id(), deal_id, &changes, &now_rfc3339())
             .await?
             .ok_or_else(deal_not_found)?;
-        Ok(Value::Object(Self::to_map(&deal)))
+        Ok(json!(deal))
     }
 
     /// `DELETE /deals/{deal_id}`: archives; repeating it answers the same (`docs/api.md#deletes`).

@@ -59,7 +59,7 @@ impl Service {
             }
             Paging::Offset { offset } => offset_pagination(total, limit, *offset, has_more),
         };
-        Ok(Page { items, pagination })
+        Ok(Page { items: items.into(), pagination })
     }
 
     /// `GET /lenders/{org_id}`: the lender with every member and its programs.
@@ -93,7 +93,7 @@ impl Service {
         rows.truncate(q.limit as usize);
         let next = if has_more { rows.last().map(|p| encode_cursor(p.id)) } else { None };
         let items = rows.iter().map(to_value).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, pagination: cursor_pagination(total, q.limit, raw, has_more, next) })
+        Ok(Page { items: items.into(), pagination: cursor_pagination(total, q.limit, raw, has_more, next) })
     }
 
     /// `GET /market/base-rates`: every benchmark with its value in percent and `as_of` date.

@@ -11,6 +11,7 @@ pub mod directory;
 pub mod notes;
 pub mod placements;
 mod records;
+pub mod shape;
 
 use std::sync::Arc;
 
@@ -21,8 +22,38 @@ use serde_json::Value;
 /// A page of a list: the items and the `pagination` object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
-    pub items: Vec<Value>,
+    pub items: Items,
     pub pagination: Value,
+}
+
+/// The items of a page: JSON values, or the array already written from typed records (see
+/// [`shape::Shaped`]), which the REST answer embeds as it is.
+#[derive(Debug, Clone)]
+pub enum Items {
+    Values(Vec<Value>),
+    Written(Box<serde_json::value::RawValue>),
+}
+
+impl Items {
+    /// The items as JSON values (reads a written array back).
+    pub fn into_values(self) -> Vec<Value> {
+        match self {
+            Items::Values(v) => v,
+            Items::Written(raw) => serde_json::from_str(raw.get()).unwrap_or_default(),
+        }
+    }
+}
+
+impl From<Vec<Value>> for Items {
+    fn from(v: Vec<Value>) -> Items {
+        Items::Values(v)
+    }
+}
+
+impl PartialEq for Items {
+    fn eq(&self, other: &Items) -> bool {
+        self.clone().into_values() == other.clone().into_values()
+    }
 }
 
 /// Called after a change that must invalidate cached credentials on this node.

@@ -119,7 +119,7 @@ impl Service {
         rows.truncate(q.limit as usize);
         let next = if has_more { rows.last().map(|n| encode_cursor(n.id)) } else { None };
         Ok(Page {
-            items: rows.iter().map(note_json).collect(),
+            items: rows.iter().map(note_json).collect::<Vec<_>>().into(),
             pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next),
         })
     }

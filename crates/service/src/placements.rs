@@ -56,7 +56,7 @@ fn offset_page<T: Serialize>(rows: &[T], q: &ListQuery) -> Page {
     let end = start.saturating_add(q.limit as usize).min(rows.len());
     let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     Page {
-        items: rows[start..end].iter().map(to_json).collect(),
+        items: rows[start..end].iter().map(to_json).collect::<Vec<_>>().into(),
         pagination: offset_pagination(total, q.limit, offset, end < rows.len()),
     }
 }
@@ -120,7 +120,8 @@ impl Service {
             items: rows
                 .iter()
                 .map(|p| Value::Object(select_fields(to_map(&p.for_viewer()), q.fields.as_deref())))
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
             pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next),
         })
     }
@@ -327,7 +328,7 @@ impl Service {
         rows.truncate(q.limit as usize);
         let next = if has_more { rows.last().map(|t| encode_cursor(t.term_sheet.id)) } else { None };
         Ok(Page {
-            items: rows.iter().map(|t| to_json(&t.for_viewer())).collect(),
+            items: rows.iter().map(|t| to_json(&t.for_viewer())).collect::<Vec<_>>().into(),
             pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next),
         })
     }
@@ -440,7 +441,7 @@ impl Service {
         let (rows, total) = self.store.list_pipelines(grant.account_id(), q.limit, offset).await?;
         let has_more = offset.saturating_add(rows.len() as u64) < u64::try_from(total).unwrap_or(0);
         Ok(Page {
-            items: rows.iter().map(to_json).collect(),
+            items: rows.iter().map(to_json).collect::<Vec<_>>().into(),
             pagination: offset_pagination(total, q.limit, offset, has_more),
         })
     }

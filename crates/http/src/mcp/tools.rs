@@ -881,7 +881,7 @@ fn account_required(principal: &Principal) -> ApiError {
 /// Lists as `{total, showing, has_more, data}` with the page position; one record as itself.
 fn present(out: Output) -> Value {
     match out {
-        Output::List(page) => list_result(page.items, Some(&page.pagination)),
+        Output::List(page) => list_result(page.items.into_values(), Some(&page.pagination)),
         Output::One(Value::Array(items)) => list_result(items, None),
         Output::One(v) => v,
     }
