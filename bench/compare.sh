@@ -8,6 +8,7 @@
 #   DURATION=10 ROUNDS=3 bench/compare.sh
 #   DEPTH=1 bench/compare.sh                  # also bench/depth.sh (10^6 deals, SQLite and PostgreSQL)
 #   INPROCESS=1 bench/compare.sh              # also the in-process request-path bench (criterion)
+#   MIXED=0 bench/compare.sh                  # without bench/mixed.sh (PostgreSQL vs SQLite, mixed load)
 #
 # Everything stays on 127.0.0.1 and in a temp dir removed on exit; raw wrk output is kept in
 # bench/out/ (ignored by git).
@@ -138,6 +139,11 @@ row "POST /deals req/s / GET /me req/s" "$p_rps" "$lm_rps" "$(ratio "$p_rps" "$l
 echo
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); raw wrk output: bench/out/compare-$STAMP-*"
 
+if [ "${MIXED:-1}" = 1 ]; then
+    echo
+    echo "== PostgreSQL against SQLite, one node each, the same mixed load (target >= 0.7)"
+    DURATION="$DURATION" ROUNDS="$ROUNDS" bench/mixed.sh
+fi
 if [ "${DEPTH:-0}" = 1 ]; then
     echo
     echo "== a cursor page of an account with 10^6 deals vs one with 10^3 (target >= 0.8), and PostgreSQL"

@@ -4,6 +4,7 @@
 # (the tests create one database per test on it), runs the command, then stops the server.
 #
 #   scripts/with-postgres.sh cargo test --workspace
+#   PG_FSYNC=on scripts/with-postgres.sh …    # durable writes (benchmarks); tests run with fsync off
 set -euo pipefail
 
 find_bin() {
@@ -34,7 +35,7 @@ fi
 
 "${RUN_AS[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust -E UTF8 >/dev/null
 "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
-  -o "-p $PORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
+  -o "-p $PORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PG_FSYNC:-off}" start >/dev/null
 cleanup() {
   "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$PGDIR"
