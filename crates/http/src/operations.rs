@@ -308,6 +308,16 @@ impl Input {
         path_id(self.text(name))
     }
 
+    /// A `422` naming the first path parameter whose text holds a NUL character: text no
+    /// backend can store is refused wherever it arrives, path segments included
+    /// (`docs/api.md#bodies`), before a service reads an id or looks a text key up.
+    pub fn reject_nul_in_params(&self) -> Result<(), ApiError> {
+        match self.params.iter().find(|(_, v)| !levd_domain::input::storable(v)) {
+            Some((name, _)) => Err(ApiError::invalid_field(name, levd_domain::input::NUL_PROBLEM)),
+            None => Ok(()),
+        }
+    }
+
     /// A path parameter as text ("" when absent).
     pub fn text(&self, name: &str) -> &str {
         self.params.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
@@ -553,7 +563,7 @@ fn table() -> Vec<Operation> {
                 "Change a contact; null clears a field."),
         op(M::POST, "/contacts/{contact_id}/actions/unlock", "postContactsContactIdActionsUnlock", "Unlock a contact")
             .scope("ai:actions").body().one("Contact").errors(&[402])
-            .run(run!(s, i => One(s.unlock_contact(i.scope()?, i.id("contact_id")).await?)))
+            .run(run!(s, i => One(s.unlock_contact(i.scope()?, i.id("contact_id"), i.body()).await?)))
             .tool("unlock_contact", Change, id("contact_id"),
                 "Reveal an AI-recommended contact; spends account credits once."),
         // Deals.
@@ -673,7 +683,7 @@ fn table() -> Vec<Operation> {
             .tool("update_checklist_task", Change, with(id("task_id"), task_fields(false)), "Change a checklist task."),
         op(M::POST, "/checklist-tasks/{task_id}/complete", "postChecklistTasksTaskIdComplete", "Complete a checklist task")
             .scope("checklists:write").body().one("ChecklistTask")
-            .run(run!(s, i => One(s.complete_task(i.scope()?, i.id("task_id")).await?)))
+            .run(run!(s, i => One(s.complete_task(i.scope()?, i.id("task_id"), i.body()).await?)))
             .tool("complete_checklist_task", Change, id("task_id"), "Mark a checklist task complete."),
         op(M::GET, "/files/{token}", "getFilesToken", "Download through a signed link (levd extension)")
             .public(FILES, false).one("Object")
@@ -868,6 +878,7 @@ async fn rest(
             .flatten(),
         note_parent,
     };
+    input.reject_nul_in_params()?;
     Ok(match run(service, &input).await? {
         Output::List(page) => Reply::page(page),
         Output::One(v) if matches!(o.answer, Answer::Created(_)) => Reply::created(v),

@@ -288,6 +288,10 @@ impl AuthServer {
             let (id, secret) = text.split_once(':').ok_or_else(fail)?;
             let id = url_decode(id).ok_or_else(fail)?;
             let secret = url_decode(secret).ok_or_else(fail)?;
+            // Text one backend cannot store is refused on every backend, as in the form.
+            if !levd_domain::input::storable(&id) || !levd_domain::input::storable(&secret) {
+                return Err(OAuthError::invalid_request("client credentials must not contain NUL characters"));
+            }
             if form.get("client_id").is_some_and(|f| *f != id) {
                 return Err(OAuthError::invalid_request("client_id differs from the Basic credentials"));
             }

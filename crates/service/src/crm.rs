@@ -128,9 +128,11 @@ impl Service {
     /// `POST /contacts/{contact_id}/actions/unlock`: reveals a locked AI-recommended contact and
     /// charges [`UNLOCK_COST`] credits in the same transaction. A contact with nothing to reveal
     /// (never locked, or unlocked before) is returned as it is and costs nothing, so a repeat is
-    /// harmless even without an `Idempotency-Key`.
-    pub async fn unlock_contact(&self, scope: &AccountScope, contact_id: i64) -> Result<Value, ApiError> {
+    /// harmless even without an `Idempotency-Key`. The body names nothing, but it is read like
+    /// any other (`docs/api.md#bodies`): a JSON object when present, no NUL in its text.
+    pub async fn unlock_contact(&self, scope: &AccountScope, contact_id: i64, body: &[u8]) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::AiActions)?;
+        parse_optional_object(body)?;
         let outcome = self
             .store
             .unlock_contact(

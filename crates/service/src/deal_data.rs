@@ -238,6 +238,11 @@ impl Service {
     /// `GET /files/{token}`: checks the link (well-formed, signed by us, not expired) and finds
     /// the file it opens. No credential: the signature is the authorisation.
     pub async fn open_file_link(&self, token: &str) -> Result<LinkedFile, ApiError> {
+        // A link is never made with a NUL, but the token is text of the request like any other
+        // path segment (`docs/api.md#bodies`).
+        if !levd_domain::input::storable(token) {
+            return Err(ApiError::invalid_field("token", levd_domain::input::NUL_PROBLEM));
+        }
         let secret = self.link_secret().await?;
         let target = verify_file_link(&secret, token, unix_now()).map_err(|e| match e {
             LinkError::Expired => ApiError::forbidden("This file link has expired; request a new one"),
@@ -448,9 +453,12 @@ impl Service {
     }
 
     /// `POST /checklist-tasks/{task_id}/complete`: sets `is_completed`, leaves `status` alone
-    /// (the two are independent); completing a completed task answers the same.
-    pub async fn complete_task(&self, scope: &AccountScope, task_id: i64) -> Result<Value, ApiError> {
+    /// (the two are independent); completing a completed task answers the same. The body names
+    /// nothing, but it is read like any other (`docs/api.md#bodies`): a JSON object when
+    /// present, no NUL in its text.
+    pub async fn complete_task(&self, scope: &AccountScope, task_id: i64, body: &[u8]) -> Result<Value, ApiError> {
         let grant = scope.require(Scope::ChecklistsWrite)?;
+        parse_optional_object(body)?;
         let account = grant.account_id();
         if !self.store.complete_task(account, task_id, &now_rfc3339()).await? {
             return Err(task_not_found());

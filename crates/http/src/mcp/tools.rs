@@ -858,6 +858,7 @@ async fn run(state: &AppState, call: &Call<'_>) -> Result<Value, ApiError> {
         return Err(ApiError::internal());
     };
     let input = call.input()?;
+    input.reject_nul_in_params()?;
     run(&state.service, &input).await.map(present)
 }
 
