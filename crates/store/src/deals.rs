@@ -147,6 +147,9 @@ fn push_filter(qb: &mut Sql, f: &Filter) {
 
 /// The maintained count that answers a deal list's total without counting rows: every deal of
 /// the account (`None`), or those archived or not (`Some`). Other filters and searches count.
+/// The largest offset of a deal page still read on the calling thread (see `list_deals`).
+const INLINE_OFFSET_MAX: u64 = 1000;
+
 fn maintained_total(q: &ListQuery) -> Option<Option<bool>> {
     if q.search.is_some() {
         return None;
@@ -217,18 +220,22 @@ impl Store {
         }
 
         if let Some(readers) = self.readers() {
-            // Total and page in one hop, on one connection (one snapshot).
-            let (total, rows) = readers
-                .run(move |c| {
-                    let total = if maintained.is_some() {
-                        total_of(readers::first(c, &count)?, None)
-                    } else {
-                        total_of(None, readers::first(c, &count)?)
-                    };
-                    let rows: Vec<DealRow> = readers::query(c, &qb, |rows| rows.collect())?;
-                    Ok((total, rows))
-                })
-                .await?;
+            // Total and page on one connection (one snapshot). Unfiltered pages in id order read
+            // the maintained count and at most `limit + 1` (+ a small offset) entries of the
+            // (owner_account_id, id) index: bounded, so they may run on this thread.
+            let bounded = maintained == Some(None)
+                && q.sort.is_empty()
+                && !matches!(q.paging, Paging::Offset { offset } if offset > INLINE_OFFSET_MAX);
+            let read = move |c: &rusqlite::Connection| {
+                let total = if maintained.is_some() {
+                    total_of(readers::first(c, &count)?, None)
+                } else {
+                    total_of(None, readers::first(c, &count)?)
+                };
+                let rows: Vec<DealRow> = readers::query(c, &qb, |rows| rows.collect())?;
+                Ok((total, rows))
+            };
+            let (total, rows) = if bounded { readers.bounded(read).await? } else { readers.run(read).await? };
             return Ok((rows.into_iter().map(Deal::from).collect(), total));
         }
         let total = if maintained.is_some() {

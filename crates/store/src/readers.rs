@@ -5,6 +5,13 @@
 //! every row to the async side through a channel, boxing each value into its driver-neutral
 //! row on the way (see `BENCHMARKS.md`, "The data path against the machine").
 //!
+//! Reads bounded by an index (a row by its key, one user's memberships, the first page of one
+//! account in id order) run on the calling thread when a reader connection is idle: they take a
+//! few microseconds, less than handing them to another thread and waking the caller again
+//! (which, measured, was most of the CPU of `GET /me`). They run without SQLite's busy handler;
+//! a read that would have to wait for a lock is handed to a blocking thread instead, where it
+//! may wait. Every other read is handed over at once ([`Readers::run`]).
+//!
 //! Only reads outside a unit of work go here: a unit's reads must see its own uncommitted
 //! writes, so they stay on the unit's connection. Writes keep the one writer turn
 //! (`Store::writer_turn`). In WAL mode readers and the writer do not block each other; a reader
@@ -78,7 +85,8 @@ impl Readers {
         let mut idle = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let c = Connection::open_with_flags(file, flags)?;
-            c.busy_timeout(std::time::Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))?;
+            // No busy handler while idle: reads on the calling thread never wait (see above).
+            c.busy_timeout(std::time::Duration::ZERO)?;
             c.pragma_update(None, "query_only", true)?;
             c.set_prepared_statement_cache_capacity(STATEMENTS_PER_CONNECTION);
             idle.push(c);
@@ -96,32 +104,71 @@ impl Readers {
         let permit = self.turns.clone().acquire_owned().await.map_err(|_| StoreError::UnitEnded)?;
         let readers = self.clone();
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
             let conn = readers.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
             // One permit per connection: a permit always finds one.
             let Some(conn) = conn else { return Err(StoreError::UnitEnded) };
-            let out = f(&conn);
-            readers.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(conn);
+            // Here a read may wait for a lock, as long as any other statement of levd.
+            let out =
+                conn.busy_timeout(std::time::Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS)).and_then(|()| f(&conn));
+            // Back to never waiting before the connection is idle again; one that cannot be
+            // reset is closed rather than reused.
+            if conn.busy_timeout(std::time::Duration::ZERO).is_ok() {
+                readers.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(conn);
+            } else {
+                permit.forget();
+            }
             out.map_err(StoreError::Read)
         })
         .await
         .map_err(|e| StoreError::File(format!("a database read stopped: {e}")))?
     }
 
-    /// Every row of `sql`, decoded.
+    /// `f` on an idle reader connection on this thread, if one is idle and `f` need not wait
+    /// for a lock; `None` otherwise (then hand `f` to [`Readers::run`]). Only for reads bounded
+    /// by an index.
+    fn inline<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<Result<T>> {
+        let _permit = self.turns.try_acquire().ok()?;
+        let conn = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop()?;
+        let out = f(&conn);
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(conn);
+        match out {
+            Err(e) if is_busy(&e) => None,
+            out => Some(out.map_err(StoreError::Read)),
+        }
+    }
+
+    /// `f`, a read bounded by an index: on this thread when it can (see [`Readers::inline`]),
+    /// else on a blocking thread.
+    pub(crate) async fn bounded<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        match self.inline(&f) {
+            Some(out) => out,
+            None => self.run(f).await,
+        }
+    }
+
+    /// Every row of `sql` (a read bounded by an index), decoded.
     pub(crate) async fn all<R: FromSqlite>(self: &Arc<Self>, sql: Sql) -> Result<Vec<R>> {
-        self.run(move |c| query(c, &sql, |rows| rows.collect())).await
+        self.bounded(move |c| query(c, &sql, |rows| rows.collect())).await
     }
 
-    /// The first row of `sql`, if any.
+    /// The first row of `sql` (a read bounded by an index), if any.
     pub(crate) async fn optional<R: FromSqlite>(self: &Arc<Self>, sql: Sql) -> Result<Option<R>> {
-        self.run(move |c| first(c, &sql)).await
+        self.bounded(move |c| first(c, &sql)).await
     }
 
-    /// The first row of `sql`; an error when it returns none.
+    /// The first row of `sql` (a read bounded by an index); an error when it returns none.
     pub(crate) async fn one<R: FromSqlite>(self: &Arc<Self>, sql: Sql) -> Result<R> {
-        self.run(move |c| first(c, &sql)?.ok_or(rusqlite::Error::QueryReturnedNoRows)).await
+        self.bounded(move |c| first(c, &sql)?.ok_or(rusqlite::Error::QueryReturnedNoRows)).await
     }
+}
+
+/// Whether `e` says the statement would have had to wait for another connection's lock.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
 /// Runs `sql` on `c` (its statement prepared once per connection) and hands `take` the
@@ -166,5 +213,72 @@ impl rusqlite::ToSql for Arg {
                 v.map_or(ToSqlOutput::Owned(SqlValue::Null), |v| ToSqlOutput::Owned(SqlValue::Integer(i64::from(v))))
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn database() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.db");
+        let c = Connection::open(&file).unwrap();
+        c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, n REAL); INSERT INTO t VALUES (1, 'a', 2.5), (2, NULL, 3)")
+            .unwrap();
+        (dir, file)
+    }
+
+    #[tokio::test]
+    async fn rows_are_decoded_with_arguments_bound_by_name() {
+        let (_dir, file) = database();
+        let r = Arc::new(Readers::open(&file).unwrap());
+        // `$2` before `$1` in the text: each is bound by its name.
+        let sql = Sql::new("SELECT id FROM t WHERE name IS $2 OR id = $1").arg(2).arg(Some("a"));
+        let mut ids: Vec<i64> = r.all(sql).await.unwrap();
+        ids.sort_unstable();
+        assert_eq!(ids, vec![1, 2]);
+        let n: i64 = r.one(Sql::new("SELECT COUNT(*) FROM t WHERE n > $1").arg(2.6)).await.unwrap();
+        assert_eq!(n, 1);
+        let none: Option<i64> = r.optional(Sql::new("SELECT id FROM t WHERE id = $1").arg(9)).await.unwrap();
+        assert_eq!(none, None);
+    }
+
+    #[tokio::test]
+    async fn readers_refuse_writes() {
+        let (_dir, file) = database();
+        let r = Arc::new(Readers::open(&file).unwrap());
+        let e = r.run(|c| c.execute("DELETE FROM t", [])).await;
+        assert!(e.is_err());
+        let n: i64 = r.one(Sql::new("SELECT COUNT(*) FROM t")).await.unwrap();
+        assert_eq!(n, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_that_must_wait_for_a_lock_waits_on_a_blocking_thread() {
+        let (_dir, file) = database();
+        let r = Arc::new(Readers::open(&file).unwrap());
+        // Another connection takes the database for itself (exclusive locking mode and a write).
+        let holder = std::thread::spawn({
+            let file = file.clone();
+            move || {
+                let c = Connection::open(&file).unwrap();
+                c.pragma_update(None, "locking_mode", "EXCLUSIVE").unwrap();
+                c.execute("UPDATE t SET n = n + 1", []).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                drop(c);
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // On this thread the read cannot run (it would have to wait): it is handed over and
+        // waits there until the lock is released, then sees the committed write.
+        assert!(r.inline(|c| first::<i64>(c, &Sql::new("SELECT COUNT(*) FROM t"))).is_none());
+        let sum: i64 = r.one(Sql::new("SELECT CAST(SUM(n) * 10 AS INTEGER) FROM t")).await.unwrap();
+        assert_eq!(sum, 75);
+        holder.join().unwrap();
+        // Afterwards reads run on the calling thread again.
+        assert!(r.inline(|c| first::<i64>(c, &Sql::new("SELECT COUNT(*) FROM t"))).is_some());
     }
 }
