@@ -186,6 +186,17 @@ pub struct Interaction<'a> {
 }
 
 impl Interaction<'_> {
+    /// The same interaction (cookie, CSRF field) continued through `flow`, e.g. on another node.
+    pub(crate) fn via<'b>(&self, flow: &'b Flow) -> Interaction<'b> {
+        Interaction {
+            flow,
+            cookie: self.cookie.clone(),
+            interaction: self.interaction.clone(),
+            csrf: self.csrf.clone(),
+            page: self.page.clone(),
+        }
+    }
+
     /// Posts a form of this interaction with the given cookie and CSRF field.
     async fn post(&self, path: &str, cookie: &str, csrf: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let mut form = vec![("interaction", self.interaction.as_str()), ("csrf", csrf)];

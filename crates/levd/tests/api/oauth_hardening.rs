@@ -69,6 +69,35 @@ async fn parallel_wrong_passwords_are_checked_at_most_the_allowed_number_of_time
     app.stop().await;
 }
 
+/// Two nodes on one database: parallel wrong passwords for one e-mail, half through each node,
+/// are still checked at most the allowed number of times (the reservation is one statement in
+/// the shared database).
+#[tokio::test]
+async fn parallel_wrong_passwords_across_two_nodes_are_checked_at_most_the_allowed_number_of_times() {
+    let a = spawn_oauth(settings()).await;
+    let b = a.second_node(Options { oauth: Some(settings()), ..Options::default() }).await;
+    let (_t, email) = signin_tenant(&a, "oauth-nodes").await;
+    let on_a = Flow::public(&a, &email).await;
+    let on_b = Flow {
+        base: b.base.clone(),
+        http: browser(),
+        client_id: on_a.client_id.clone(),
+        redirect_uri: on_a.redirect_uri.clone(),
+        email: email.clone(),
+    };
+    let first = on_a.begin(&on_a.standard(&challenge(&verifier()))).await;
+    let second = first.via(&on_b);
+    let sends = (0..16).map(|k| {
+        let i = if k % 2 == 0 { &first } else { &second };
+        i.sign_in_as(email.clone(), "wrong password!".into())
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(sends).await.into_iter().map(|r| r.status()).collect();
+    let checked = count(&statuses, StatusCode::UNAUTHORIZED);
+    assert_eq!(checked + count(&statuses, StatusCode::TOO_MANY_REQUESTS), 16, "{statuses:?}");
+    assert!((1..=5).contains(&checked), "{checked} parallel guesses were checked on two nodes: {statuses:?}");
+    a.stop().await;
+}
+
 /// Resident memory of this process (the server runs in it), in KiB.
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
