@@ -35,6 +35,23 @@ struct CompanyRow {
     updated_at: String,
 }
 
+crate::readers::from_sqlite!(CompanyRow {
+    id,
+    owner_account_id,
+    name,
+    company_type,
+    website,
+    address,
+    city,
+    state,
+    zip,
+    org_id,
+    linkedin_url,
+    is_connected,
+    created_at,
+    updated_at
+});
+
 impl From<CompanyRow> for Company {
     fn from(r: CompanyRow) -> Company {
         Company {
@@ -83,6 +100,30 @@ struct ContactRow {
     created_at: String,
     updated_at: String,
 }
+
+crate::readers::from_sqlite!(ContactRow {
+    id,
+    owner_account_id,
+    company_id,
+    contact_types,
+    first_name,
+    last_name,
+    email,
+    title,
+    department,
+    address,
+    address2,
+    city,
+    state,
+    zip,
+    linkedin_url,
+    photo_url,
+    is_primary,
+    is_connected,
+    is_locked,
+    created_at,
+    updated_at
+});
 
 impl ContactRow {
     fn into_contact(self, phones: Vec<Phone>) -> Contact {

@@ -68,6 +68,21 @@ struct DocumentRow {
     vault_title: Option<String>,
 }
 
+crate::readers::from_sqlite!(DocumentRow {
+    id,
+    deal_id,
+    file_name,
+    extension,
+    size_bytes,
+    folder_path,
+    uploaded_at,
+    content_id,
+    document_type,
+    vault_id,
+    vault_type,
+    vault_title
+});
+
 impl From<DocumentRow> for DealDocument {
     fn from(r: DocumentRow) -> DealDocument {
         DealDocument {

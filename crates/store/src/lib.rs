@@ -336,15 +336,25 @@ impl Store {
         limit: u32,
     ) -> Result<(Vec<R>, i64)>
     where
-        R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+        R: readers::FromSqlite + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     {
         narrow(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
         narrow(&mut select);
         if let Some(after) = after {
             select.push(format_args!(" AND {id_column} > ")).push_bind(after);
         }
         select.push(format_args!(" ORDER BY {id_column} LIMIT ")).push_bind(i64::from(limit) + 1);
+        if let Some(r) = self.readers() {
+            // Filters may scan: count and page on a blocking thread, on one connection.
+            return r
+                .run(move |c| {
+                    let total: i64 = readers::first(c, &count)?.unwrap_or(0);
+                    let rows: Vec<R> = readers::query(c, &select, |rows| rows.collect())?;
+                    Ok((rows, total))
+                })
+                .await;
+        }
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
         let rows = select.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         Ok((rows, total))
     }

@@ -14,6 +14,8 @@ pub struct NoteRow {
     pub updated_at: String,
 }
 
+crate::readers::from_sqlite!(NoteRow { id, text, created_by_user_id, created_by_name, created_at, updated_at });
+
 const NOTE_SELECT: &str = "SELECT n.id, n.text, n.created_by_user_id, \
      CASE WHEN u.id IS NULL THEN NULL ELSE TRIM(COALESCE(u.first_name, '') || ' ' || COALESCE(u.last_name, '')) END AS created_by_name, \
      n.created_at, n.updated_at FROM notes n LEFT JOIN users u ON u.id = n.created_by_user_id";

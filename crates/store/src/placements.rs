@@ -76,6 +76,31 @@ struct PlacementRow {
     lender_rank: i64,
 }
 
+crate::readers::from_sqlite!(PlacementRow {
+    id,
+    deal_id,
+    private_company_id,
+    contact_id,
+    contact_match_status,
+    lender_name,
+    contact_name,
+    org_id,
+    status,
+    lender_status,
+    description,
+    lev_score,
+    score,
+    outreach_date,
+    outreach_source,
+    last_communication_date,
+    lender_first_response_date,
+    visibility,
+    created_at,
+    updated_at,
+    is_owner,
+    lender_rank
+});
+
 impl From<PlacementRow> for StoredPlacement {
     fn from(r: PlacementRow) -> StoredPlacement {
         StoredPlacement {
@@ -228,6 +253,53 @@ struct TermSheetRow {
     is_owner: i64,
     lender_rank: i64,
 }
+
+crate::readers::from_sqlite!(TermSheetRow {
+    id,
+    deal_id,
+    placement_id,
+    title,
+    quote_type,
+    rate_type,
+    initial_funding,
+    total_rate,
+    base_rate,
+    base_rate_label,
+    base_rate_value,
+    rate_floor,
+    floor_type,
+    max_ltv,
+    max_ltc,
+    min_dscr,
+    min_debt_yield,
+    origination_fee,
+    exit_fee,
+    good_faith_deposit,
+    term,
+    amortization,
+    io_period,
+    extension_one,
+    extension_two,
+    extension_three,
+    recourse,
+    recourse_type,
+    prepayment_penalty,
+    prepayment_penalty_details,
+    payment_method,
+    capital_source_type,
+    notes,
+    ir_details,
+    winning,
+    is_visible_to_borrower,
+    created_at,
+    updated_at,
+    deleted_at,
+    lender_name,
+    org_id,
+    placement_visibility,
+    is_owner,
+    lender_rank
+});
 
 impl From<TermSheetRow> for StoredTermSheet {
     fn from(r: TermSheetRow) -> StoredTermSheet {

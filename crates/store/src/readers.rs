@@ -30,35 +30,40 @@ const READERS: usize = 4;
 /// Prepared statements kept per connection (the hot reads are a few dozen distinct texts).
 const STATEMENTS_PER_CONNECTION: usize = 128;
 
-/// A record read from one SQLite row, column by column in the order of its `SELECT`.
+/// A record read from one SQLite row. Its members are found by column name, as sqlx's
+/// `FromRow` finds them: [`query`] looks the names up once per statement, not once per row.
 pub(crate) trait FromSqlite: Sized + Send + 'static {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
+    /// The column names the record reads, in the order `from_row` takes them; empty for a
+    /// record read by position (a scalar, a tuple).
+    const COLUMNS: &'static [&'static str];
+    /// The record of `row`; `at[i]` is the position of `COLUMNS[i]` in the row.
+    fn from_row(row: &Row<'_>, at: &[usize]) -> rusqlite::Result<Self>;
 }
 
 impl FromSqlite for i64 {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<i64> {
+    const COLUMNS: &'static [&'static str] = &[];
+    fn from_row(row: &Row<'_>, _: &[usize]) -> rusqlite::Result<i64> {
         row.get(0)
     }
 }
 
 impl FromSqlite for (i64, i64) {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<(i64, i64)> {
+    const COLUMNS: &'static [&'static str] = &[];
+    fn from_row(row: &Row<'_>, _: &[usize]) -> rusqlite::Result<(i64, i64)> {
         Ok((row.get(0)?, row.get(1)?))
     }
 }
 
-/// Implements [`FromSqlite`] for a struct whose fields are the `SELECT`'s columns, in order.
+/// Implements [`FromSqlite`] for a struct whose fields are named like the columns of its
+/// `SELECT` (in any order).
 macro_rules! from_sqlite {
     ($ty:ty { $($field:ident),* $(,)? }) => {
         impl $crate::readers::FromSqlite for $ty {
-            fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-                let mut _i = 0usize;
+            const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),*];
+            fn from_row(row: &rusqlite::Row<'_>, at: &[usize]) -> rusqlite::Result<Self> {
+                let mut at = at.iter();
                 Ok(Self {
-                    $($field: {
-                        let v = row.get(_i)?;
-                        _i += 1;
-                        v
-                    },)*
+                    $($field: row.get(*at.next().ok_or(rusqlite::Error::InvalidColumnIndex(usize::MAX))?)?,)*
                 })
             }
         }
@@ -179,6 +184,16 @@ pub(crate) fn query<R: FromSqlite, T>(
     take: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<R>>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
     let mut stmt = c.prepare_cached(&sql.text)?;
+    let names = stmt.column_names();
+    let at = R::COLUMNS
+        .iter()
+        .map(|want| {
+            names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(want))
+                .ok_or_else(|| rusqlite::Error::InvalidColumnName((*want).to_string()))
+        })
+        .collect::<rusqlite::Result<Vec<usize>>>()?;
     for (i, a) in sql.args.iter().enumerate() {
         // `$n` are named parameters to SQLite; bind each by its name, whatever the order the
         // text uses them in.
@@ -188,7 +203,7 @@ pub(crate) fn query<R: FromSqlite, T>(
     }
     let mut rows = stmt.raw_query();
     let mut iter = std::iter::from_fn(|| match rows.next() {
-        Ok(Some(row)) => Some(R::from_row(row)),
+        Ok(Some(row)) => Some(R::from_row(row, &at)),
         Ok(None) => None,
         Err(e) => Some(Err(e)),
     });
