@@ -771,6 +771,10 @@ struct Table {
     rows: Vec<Operation>,
     /// Row numbers by route template, then method.
     by_route: HashMap<&'static str, Vec<(Method, usize)>>,
+    /// The segments of each row's template, split once.
+    shapes: Vec<Vec<&'static str>>,
+    /// Row numbers by segment count and first segment (every template starts with a literal).
+    by_head: HashMap<(usize, &'static str), Vec<usize>>,
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
@@ -779,7 +783,12 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     for (n, o) in rows.iter().enumerate() {
         by_route.entry(o.path).or_default().push((o.method.clone(), n));
     }
-    Table { rows, by_route }
+    let shapes: Vec<Vec<&'static str>> = rows.iter().map(|o| o.path.split('/').collect()).collect();
+    let mut by_head: HashMap<(usize, &'static str), Vec<usize>> = HashMap::new();
+    for (n, shape) in shapes.iter().enumerate() {
+        by_head.entry((shape.len(), shape.get(1).copied().unwrap_or(""))).or_default().push(n);
+    }
+    Table { rows, by_route, shapes, by_head }
 });
 
 /// Every operation.
@@ -798,16 +807,23 @@ pub fn find(method: &Method, template: &str) -> Option<&'static Operation> {
 /// the router did not match (a refusal before routing, an unknown method).
 pub fn matching(method: &Method, path: &str) -> Option<&'static str> {
     let method = if method == Method::HEAD { &Method::GET } else { method };
-    let segments: Vec<&str> = path.split('/').collect();
-    let fits = |template: &str| {
-        let t: Vec<&str> = template.split('/').collect();
-        t.len() == segments.len()
-            && t.iter().zip(&segments).all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
+    let count = path.split('/').count();
+    let head = path.split('/').nth(1).unwrap_or("");
+    let fits = |shape: &[&str]| {
+        shape.iter().zip(path.split('/')).all(|(t, s)| *t == s || (t.starts_with('{') && !s.is_empty()))
     };
-    let mut candidates = all().iter().filter(|o| fits(o.path));
-    let first = candidates.clone().next()?;
     // Prefer the row of this method; any row of the path names the route.
-    Some(candidates.find(|o| o.method == *method).unwrap_or(first).path)
+    let mut first = None;
+    for &n in TABLE.by_head.get(&(count, head)).map_or(&[][..], Vec::as_slice) {
+        let (o, shape) = (&TABLE.rows[n], &TABLE.shapes[n]);
+        if fits(shape) {
+            if o.method == *method {
+                return Some(o.path);
+            }
+            first.get_or_insert(o.path);
+        }
+    }
+    first
 }
 
 /// The route policy of a method and template (see [`policy_of`]).
@@ -978,5 +994,24 @@ mod tests {
         h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
         let uri: Uri = "http://evil.test/x".parse().unwrap_or_default();
         assert_eq!(api_base(&site, &h, &uri), "https://lev.example.com/api/external/v2");
+    }
+
+    #[test]
+    fn a_concrete_path_matches_its_template_preferring_the_method() {
+        assert_eq!(matching(&Method::GET, "/deals/12/notes"), Some("/deals/{deal_id}/notes"));
+        assert_eq!(matching(&Method::HEAD, "/deals/12"), Some("/deals/{deal_id}"));
+        // No row of this method: any row of the path names the route.
+        assert_eq!(matching(&Method::PUT, "/deals/12"), Some("/deals/{deal_id}"));
+        assert_eq!(matching(&Method::GET, "/deals"), Some("/deals"));
+        // A parameter is never empty, and the segment count must agree.
+        assert_eq!(matching(&Method::GET, "/deals//notes"), None);
+        assert_eq!(matching(&Method::GET, "/deals/12/notes/3/x"), None);
+        assert_eq!(matching(&Method::GET, "/nothing"), None);
+        // The lookup by first segment relies on every template starting with a literal.
+        assert!(all().iter().all(|o| !o.path.split('/').nth(1).unwrap_or("{").starts_with('{')));
+        for o in all() {
+            let concrete = o.path.replace('{', "x").replace('}', "");
+            assert!(matching(&o.method, &concrete).is_some(), "{}", o.path);
+        }
     }
 }

@@ -15,6 +15,10 @@
 //! cargo bench -p levd --bench middleware
 //! ```
 
+/// The allocator levd's binary uses (`src/main.rs`), so the bench measures what ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hint::black_box;
