@@ -82,19 +82,7 @@ LUA
 
 
 run() { # LABEL SCRIPT URL -> "rps p50_ms p99_ms"
-    local raw="$OUT/compare-$STAMP-$(echo "$1" | tr -c 'A-Za-z0-9' '_').txt"
-    timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency -s "$2" "$3" >>"$raw"
-    local rps p50 p99 bad
-    rps=$(awk '/^Requests\/sec:/ {v = $2} END {print v}' "$raw")
-    p50=$(awk '$1 == "50%" {v = $2} END {print v}' "$raw")
-    p99=$(awk '$1 == "99%" {v = $2} END {print v}' "$raw")
-    bad=$(awk '/Non-2xx or 3xx responses:/ {v = $NF} END {print v + 0}' "$raw")
-    if [ "$bad" != "0" ]; then echo "$1: $bad answers were not 2xx (see $raw)" >&2; fi
-    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
-}
-
-best() { # the best requests/s of the lines given: "rps p50 p99"
-    sort -k1,1 -g -r | head -1
+    wrk_run "$OUT/compare-$STAMP-$(echo "$1" | tr -c 'A-Za-z0-9' '_').txt" "$2" "$3"
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); load before: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -16,3 +16,21 @@ to_ms() {
         else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
         else print "nan" }'
 }
+
+# One wrk run, its raw output appended to RAW: wrk_run RAW SCRIPT URL -> "rps p50_ms p99_ms".
+# Uses THREADS, CONNECTIONS and DURATION; warns on stderr when answers were not 2xx.
+wrk_run() {
+    local raw="$1" rps p50 p99 bad
+    timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency -s "$2" "$3" >>"$raw"
+    rps=$(awk '/^Requests\/sec:/ {v = $2} END {print v}' "$raw")
+    p50=$(awk '$1 == "50%" {v = $2} END {print v}' "$raw")
+    p99=$(awk '$1 == "99%" {v = $2} END {print v}' "$raw")
+    bad=$(awk '/Non-2xx or 3xx responses:/ {v = $NF} END {print v + 0}' "$raw")
+    if [ "$bad" != "0" ]; then echo "$(basename "$raw"): $bad answers were not 2xx" >&2; fi
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+}
+
+# The line with the best requests/s among "rps p50 p99" lines on stdin.
+best() {
+    sort -k1,1 -g -r | head -1
+}

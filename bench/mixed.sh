@@ -70,17 +70,8 @@ script "$KEY_sqlite" >"$TMP/sqlite.lua"
 script "$KEY_postgres" >"$TMP/postgres.lua"
 
 run() { # NAME -> "rps p50 p99"
-    local raw="$OUT/mixed-$STAMP-$1.txt" url key
-    url="URL_$1"
-    timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency \
-        -s "$TMP/$1.lua" "${!url}" >>"$raw"
-    local rps p50 p99 bad
-    rps=$(awk '/^Requests\/sec:/ {v = $2} END {print v}' "$raw")
-    p50=$(awk '$1 == "50%" {v = $2} END {print v}' "$raw")
-    p99=$(awk '$1 == "99%" {v = $2} END {print v}' "$raw")
-    bad=$(awk '/Non-2xx or 3xx responses:/ {v = $NF} END {print v + 0}' "$raw")
-    if [ "$bad" != "0" ]; then echo "$1: $bad answers were not 2xx (see $raw)" >&2; fi
-    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+    local url="URL_$1"
+    wrk_run "$OUT/mixed-$STAMP-$1.txt" "$TMP/$1.lua" "${!url}"
 }
 
 echo "machine: $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -96,8 +87,8 @@ for round in $(seq 1 "$ROUNDS"); do
     P+="$(run postgres)"$'\n'
     echo "round $round of $ROUNDS done" >&2
 done
-read -r s_rps s_p50 s_p99 <<<"$(printf '%s' "$S" | sort -k1,1 -g -r | head -1)"
-read -r p_rps p_p50 p_p99 <<<"$(printf '%s' "$P" | sort -k1,1 -g -r | head -1)"
+read -r s_rps s_p50 s_p99 <<<"$(printf '%s' "$S" | best)"
+read -r p_rps p_p50 p_p99 <<<"$(printf '%s' "$P" | best)"
 r=$(awk -v a="$p_rps" -v b="$s_rps" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
 v=$(awk -v r="$r" 'BEGIN { print (r >= 0.7 ? "met" : "missed") }')
 echo
