@@ -87,6 +87,25 @@ fn task_ids(checklists: &[Value]) -> Vec<String> {
     out
 }
 
+/// Not only the first few: every demo deal of both accounts has documents, notes, memos and
+/// index entities (its index facts: see the financials test below), so any deal a client picks
+/// shows the deal-data endpoints at work.
+#[tokio::test]
+async fn every_demo_deal_has_documents_notes_memos_and_index_data() {
+    let demo = Demo::start().await;
+    for account in [BROKER, LENDER] {
+        let deals = demo.deals(account).await;
+        assert!(deals.len() >= 8, "{account}: {} deals", deals.len());
+        for deal in &deals {
+            let id = deal["id"].as_i64().unwrap();
+            for list in ["documents", "notes", "memos", "index/entities"] {
+                let items = demo.list(account, &format!("/deals/{id}/{list}?limit=1")).await;
+                assert!(!items.is_empty(), "{account}: deal {id} has no {list}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_list_endpoint_shows_items_in_both_demo_accounts() {
     let demo = Demo::start().await;
