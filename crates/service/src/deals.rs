@@ -29,14 +29,15 @@ const DEAL_GET: ListSpec = ListSpec {
 const MAX_PIPELINE_ROWS: usize = 10;
 
 impl Service {
-    /// The requested sub-resources of each deal of `ids`, in `includes` order, as members to
-    /// add to the deal.
-    async fn embedded<'i>(&self, ids: &[i64], includes: &[&'i str]) -> Result<Vec<Vec<(&'i str, Value)>>, ApiError> {
-        let mut out: Vec<Vec<(&'i str, Value)>> = ids.iter().map(|_| Vec::new()).collect();
-        for (n, inc) in includes.iter().enumerate() {
-            if includes[..n].contains(inc) {
-                continue;
-            }
+    /// The requested sub-resources of each deal of `ids`, in `includes` order (the query parser
+    /// has removed repeats), as members to add to the deal.
+    async fn embedded(
+        &self,
+        ids: &[i64],
+        includes: &[&'static str],
+    ) -> Result<Vec<Vec<(&'static str, Value)>>, ApiError> {
+        let mut out: Vec<Vec<(&'static str, Value)>> = ids.iter().map(|_| Vec::new()).collect();
+        for inc in includes {
             let mut by_deal: HashMap<i64, Value> = HashMap::new();
             let empty = match *inc {
                 "financials" => {

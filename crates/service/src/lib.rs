@@ -20,7 +20,7 @@ use levd_store::Store;
 use serde_json::Value;
 
 /// A page of a list: the items and the `pagination` object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Page {
     pub items: Items,
     pub pagination: Value,
@@ -47,12 +47,6 @@ impl Items {
 impl From<Vec<Value>> for Items {
     fn from(v: Vec<Value>) -> Items {
         Items::Values(v)
-    }
-}
-
-impl PartialEq for Items {
-    fn eq(&self, other: &Items) -> bool {
-        self.clone().into_values() == other.clone().into_values()
     }
 }
 

@@ -176,29 +176,24 @@ impl Store {
     /// Returns one row more than `limit` when a further page exists.
     pub async fn list_deals(&self, account_id: i64, q: &ListQuery) -> Result<(Vec<Deal>, i64)> {
         let maintained = maintained_total(q);
+        // Either way one row of (all, archived): the counts triggers keep (migration 0014), one
+        // row whatever the account's size; or a count of the matching deals.
         let count = match maintained {
-            // The counts triggers keep (migration 0014): one row, whatever the account's size.
-            Some(_) => {
-                let mut c = Sql::new("SELECT total, archived FROM deal_counts WHERE account_id = ");
-                c.push_bind(account_id);
-                c
-            }
+            Some(_) => Sql::new("SELECT total, archived FROM deal_counts WHERE account_id = $1").arg(account_id),
             None => {
-                let mut c = Sql::new("SELECT COUNT(*) FROM deals");
+                let mut c = Sql::new("SELECT COUNT(*), CAST(0 AS BIGINT) FROM deals");
                 push_where(&mut c, account_id, q);
                 c
             }
         };
-        let total_of = move |counted: Option<(i64, i64)>, scanned: Option<i64>| match maintained {
-            Some(archived) => {
-                let (all, archived_n) = counted.unwrap_or((0, 0));
-                match archived {
-                    None => all,
-                    Some(true) => archived_n,
-                    Some(false) => all - archived_n,
-                }
+        let archived = maintained.flatten();
+        let total_of = move |row: Option<(i64, i64)>| {
+            let (all, archived_n) = row.unwrap_or((0, 0));
+            match archived {
+                None => all,
+                Some(true) => archived_n,
+                Some(false) => all - archived_n,
             }
-            None => scanned.unwrap_or(0),
         };
 
         let mut qb = Sql::new(format!("SELECT {DEAL_COLUMNS} FROM deals"));
@@ -227,22 +222,14 @@ impl Store {
                 && q.sort.is_empty()
                 && !matches!(q.paging, Paging::Offset { offset } if offset > INLINE_OFFSET_MAX);
             let read = move |c: &rusqlite::Connection| {
-                let total = if maintained.is_some() {
-                    total_of(readers::first(c, &count)?, None)
-                } else {
-                    total_of(None, readers::first(c, &count)?)
-                };
+                let total = total_of(readers::first(c, &count)?);
                 let rows: Vec<DealRow> = readers::query(c, &qb, |rows| rows.collect())?;
                 Ok((total, rows))
             };
             let (total, rows) = if bounded { readers.bounded(read).await? } else { readers.run(read).await? };
             return Ok((rows.into_iter().map(Deal::from).collect(), total));
         }
-        let total = if maintained.is_some() {
-            total_of(count.build_query_as().fetch_optional(&mut *self.conn().await?).await?, None)
-        } else {
-            total_of(None, Some(count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?))
-        };
+        let total = total_of(count.build_query_as().fetch_optional(&mut *self.conn().await?).await?);
         let rows: Vec<DealRow> = qb.build_query_as().fetch_all(&mut *self.conn().await?).await?;
         Ok((rows.into_iter().map(Deal::from).collect(), total))
     }

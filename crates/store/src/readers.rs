@@ -106,19 +106,18 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let permit = self.turns.clone().acquire_owned().await.map_err(|_| StoreError::UnitEnded)?;
+        let permit = self.turns.clone().acquire_owned().await.map_err(|_| none_idle())?;
         let readers = self.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = readers.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
             // One permit per connection: a permit always finds one.
-            let Some(conn) = conn else { return Err(StoreError::UnitEnded) };
+            let conn = readers.take().ok_or_else(none_idle)?;
             // Here a read may wait for a lock, as long as any other statement of levd.
             let out =
                 conn.busy_timeout(std::time::Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS)).and_then(|()| f(&conn));
             // Back to never waiting before the connection is idle again; one that cannot be
             // reset is closed rather than reused.
             if conn.busy_timeout(std::time::Duration::ZERO).is_ok() {
-                readers.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(conn);
+                readers.give(conn);
             } else {
                 permit.forget();
             }
@@ -128,14 +127,24 @@ impl Readers {
         .map_err(|e| StoreError::File(format!("a database read stopped: {e}")))?
     }
 
+    /// An idle connection (the caller holds a permit for it).
+    fn take(&self) -> Option<Connection> {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop()
+    }
+
+    /// A connection back to the idle ones.
+    fn give(&self, conn: Connection) {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(conn);
+    }
+
     /// `f` on an idle reader connection on this thread, if one is idle and `f` need not wait
     /// for a lock; `None` otherwise (then hand `f` to [`Readers::run`]). Only for reads bounded
     /// by an index.
     fn inline<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<Result<T>> {
         let _permit = self.turns.try_acquire().ok()?;
-        let conn = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop()?;
+        let conn = self.take()?;
         let out = f(&conn);
-        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(conn);
+        self.give(conn);
         match out {
             Err(e) if is_busy(&e) => None,
             out => Some(out.map_err(StoreError::Read)),
@@ -169,6 +178,11 @@ impl Readers {
     pub(crate) async fn one<R: FromSqlite>(self: &Arc<Self>, sql: Sql) -> Result<R> {
         self.bounded(move |c| first(c, &sql)?.ok_or(rusqlite::Error::QueryReturnedNoRows)).await
     }
+}
+
+/// A permit without a connection: cannot happen while each connection has one permit.
+fn none_idle() -> StoreError {
+    StoreError::File("no SQLite reader connection is available".into())
 }
 
 /// Whether `e` says the statement would have had to wait for another connection's lock.
