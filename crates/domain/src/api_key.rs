@@ -72,11 +72,15 @@ impl ApiKeySecret {
 
     /// `lev_sk_` + the first four body characters: shown in listings to tell keys apart.
     pub fn key_prefix(&self) -> String {
-        let end = PREFIX_LEN + VISIBLE_BODY_CHARS;
-        // Always ASCII of fixed length by construction; `get` only avoids a panic path.
-        let shown = self.0.get(..end).unwrap_or(API_KEY_PREFIX);
-        shown.to_string()
+        shown_prefix(&self.0).to_string()
     }
+}
+
+/// The non-secret prefix of a key that [`ApiKeySecret::parse`] accepted, without parsing it
+/// again (the request log's `key_prefix`).
+pub fn shown_prefix(key: &str) -> &str {
+    // Always ASCII of fixed length by construction; `get` only avoids a panic path.
+    key.get(..PREFIX_LEN + VISIBLE_BODY_CHARS).unwrap_or(API_KEY_PREFIX)
 }
 
 impl std::fmt::Debug for ApiKeySecret {

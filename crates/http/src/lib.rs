@@ -17,10 +17,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use levd_auth::Authenticator;
-use levd_domain::ApiError;
 use levd_domain::limits::RateLimitConfig;
 use levd_service::Service;
-use tower_http::catch_panic::CatchPanicLayer;
 
 pub use middleware::{BUILD_PREFIX, PREFIX};
 
@@ -150,17 +148,18 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The application with extra routes placed behind the full request path (benchmarks and
-/// tests add a trivial handler this way).
+/// tests add a trivial handler this way); their paths are given whole, prefix included.
 pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
-    let api = operations::router()
+    // Every operation under both prefixes in one flat router: a nested router would rewrite
+    // each request's path and route it twice.
+    let api = operations::router(PREFIX)
+        .merge(operations::router(BUILD_PREFIX))
         .merge(extra)
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::pipeline));
+        .route_layer(middleware::PipelineLayer(state.clone()));
     let oauth = state.oauth.clone();
     let state_for_oauth = state.clone();
     let outer_state = state.clone();
-    let mut root = Router::new()
-        .nest(PREFIX, api.clone())
-        .nest(BUILD_PREFIX, api)
+    let mut root = api
         .route("/docs", axum::routing::get(routes::docs::docs_page))
         .route_service("/mcp", mcp::service(&state))
         .route("/health", axum::routing::get(mcp::health))
@@ -182,11 +181,9 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
                 r
             })));
     }
-    root.layer(CatchPanicLayer::custom(|_| {
-        tracing::error!("handler panicked");
-        envelope::error_response(ApiError::internal())
-    }))
-    .layer(axum::middleware::from_fn_with_state(outer_state, middleware::outer))
+    // The outer request path wraps the whole router once (not each route), so a request pays for
+    // it once; it also turns a panicking handler into a 500 envelope.
+    Router::new().fallback_service(tower::Layer::layer(&middleware::OuterLayer(outer_state), root))
 }
 
 /// `GET /metrics` alone: merged into the application, or served on a listener of its own

@@ -1,13 +1,16 @@
 //! The request path (`docs/api.md`). `outer` wraps everything (request id, time limit,
 //! envelopes, logs); `pipeline` runs on matched routes: authenticate, required headers, account
 //! resolution, rate limits, body limits and idempotency, then the handler.
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::response::Response;
 use http::header::{
     AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
@@ -16,13 +19,14 @@ use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use levd_auth::{AuthError, MSG_ACTIVE_ACCOUNT_REQUIRED, MSG_AUTH_REQUIRED, MSG_INVALID_TOKEN, Principal};
 use levd_domain::ApiError;
-use levd_domain::api_key::ApiKeySecret;
+use levd_domain::api_key::shown_prefix;
 use levd_domain::headers::{parse_bearer, parse_idempotency_key, parse_origin_app};
 use levd_domain::net::{ClientAddr, TrustedProxies};
 use levd_domain::scope::AccountScope;
 use levd_domain::time_fmt::{now_rfc3339, rfc3339_before_now};
 use levd_store::Claim;
 use sha2::{Digest, Sha256};
+use tower::{Layer, Service};
 
 use crate::AppState;
 use crate::admission::{self, CredentialRefused, Refused, Resource};
@@ -153,9 +157,123 @@ fn resolve_client(req: &Request, proxies: &TrustedProxies) -> Option<IpAddr> {
     Some(proxies.client(peer, req.headers().get_all(&X_FORWARDED_FOR).iter().map(HeaderValue::as_bytes)))
 }
 
+/// A boxed answer of one of the request path's services.
+type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// Runs the ready service `inner` on `req` (the services below never fail: errors are
+/// responses).
+async fn run_inner<S>(mut inner: S, req: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    match inner.call(req).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    }
+}
+
+/// A handler panicked while its answer was computed.
+struct Panicked;
+
+/// `run`'s output, or [`Panicked`] when polling it panicked: one request's bug answers 500 and
+/// the connection and the process go on.
+async fn catch_panic<F: Future>(run: F) -> Result<F::Output, Panicked> {
+    let mut run = std::pin::pin!(run);
+    std::future::poll_fn(|cx| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.as_mut().poll(cx))) {
+        Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(_) => Poll::Ready(Err(Panicked)),
+    })
+    .await
+}
+
+/// The service that was made ready, leaving a fresh clone in its place (tower's rule: the
+/// service `poll_ready` answered for is the one that takes the call).
+fn take_ready<S: Clone>(slot: &mut S) -> S {
+    let fresh = slot.clone();
+    std::mem::replace(slot, fresh)
+}
+
+/// [`outer`] around every route: one service, one boxed future per request.
+#[derive(Clone)]
+pub struct OuterLayer(pub AppState);
+
+impl<S> Layer<S> for OuterLayer {
+    type Service = Outer<S>;
+    fn layer(&self, inner: S) -> Outer<S> {
+        Outer { state: self.0.clone(), inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct Outer<S> {
+    state: AppState,
+    inner: S,
+}
+
+impl<S> Service<Request> for Outer<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Answer {
+        let inner = take_ready(&mut self.inner);
+        let state = self.state.clone();
+        Box::pin(async move { Ok(outer(state, req, inner).await) })
+    }
+}
+
+/// [`pipeline`] on every matched route of the API: one service, one boxed future per request.
+#[derive(Clone)]
+pub struct PipelineLayer(pub AppState);
+
+impl<S> Layer<S> for PipelineLayer {
+    type Service = Pipeline<S>;
+    fn layer(&self, inner: S) -> Pipeline<S> {
+        Pipeline { state: self.0.clone(), inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct Pipeline<S> {
+    state: AppState,
+    inner: S,
+}
+
+impl<S> Service<Request> for Pipeline<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Answer {
+        let inner = take_ready(&mut self.inner);
+        let state = self.state.clone();
+        Box::pin(async move { Ok(pipeline(state, req, inner).await) })
+    }
+}
+
 /// Outermost layer: request id, client address, time limit, envelopes, `X-Request-Id`,
 /// request log. Everything logged while the request runs carries its id (the `request` span).
-pub async fn outer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+async fn outer<S>(state: AppState, mut req: Request, inner: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let started = Instant::now();
     let request_id = new_request_id(&req);
     req.extensions_mut().insert(RequestId(request_id.clone()));
@@ -170,9 +288,13 @@ pub async fn outer(State(state): State<AppState>, mut req: Request, next: Next) 
     let mut resp = if let Some(e) = repeated_header(req.headers()) {
         error_response(e)
     } else {
-        let run = tracing::Instrument::instrument(next.run(req), span.clone());
+        let run = tracing::Instrument::instrument(catch_panic(run_inner(inner, req)), span.clone());
         match tokio::time::timeout(state.tuning.request_timeout, run).await {
-            Ok(r) => r,
+            Ok(Ok(r)) => r,
+            Ok(Err(Panicked)) => {
+                span.in_scope(|| tracing::error!("handler panicked"));
+                error_response(ApiError::internal())
+            }
             Err(_) => {
                 span.in_scope(|| tracing::warn!("request abandoned: it took longer than the request timeout"));
                 error_response(ApiError::unavailable("The request took too long and was abandoned"))
@@ -226,22 +348,29 @@ fn set_quota_headers(resp: &mut Response, q: &Quota) {
 }
 
 /// Request path for every matched route.
-pub async fn pipeline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn pipeline<S>(state: AppState, req: Request, inner: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
     let mut facts = LogFacts::default();
-    // Boxed: the pipeline's future is large, and moving it through the layers above would copy it.
-    let mut resp = match Box::pin(run_pipeline(&state, req, next, &mut facts)).await {
+    let mut resp = match run_pipeline(&state, req, inner, &mut facts).await {
         Ok(r) | Err(r) => r,
     };
     resp.extensions_mut().insert(facts);
     resp
 }
 
-async fn run_pipeline(
+async fn run_pipeline<S>(
     state: &AppState,
     mut req: Request,
-    next: Next,
+    inner: S,
     facts: &mut LogFacts,
-) -> Result<Response, Response> {
+) -> Result<Response, Response>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
     facts.route = req.extensions().get::<MatchedPath>().cloned();
     let matched = facts.route.clone();
     let template = matched.as_ref().map_or("", |m| endpoint_template(m.as_str()));
@@ -264,7 +393,7 @@ async fn run_pipeline(
             Ok(p) => {
                 facts.user_id = Some(p.user_id());
                 if matches!(p, Principal::ApiKey(_)) {
-                    facts.key_prefix = ApiKeySecret::parse(token).map(|k| k.key_prefix());
+                    facts.key_prefix = Some(shown_prefix(token).to_owned());
                 }
                 principal = Some(p);
             }
@@ -402,7 +531,7 @@ async fn run_pipeline(
     req.extensions_mut().insert(Caller { principal, scope, origin_app: origin });
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(|| "".into());
     let Some(unit) = unit else {
-        return Ok(with_quota(next.run(req).await, quota));
+        return Ok(with_quota(run_inner(inner, req).await, quota));
     };
     // The handler runs on a service bound to the unit: its writes and the recorded answer
     // commit together. Once a key is claimed, the handler and the recording of its answer run
@@ -411,7 +540,7 @@ async fn run_pipeline(
     let fault = state.tuning.fault;
     let auth = state.auth.clone();
     let work = async move {
-        let resp = finalize(next.run(req).await, &request_id);
+        let resp = finalize(run_inner(inner, req).await, &request_id);
         let status = resp.status().as_u16();
         // 5xx is never stored, nor 429 (`docs/api.md#idempotency`): every write is undone and
         // the key may be retried.
@@ -529,5 +658,25 @@ fn display_name(name: &HeaderName) -> &'static str {
         "authorization" => "Authorization",
         "x-active-account" => "X-Active-Account",
         _ => "Idempotency-Key",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_while_answering_becomes_an_error_and_the_caller_goes_on() {
+        assert!(matches!(catch_panic(async { 7 }).await, Ok(7)));
+        let panicking = async {
+            tokio::task::yield_now().await;
+            if std::hint::black_box(true) {
+                panic!("a handler bug");
+            }
+            7
+        };
+        assert!(matches!(catch_panic(panicking).await, Err(Panicked)));
+        // The task that caught it still runs.
+        assert!(matches!(catch_panic(async { 8 }).await, Ok(8)));
     }
 }

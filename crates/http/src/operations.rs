@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{RawPathParams, RawQuery, State};
+use axum::extract::{FromRequestParts, RawPathParams, State};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderMap, Method, Uri};
@@ -837,45 +837,36 @@ pub fn policy_of(operation: Option<&Operation>) -> Policy {
     operation.map_or(Policy::Account, |o| o.policy)
 }
 
-/// The routes of every operation (mounted under the API prefix by the caller).
-pub fn router() -> Router<AppState> {
+/// The routes of every operation under `prefix`.
+pub fn router(prefix: &str) -> Router<AppState> {
     let mut router = Router::new();
     for o in all() {
         let route = match o.handler {
             Handler::Route(make) => make(),
             Handler::Service(_) => {
                 let filter = MethodFilter::try_from(o.method.clone()).unwrap_or(MethodFilter::GET);
-                on(
-                    filter,
-                    move |state: State<AppState>,
-                          ctx: Ctx,
-                          params: RawPathParams,
-                          q: RawQuery,
-                          headers: HeaderMap,
-                          uri: Uri,
-                          body: Bytes| rest(o, state, ctx, params, q, headers, uri, body),
-                )
+                on(filter, move |state: State<AppState>, req: axum::extract::Request| rest(o, state, req))
             }
         };
-        router = router.route(o.path, route);
+        router = router.route(&format!("{prefix}{}", o.path), route);
     }
     router
 }
 
 /// A REST call of a service operation: the request's pieces become an [`Input`], the result
-/// its envelope.
-#[allow(clippy::too_many_arguments)]
-async fn rest(
-    o: &'static Operation,
-    State(state): State<AppState>,
-    ctx: Ctx,
-    params: RawPathParams,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> HandlerResult {
+/// its envelope. The request is taken whole and read in place (its headers are not copied).
+async fn rest(o: &'static Operation, State(state): State<AppState>, req: axum::extract::Request) -> HandlerResult {
     let Handler::Service(run) = o.handler else { return Err(ApiError::not_found("Route not found").into()) };
+    let (mut parts, body) = req.into_parts();
+    let ctx = Ctx::from_request_parts(&mut parts, &state).await?;
+    let params = RawPathParams::from_request_parts(&mut parts, &state)
+        .await
+        .map_err(|_| ApiError::bad_request("The path could not be read"))?;
+    // The request path has already read and bounded the body (`middleware::MAX_BODY`).
+    let body = axum::body::to_bytes(body, crate::middleware::MAX_BODY)
+        .await
+        .map_err(|_| ApiError::bad_request("The request body could not be read"))?;
+    let (headers, uri) = (&parts.headers, &parts.uri);
     let service = ctx.service(&state);
     let caller = &ctx.0;
     let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
@@ -884,9 +875,9 @@ async fn rest(
         user_id: caller.principal.as_ref().map_or(0, |p| p.user_id()),
         scope: caller.scope.clone(),
         params,
-        query,
+        query: uri.query().map(str::to_owned),
         body,
-        api_base: if o.links { api_base(&state.site, &headers, &uri) } else { String::new() },
+        api_base: if o.links { api_base(&state.site, headers, uri) } else { String::new() },
         // Only public operations read a bearer token themselves (key validation); the others
         // were authenticated by the request path.
         bearer: matches!(o.policy, Policy::Public { .. })

@@ -38,13 +38,14 @@ pub struct Rejection {
 
 pub struct LocalLimiter {
     start: Instant,
-    /// Theoretical arrival time of each bucket, in seconds since `start`.
-    tat: Mutex<HashMap<String, f64>>,
+    /// Theoretical arrival time of each bucket, in seconds since `start`. Keys name accounts,
+    /// endpoints and client addresses; the hasher is seeded per process.
+    tat: Mutex<HashMap<String, f64, foldhash::fast::RandomState>>,
 }
 
 impl Default for LocalLimiter {
     fn default() -> Self {
-        LocalLimiter { start: Instant::now(), tat: Mutex::new(HashMap::new()) }
+        LocalLimiter { start: Instant::now(), tat: Mutex::new(HashMap::default()) }
     }
 }
 
@@ -78,7 +79,12 @@ impl LocalLimiter {
             updates.push((i, new_tat));
         }
         for (i, t) in updates {
-            map.insert(buckets[i].key.clone(), t);
+            match map.get_mut(&buckets[i].key) {
+                Some(tat) => *tat = t,
+                None => {
+                    map.insert(buckets[i].key.clone(), t);
+                }
+            }
         }
         // Forget idle buckets now and then so memory stays bounded by active callers.
         if map.len() > 50_000 {

@@ -141,7 +141,7 @@ fn fixture() -> Fixture {
         (state, issued.secret.expose().to_owned())
     });
 
-    let extra: Router<AppState> = Router::new().route("/bench/ping", get(ping));
+    let extra: Router<AppState> = Router::new().route(PING, get(ping));
     let full = levd_http::app_with(state, extra);
     // The same JSON document as `data`, so both sides serialise a body and the difference is
     // what the stack adds: the envelope, the request id, the checks.
