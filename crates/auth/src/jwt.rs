@@ -264,6 +264,19 @@ impl JwtVerifier {
         result
     }
 
+    /// A token this verifier has already verified and that is still valid, found without
+    /// waiting; `None` when [`JwtVerifier::verify`] must run. The same checks gate the lookup as
+    /// the full path: size, shape, algorithm.
+    pub fn verified_before(&self, token: &str) -> Option<VerifiedToken> {
+        if self.issuers.is_empty() || token.len() > MAX_TOKEN_BYTES {
+            return None;
+        }
+        let parts = CompactParts::split(token).ok()?;
+        parse_header(parts.header).ok()?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.verified.lock().get(&digest, unix_now())
+    }
+
     async fn verify_inner(&self, token: &str) -> Result<VerifiedToken, JwtError> {
         if self.issuers.is_empty() {
             return Err(JwtError::NoIssuerConfigured);

@@ -34,7 +34,13 @@ pub enum CredentialRefused {
 /// for it or for the whole server, `/mcp` those minted for it or the server, with the `openid`
 /// scope. Other issuers' audiences were checked against their configuration by the verifier.
 pub async fn authenticate(state: &AppState, token: &str, resource: Resource) -> Result<Principal, CredentialRefused> {
-    let (principal, claims) = state.auth.authenticate_with_claims(token).await.map_err(CredentialRefused::Auth)?;
+    // A credential seen before is answered from the caches without waiting; the full path
+    // (database, key fetch, signature) is boxed so that this future, which every request
+    // carries, stays small.
+    let (principal, claims) = match state.auth.authenticate_cached(token) {
+        Some(found) => found,
+        None => Box::pin(state.auth.authenticate_with_claims(token)).await.map_err(CredentialRefused::Auth)?,
+    };
     if let (Some(server), Some(claims)) = (&state.oauth, &claims)
         && claims.issuer == server.issuer()
     {

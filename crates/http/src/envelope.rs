@@ -97,7 +97,8 @@ fn json_response<T: serde::Serialize>(status: StatusCode, headers: HeaderMap, bo
     *r.headers_mut() = headers;
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r.headers_mut().remove(http::header::CONTENT_LENGTH);
-    r.extensions_mut().insert(Rendered);
+    // No `Rendered` marker: a rendered answer is JSON with no reply or error attached, which
+    // `finalize` passes through as it is.
     r
 }
 

@@ -451,7 +451,7 @@ where
             return Err(with_quota(error_response(too_large()), quota));
         }
         let (parts, body) = req.into_parts();
-        body_bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        body_bytes = match Box::pin(http_body_util::Limited::new(body, MAX_BODY).collect()).await {
             Ok(c) => c.to_bytes(),
             Err(e) => {
                 let err = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
@@ -483,56 +483,68 @@ where
         }
         _ => None,
     };
-    let unit = match &idem {
-        None => None,
-        Some((account_id, user_id, key)) => {
-            let fingerprint = fingerprint(&method, req.uri().path(), &body_bytes);
-            let claim = state
-                .service
-                .store
-                .claim_idempotency_key(
-                    *account_id,
-                    *user_id,
-                    key,
-                    &fingerprint,
-                    &rfc3339_before_now(state.tuning.idempotency_window),
-                )
-                .await;
-            match claim {
-                Ok(Claim::Claimed(unit)) => Some(unit),
-                Ok(Claim::InProgress) => {
-                    let e = ApiError::conflict("A request with this Idempotency-Key is still in progress; retry later");
-                    return Err(with_quota(error_response(e), quota));
-                }
-                Ok(Claim::Mismatch) => {
-                    let e = ApiError::conflict(
-                        "Idempotency conflict: this Idempotency-Key was used with a different request",
-                    );
-                    return Err(with_quota(error_response(e), quota));
-                }
-                Ok(Claim::Replay { status, body }) => {
-                    state.metrics.replayed();
-                    let mut r = Response::new(Body::from(body));
-                    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                    r.headers_mut().insert(IDEMPOTENT_REPLAYED.clone(), HeaderValue::from_static("true"));
-                    r.extensions_mut().insert(Rendered);
-                    return Ok(with_quota(r, quota));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "idempotency store failure");
-                    return Err(error_response(ApiError::unavailable("The service is temporarily unavailable")));
-                }
-            }
-        }
-    };
-
     // 6. The handler.
     req.extensions_mut().insert(Caller { principal, scope, origin_app: origin });
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(|| "".into());
-    let Some(unit) = unit else {
+    let Some((account_id, user_id, key)) = idem else {
         return Ok(with_quota(run_inner(inner, req).await, quota));
     };
+    // Boxed: only writes with an `Idempotency-Key` take this path, and its future is large.
+    let resp = Box::pin(run_idempotent(state, req, inner, &body_bytes, (account_id, user_id, key))).await;
+    Ok(with_quota(resp, quota))
+}
+
+/// A write with an `Idempotency-Key` (`docs/api.md#idempotency`): the key is claimed, the handler
+/// runs on a service bound to the claim's unit of work, and its writes and answer commit together.
+async fn run_idempotent<S>(
+    state: &AppState,
+    mut req: Request,
+    inner: S,
+    body_bytes: &[u8],
+    (account_id, user_id, key): (i64, i64, String),
+) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let fingerprint = fingerprint(req.method(), req.uri().path(), body_bytes);
+    let claim = state
+        .service
+        .store
+        .claim_idempotency_key(
+            account_id,
+            user_id,
+            &key,
+            &fingerprint,
+            &rfc3339_before_now(state.tuning.idempotency_window),
+        )
+        .await;
+    let unit = match claim {
+        Ok(Claim::Claimed(unit)) => unit,
+        Ok(Claim::InProgress) => {
+            return error_response(ApiError::conflict(
+                "A request with this Idempotency-Key is still in progress; retry later",
+            ));
+        }
+        Ok(Claim::Mismatch) => {
+            return error_response(ApiError::conflict(
+                "Idempotency conflict: this Idempotency-Key was used with a different request",
+            ));
+        }
+        Ok(Claim::Replay { status, body }) => {
+            state.metrics.replayed();
+            let mut r = Response::new(Body::from(body));
+            *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(IDEMPOTENT_REPLAYED.clone(), HeaderValue::from_static("true"));
+            r.extensions_mut().insert(Rendered);
+            return r;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "idempotency store failure");
+            return error_response(ApiError::unavailable("The service is temporarily unavailable"));
+        }
+    };
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(|| "".into());
     // The handler runs on a service bound to the unit: its writes and the recorded answer
     // commit together. Once a key is claimed, the handler and the recording of its answer run
     // to the end in their own task, whether or not the client waits.
@@ -591,7 +603,7 @@ where
             error_response(ApiError::internal())
         }
     };
-    Ok(with_quota(resp, quota))
+    resp
 }
 
 fn with_quota(mut r: Response, q: Option<Quota>) -> Response {

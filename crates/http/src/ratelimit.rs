@@ -228,7 +228,9 @@ impl Limiter {
         }
         match self {
             Limiter::Local(l) => l.check(buckets),
-            Limiter::Shared(s) => s.check(buckets).await,
+            // Boxed: the shared path waits on the database, and its future would otherwise make
+            // every caller's future larger.
+            Limiter::Shared(s) => Box::pin(s.check(buckets)).await,
         }
     }
 }
