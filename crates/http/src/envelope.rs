@@ -7,7 +7,7 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use levd_domain::time_fmt::now_rfc3339;
 use levd_domain::{ApiError, ErrorKind};
-use levd_service::{Items, Page};
+use levd_service::{Items, Page, Record};
 use serde_json::{Map, Value, json};
 
 /// A successful result waiting for its envelope.
@@ -26,12 +26,27 @@ pub enum Data {
     Written(Box<serde_json::value::RawValue>),
 }
 
-impl Reply {
-    pub fn ok(data: Value) -> Reply {
-        Reply { status: StatusCode::OK, data: Data::Value(data), pagination: None }
+impl From<Value> for Data {
+    fn from(v: Value) -> Data {
+        Data::Value(v)
     }
-    pub fn created(data: Value) -> Reply {
-        Reply { status: StatusCode::CREATED, data: Data::Value(data), pagination: None }
+}
+
+impl From<Record> for Data {
+    fn from(r: Record) -> Data {
+        match r {
+            Record::Value(v) => Data::Value(v),
+            Record::Written(raw) => Data::Written(raw),
+        }
+    }
+}
+
+impl Reply {
+    pub fn ok(data: impl Into<Data>) -> Reply {
+        Reply { status: StatusCode::OK, data: data.into(), pagination: None }
+    }
+    pub fn created(data: impl Into<Data>) -> Reply {
+        Reply { status: StatusCode::CREATED, data: data.into(), pagination: None }
     }
     pub fn page(p: Page) -> Reply {
         let data = match p.items {

@@ -27,7 +27,7 @@ use levd_domain::placements::{CURSOR_LIST, OFFSET_LIST, PLACEMENT_LIST};
 use levd_domain::query::ListSpec;
 use levd_domain::scope::AccountScope;
 use levd_service::notes::NoteParent;
-use levd_service::{Page, Service};
+use levd_service::{Page, Record, Service};
 use serde_json::Value;
 
 use crate::envelope::{HandlerResult, Reply};
@@ -83,7 +83,7 @@ pub enum Answer {
 
 /// A service result, before its envelope.
 pub enum Output {
-    One(Value),
+    One(Record),
     List(Page),
 }
 
@@ -362,7 +362,7 @@ async fn validate_key(s: &Service, i: &Input) -> Result<Output, ApiError> {
             _ => return Err(ApiError::bad_request("api_key is required")),
         },
     };
-    Ok(Output::One(s.validate_api_key(&token).await?))
+    Ok(Output::One(s.validate_api_key(&token).await?.into()))
 }
 
 /// Note parents with the path prefix of their REST routes and the scopes their notes use.
@@ -429,7 +429,7 @@ fn note_rows(parent: NoteParent, prefix: &'static str, scope: &'static str) -> V
         .deleted()
         .run(run!(s, i => {
             let (parent, id) = checked_note_parent(s, i, true).await?;
-            Output::One(s.delete_note(i.scope()?, parent, id, i.id("note_id")).await?)
+            Output::One(s.delete_note(i.scope()?, parent, id, i.id("note_id")).await?.into())
         })),
     ];
     for r in &mut rows {
@@ -490,16 +490,16 @@ fn table() -> Vec<Operation> {
             .run(|s, i| Box::pin(validate_key(s, i))),
         op(M::GET, "/me", "getMe", "The caller, its account and platform limits")
             .account_optional().one("Me")
-            .run(run!(s, i => One(s.me(i.user_id, i.scope.as_ref()).await?)))
+            .run(run!(s, i => One(s.me(i.user_id, i.scope.as_ref()).await?.into())))
             .tool("get_my_profile", Read, vec![],
                 "Who you are: user, active account, role, API tier, limits and granted scopes."),
         op(M::GET, "/me/accounts", "getMeAccounts", "Accounts of the caller")
             .user_only().one("MyAccounts")
-            .run(run!(s, i => One(s.my_accounts(i.user_id, i.scope.as_ref()).await?)))
+            .run(run!(s, i => One(s.my_accounts(i.user_id, i.scope.as_ref()).await?.into())))
             .tool("list_available_accounts", Read, vec![], "The accounts you belong to, and which one is active."),
         op(M::PATCH, "/me/active-account", "patchMeActiveAccount", "Save the default account")
             .user_only().body().one("ActiveAccount")
-            .run(run!(s, i => One(s.set_active_account(i.user_id, i.scope.as_ref(), i.body()).await?)))
+            .run(run!(s, i => One(s.set_active_account(i.user_id, i.scope.as_ref(), i.body()).await?.into())))
             .tool("switch_account", Change, account_slug(),
                 "Make another of your accounts the active one; the choice is saved for later sessions."),
         op(M::GET, "/account/team", "getAccountTeam", "Members of the account")
@@ -508,16 +508,16 @@ fn table() -> Vec<Operation> {
             .tool("list_team_members", Read, list(&OFFSET_LIST), "Members of the active account."),
         op(M::POST, "/api-keys", "postApiKeys", "Create an API key (admins)")
             .created("ApiKey")
-            .run(run!(s, i => One(s.create_api_key(i.scope()?, i.body()).await?))),
+            .run(run!(s, i => One(s.create_api_key(i.scope()?, i.body()).await?.into()))),
         op(M::GET, "/api-keys", "getApiKeys", "API keys of the caller")
             .query(&[("limit", "integer"), ("offset", "integer"), ("scope", "string")]).list("ApiKey")
             .run(run!(s, i => List(s.list_api_keys(i.scope()?, i.query()).await?))),
         op(M::POST, "/api-keys/revoke", "postApiKeysRevoke", "Revoke a leaked API key (levd extension)")
             .public(PublicLimit::Fixed { bucket: "revoke", per_minute: 10 }, false).body().one_typed::<ApiKeyRevocation>()
-            .run(run!(s, i => One(s.revoke_leaked_api_key(i.body()).await?))),
+            .run(run!(s, i => One(s.revoke_leaked_api_key(i.body()).await?.into()))),
         op(M::DELETE, "/api-keys/{key_id}", "deleteApiKeysKeyId", "Revoke an API key")
             .deleted()
-            .run(run!(s, i => One(s.revoke_api_key(i.scope()?, i.id("key_id")).await?))),
+            .run(run!(s, i => One(s.revoke_api_key(i.scope()?, i.id("key_id")).await?.into()))),
         // Billing.
         op(M::GET, "/billing/summary", "getBillingSummary", "Subscription and credits")
             .scope("billing:read").one("BillingSummary")
@@ -586,11 +586,11 @@ fn table() -> Vec<Operation> {
             .tool("update_deal", Change, on_deal(deal_fields(false)), "Change fields of a deal; null clears a field."),
         op(M::DELETE, "/deals/{deal_id}", "deleteDealsDealId", "Archive a deal")
             .scope("deals:write").deleted()
-            .run(run!(s, i => One(s.archive_deal(i.scope()?, i.id("deal_id")).await?)))
+            .run(run!(s, i => One(s.archive_deal(i.scope()?, i.id("deal_id")).await?.into())))
             .tool("delete_deal", Change, deal(), "Archive a deal (soft delete)."),
         op(M::GET, "/deals/{deal_id}/financials", "getDealsDealIdFinancials", "Financials of a deal")
             .scope("deals:read").one("DealFinancials")
-            .run(run!(s, i => One(s.deal_financials(i.scope()?, i.id("deal_id")).await?))),
+            .run(run!(s, i => One(s.deal_financials(i.scope()?, i.id("deal_id")).await?.into()))),
         op(M::GET, "/deals/{deal_id}/properties", "getDealsDealIdProperties", "Properties of a deal")
             .scope("deals:read").query(OFFSET).list("DealPropertyRow")
             .run(run!(s, i => List(s.deal_properties(i.scope()?, i.id("deal_id"), i.query()).await?))),
@@ -755,7 +755,7 @@ fn table() -> Vec<Operation> {
         op(M::DELETE, "/deals/{deal_id}/term-sheets/{term_sheet_id}", "deleteDealsDealIdTermSheetsTermSheetId",
             "Delete a term sheet (soft)")
             .scope("deals:write").deleted()
-            .run(run!(s, i => One(s.delete_term_sheet(i.scope()?, i.id("deal_id"), i.id("term_sheet_id")).await?)))
+            .run(run!(s, i => One(s.delete_term_sheet(i.scope()?, i.id("deal_id"), i.id("term_sheet_id")).await?.into())))
             .tool("delete_term_sheet", Change, on_deal(id("term_sheet_id")), "Delete a term sheet (soft delete)."),
     ];
     for (parent, prefix, scope) in NOTE_PARENTS {

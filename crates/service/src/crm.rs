@@ -11,11 +11,12 @@ use levd_domain::scope::{AccountScope, Grant, Role, Scope};
 use levd_domain::time_fmt::now_rfc3339;
 use levd_domain::{ApiError, ErrorKind};
 use levd_store::StoreError;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use crate::notes::NoteParent;
-use crate::records::{select_fields, to_map};
-use crate::{Page, Service, cursor_pagination};
+use crate::shape::Shaped;
+use crate::{Page, Record, Service, cursor_pagination, written_items, written_record};
 
 fn contact_not_found() -> ApiError {
     ApiError::not_found(NoteParent::Contact.not_found())
@@ -25,8 +26,9 @@ fn company_not_found() -> ApiError {
     ApiError::not_found(NoteParent::Company.not_found())
 }
 
-fn contact_json(c: Contact) -> Value {
-    Value::Object(to_map(&c.for_display()))
+/// A contact as the API shows it (a locked one masked).
+fn contact_record(c: Contact) -> Result<Record, ApiError> {
+    written_record("a contact", &c.for_display())
 }
 
 /// Creating CRM records is refused to viewers with the reference's own message ("User not
@@ -38,8 +40,16 @@ fn require_creator<'a>(scope: &'a AccountScope, needed: Scope, what: &str) -> Re
     scope.require(needed)
 }
 
-/// Cursor page from rows fetched with one extra row.
-fn page<T>(mut rows: Vec<T>, total: i64, q: &ListQuery, id: impl Fn(&T) -> i64, show: impl Fn(T) -> Value) -> Page {
+/// Cursor page from rows fetched with one extra row, each shown as `show` makes it with the
+/// members `fields=` selected.
+fn page<T, V: Serialize>(
+    what: &'static str,
+    mut rows: Vec<T>,
+    total: i64,
+    q: &ListQuery,
+    id: impl Fn(&T) -> i64,
+    show: impl Fn(T) -> V,
+) -> Result<Page, ApiError> {
     let has_more = rows.len() > q.limit as usize;
     rows.truncate(q.limit as usize);
     let next = if has_more { rows.last().map(|r| encode_cursor(id(r))) } else { None };
@@ -47,15 +57,11 @@ fn page<T>(mut rows: Vec<T>, total: i64, q: &ListQuery, id: impl Fn(&T) -> i64, 
         Paging::Cursor { raw, .. } => raw.clone(),
         Paging::Offset { .. } => None,
     };
-    let items = rows
-        .into_iter()
-        .map(|r| match show(r) {
-            Value::Object(m) => Value::Object(select_fields(m, q.fields.as_deref())),
-            other => other,
-        })
-        .collect::<Vec<_>>()
-        .into();
-    Page { items, pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next) }
+    let shown: Vec<V> = rows.into_iter().map(show).collect();
+    let shaped: Vec<Shaped<'_, V>> =
+        shown.iter().map(|record| Shaped { record, fields: q.fields.as_deref(), extra: &[] }).collect();
+    let items = written_items(what, &shaped)?;
+    Ok(Page { items, pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next) })
 }
 
 /// The 402 of an unlock the pool cannot pay, saying what would let it succeed.
@@ -83,18 +89,18 @@ impl Service {
         let grant = scope.require(Scope::ContactsRead)?;
         let q = ListQuery::parse(raw_query, &CONTACT_LIST)?;
         let (rows, total) = self.store.list_contacts(grant.account_id(), &q).await?;
-        Ok(page(rows, total, &q, |c| c.id, contact_json))
+        page("a page of contacts", rows, total, &q, |c| c.id, Contact::for_display)
     }
 
     /// `GET /contacts/{contact_id}`: a locked AI-recommended contact is shown masked.
-    pub async fn get_contact(&self, scope: &AccountScope, contact_id: i64) -> Result<Value, ApiError> {
+    pub async fn get_contact(&self, scope: &AccountScope, contact_id: i64) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::ContactsRead)?;
         let contact = self.store.contact(grant.account_id(), contact_id).await?.ok_or_else(contact_not_found)?;
-        Ok(contact_json(contact))
+        contact_record(contact)
     }
 
     /// `POST /contacts`.
-    pub async fn create_contact(&self, scope: &AccountScope, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn create_contact(&self, scope: &AccountScope, body: &[u8]) -> Result<Record, ApiError> {
         let grant = require_creator(scope, Scope::ContactsWrite, "contact")?;
         let input = parse_new_contact(&parse_object(body)?)?;
         let contact =
@@ -106,15 +112,15 @@ impl Service {
                     other => other.into(),
                 },
             )?;
-        Ok(contact_json(contact))
+        contact_record(contact)
     }
 
     /// `PATCH /contacts/{contact_id}` (the body is optional; an empty one changes nothing).
-    pub async fn update_contact(&self, scope: &AccountScope, contact_id: i64, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn update_contact(&self, scope: &AccountScope, contact_id: i64, body: &[u8]) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::ContactsWrite)?;
         let changes = parse_contact_changes(&parse_optional_object(body)?)?;
         match self.store.update_contact(grant.account_id(), contact_id, &changes, &now_rfc3339()).await? {
-            ContactUpdate::Updated(c) => Ok(contact_json(*c)),
+            ContactUpdate::Updated(c) => contact_record(*c),
             ContactUpdate::NotFound => Err(contact_not_found()),
             ContactUpdate::EmailChange => Err(ApiError::conflict(EMAIL_CHANGE_MESSAGE)),
             // Editing a contact whose identity is withheld would reveal or overwrite what the
@@ -130,7 +136,7 @@ impl Service {
     /// (never locked, or unlocked before) is returned as it is and costs nothing, so a repeat is
     /// harmless even without an `Idempotency-Key`. The body names nothing, but it is read like
     /// any other (`docs/api.md#bodies`): a JSON object when present, no NUL in its text.
-    pub async fn unlock_contact(&self, scope: &AccountScope, contact_id: i64, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn unlock_contact(&self, scope: &AccountScope, contact_id: i64, body: &[u8]) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::AiActions)?;
         parse_optional_object(body)?;
         let outcome = self
@@ -147,9 +153,9 @@ impl Service {
         match outcome {
             Unlock::Unlocked { contact, balance } => {
                 tracing::info!(account_id = grant.account_id(), contact_id, balance, "contact unlocked");
-                Ok(contact_json(*contact))
+                contact_record(*contact)
             }
-            Unlock::AlreadyVisible(contact) => Ok(contact_json(*contact)),
+            Unlock::AlreadyVisible(contact) => contact_record(*contact),
             Unlock::NotFound => Err(contact_not_found()),
             Unlock::Insufficient(pool) => Err(insufficient_credits(pool.into())),
         }
@@ -169,27 +175,27 @@ impl Service {
         let grant = scope.require(Scope::CompaniesRead)?;
         let q = ListQuery::parse(raw_query, &COMPANY_LIST)?;
         let (rows, total) = self.store.list_companies(grant.account_id(), &q).await?;
-        Ok(page(rows, total, &q, |c| c.id, |c: Company| Value::Object(to_map(&c))))
+        page("a page of companies", rows, total, &q, |c| c.id, |c: Company| c)
     }
 
     /// `GET /companies/{company_id}`.
-    pub async fn get_company(&self, scope: &AccountScope, company_id: i64) -> Result<Value, ApiError> {
+    pub async fn get_company(&self, scope: &AccountScope, company_id: i64) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::CompaniesRead)?;
         let company = self.store.company(grant.account_id(), company_id).await?.ok_or_else(company_not_found)?;
-        Ok(Value::Object(to_map(&company)))
+        written_record("a company", &company)
     }
 
     /// `POST /companies`. `org_id` is stored as given: the directory is global reference data
     /// and a link to an organization it does not (yet) list does no harm.
-    pub async fn create_company(&self, scope: &AccountScope, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn create_company(&self, scope: &AccountScope, body: &[u8]) -> Result<Record, ApiError> {
         let grant = require_creator(scope, Scope::CompaniesWrite, "company")?;
         let input = parse_new_company(&parse_object(body)?)?;
         let company = self.store.insert_company(grant.account_id(), &input, &now_rfc3339()).await?;
-        Ok(Value::Object(to_map(&company)))
+        written_record("a company", &company)
     }
 
     /// `PATCH /companies/{company_id}`: the create members, each optional.
-    pub async fn update_company(&self, scope: &AccountScope, company_id: i64, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn update_company(&self, scope: &AccountScope, company_id: i64, body: &[u8]) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::CompaniesWrite)?;
         let changes = parse_company_changes(&parse_optional_object(body)?)?;
         let company = self
@@ -197,7 +203,7 @@ impl Service {
             .update_company(grant.account_id(), company_id, &changes, &now_rfc3339())
             .await?
             .ok_or_else(company_not_found)?;
-        Ok(Value::Object(to_map(&company)))
+        written_record("a company", &company)
     }
 
     /// Company notes: the company must be the account's.
@@ -216,16 +222,16 @@ impl Service {
     }
 
     /// `GET /billing/summary`.
-    pub async fn billing_summary(&self, scope: &AccountScope) -> Result<Value, ApiError> {
+    pub async fn billing_summary(&self, scope: &AccountScope) -> Result<Record, ApiError> {
         scope.require(Scope::BillingRead)?;
         let summary =
             BillingSummary { subscription: Subscription::for_tier(scope.tier), credits: self.credits(scope).await? };
-        Ok(Value::Object(to_map(&summary)))
+        written_record("a billing summary", &summary)
     }
 
     /// `GET /billing/credits/balance`.
-    pub async fn credit_balance(&self, scope: &AccountScope) -> Result<Value, ApiError> {
+    pub async fn credit_balance(&self, scope: &AccountScope) -> Result<Record, ApiError> {
         scope.require(Scope::BillingRead)?;
-        Ok(Value::Object(to_map(&self.credits(scope).await?)))
+        written_record("a credit balance", &self.credits(scope).await?)
     }
 }

@@ -17,11 +17,10 @@ use levd_domain::deal_data::{
     FactRecord, FileTarget, IdentifyingMetric, LinkError, LinkSecret, MAX_FILE_BYTES, MEMO_QUALITIES, MemoPdfVersion,
     MemoRecord, NewDocument, NewObservation, RecordedObservation, SOURCE_USER_INPUT, TaskParent, TaskPlace,
     USER_INPUT_WEIGHT, VAULT_RESOURCES, VAULT_SHARED, Vault, blend_score, check_value, content_id, content_type_for,
-    document_json, fact_slot, file_extension, is_content_id, normalize_folder_path, page_pagination,
-    parse_checklist_query, parse_document_fields, parse_document_query, parse_fact_insert, parse_fact_patch,
-    parse_memo_quality, parse_memo_query, parse_metric_query, parse_new_task, parse_observations, parse_search,
-    parse_task_changes, render_memo_pdf, search_terms, sign_file_link, valid_file_name, verify_file_link,
-    whole_list_pagination,
+    fact_slot, file_extension, is_content_id, normalize_folder_path, page_pagination, parse_checklist_query,
+    parse_document_fields, parse_document_query, parse_fact_insert, parse_fact_patch, parse_memo_quality,
+    parse_memo_query, parse_metric_query, parse_new_task, parse_observations, parse_search, parse_task_changes,
+    render_memo_pdf, search_terms, sign_file_link, valid_file_name, verify_file_link, whole_list_pagination,
 };
 use levd_domain::input::{parse_object, parse_optional_object};
 use levd_domain::query::encode_cursor;
@@ -33,8 +32,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::notes::NoteParent;
-use crate::records::{deal_not_found, to_json};
-use crate::{Page, Service, cursor_pagination, offset_pagination};
+use crate::records::deal_not_found;
+use crate::shape::Shaped;
+use crate::{Page, Record, Service, cursor_pagination, offset_pagination, written_items, written_record};
 
 /// A file a valid link opens: where it is and how to present it. The path stays inside the
 /// server.
@@ -75,6 +75,11 @@ fn task_not_found() -> ApiError {
 
 fn vault_not_found() -> ApiError {
     ApiError::not_found("Vault not found")
+}
+
+/// Documents with the members `fields=` selected (the parser always keeps `id` and `vault`).
+fn shaped_documents<'a>(docs: &'a [DealDocument], fields: Option<&'a [&'static str]>) -> Vec<Shaped<'a, DealDocument>> {
+    docs.iter().map(|record| Shaped { record, fields, extra: &[] }).collect()
 }
 
 fn unix_now() -> u64 {
@@ -163,7 +168,7 @@ impl Service {
         let vaults = self.store.list_vaults(account, deal_id).await?;
         Ok(Page {
             pagination: whole_list_pagination(vaults.len()),
-            items: vaults.iter().map(to_json).collect::<Vec<_>>().into(),
+            items: written_items("the vaults of a deal", &vaults)?,
         })
     }
 
@@ -200,7 +205,7 @@ impl Service {
         let next = if has_more { docs.last().map(|d| encode_cursor(d.id)) } else { None };
         let raw = q.cursor.as_ref().map(|(_, raw)| raw.as_str());
         Ok(Page {
-            items: docs.iter().map(|d| document_json(d, q.fields.as_deref())).collect::<Vec<_>>().into(),
+            items: written_items("a page of documents", &shaped_documents(&docs, q.fields.as_deref()))?,
             pagination: cursor_pagination(total, q.limit, raw, has_more, next),
         })
     }
@@ -212,12 +217,12 @@ impl Service {
         deal_id: i64,
         document_id: i64,
         raw_query: Option<&str>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DocumentsRead)?;
         let fields = parse_document_fields(raw_query)?;
         let account = self.deal_account(&grant, deal_id).await?;
         let doc = self.deal_document(account, deal_id, document_id).await?;
-        Ok(document_json(&doc, fields.as_deref()))
+        written_record("a document", &Shaped { record: &doc, fields: fields.as_deref(), extra: &[] })
     }
 
     /// `GET /deals/{deal_id}/documents/{document_id}/download`: a link valid for five minutes.
@@ -227,12 +232,13 @@ impl Service {
         deal_id: i64,
         document_id: i64,
         api_base: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DocumentsRead)?;
         let account = self.deal_account(&grant, deal_id).await?;
         let doc = self.deal_document(account, deal_id, document_id).await?;
         let download_url = self.signed_url(api_base, FileTarget::Document(doc.id)).await?;
-        Ok(to_json(&DealDocumentDownload { file_name: doc.file_name, download_url, expires_in: FILE_LINK_TTL_SECS }))
+        let download = DealDocumentDownload { file_name: doc.file_name, download_url, expires_in: FILE_LINK_TTL_SECS };
+        written_record("a download link", &download)
     }
 
     /// `GET /files/{token}`: checks the link (well-formed, signed by us, not expired) and finds
@@ -345,7 +351,12 @@ impl Service {
             document_type_id,
         };
         let doc = self.store.insert_document(account, deal_id, vault.id, folder_id, &new, &now).await?;
-        Ok(AddedDocument { deal_id, document: document_json(&doc, None), content_id, vault_created })
+        // The command prints the outcome as JSON; the document is a tree there.
+        let document = serde_json::to_value(&doc).map_err(|e| {
+            tracing::error!(error = %e, "cannot serialise a document");
+            ApiError::internal()
+        })?;
+        Ok(AddedDocument { deal_id, document, content_id, vault_created })
     }
 
     // -----------------------------------------------------------------------------------------
@@ -369,7 +380,7 @@ impl Service {
         let lists = self.store.list_checklists(account, deal_id, vault_id).await?;
         Ok(Page {
             pagination: whole_list_pagination(lists.len()),
-            items: lists.iter().map(to_json).collect::<Vec<_>>().into(),
+            items: written_items("the checklists of a deal", &lists)?,
         })
     }
 
@@ -398,13 +409,13 @@ impl Service {
         Ok(())
     }
 
-    async fn task_json(&self, account: i64, task_id: i64) -> Result<Value, ApiError> {
+    async fn task_record(&self, account: i64, task_id: i64) -> Result<Record, ApiError> {
         let task = self.store.task(account, task_id).await?.ok_or_else(task_not_found)?;
-        Ok(to_json(&task))
+        written_record("a checklist task", &task)
     }
 
     /// `POST /checklist-tasks`.
-    pub async fn create_task(&self, scope: &AccountScope, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn create_task(&self, scope: &AccountScope, body: &[u8]) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::ChecklistsWrite)?;
         let account = grant.account_id();
         let input = parse_new_task(&parse_object(body)?)?;
@@ -433,11 +444,11 @@ impl Service {
         };
         self.check_task_refs(account, Some(&input.document_type_ids), input.assigned_user_id).await?;
         let id = self.store.insert_task(account, place, &input, &now_rfc3339()).await?;
-        self.task_json(account, id).await
+        self.task_record(account, id).await
     }
 
     /// `PATCH /checklist-tasks/{task_id}`. An empty body changes nothing and returns the task.
-    pub async fn update_task(&self, scope: &AccountScope, task_id: i64, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn update_task(&self, scope: &AccountScope, task_id: i64, body: &[u8]) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::ChecklistsWrite)?;
         let account = grant.account_id();
         let changes = parse_task_changes(&parse_optional_object(body)?)?;
@@ -449,21 +460,21 @@ impl Service {
                 return Err(task_not_found());
             }
         }
-        self.task_json(account, task_id).await
+        self.task_record(account, task_id).await
     }
 
     /// `POST /checklist-tasks/{task_id}/complete`: sets `is_completed`, leaves `status` alone
     /// (the two are independent); completing a completed task answers the same. The body names
     /// nothing, but it is read like any other (`docs/api.md#bodies`): a JSON object when
     /// present, no NUL in its text.
-    pub async fn complete_task(&self, scope: &AccountScope, task_id: i64, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn complete_task(&self, scope: &AccountScope, task_id: i64, body: &[u8]) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::ChecklistsWrite)?;
         parse_optional_object(body)?;
         let account = grant.account_id();
         if !self.store.complete_task(account, task_id, &now_rfc3339()).await? {
             return Err(task_not_found());
         }
-        self.task_json(account, task_id).await
+        self.task_record(account, task_id).await
     }
 
     /// Task notes: the scope of the notes family, then the task must be the account's.
@@ -498,7 +509,7 @@ impl Service {
         let has_more = memos.len() > q.limit as usize;
         memos.truncate(q.limit as usize);
         Ok(Page {
-            items: memos.iter().map(|m| to_json(&m.to_memo(api_base))).collect::<Vec<_>>().into(),
+            items: written_items("a page of memos", &memos.iter().map(|m| m.to_memo(api_base)).collect::<Vec<_>>())?,
             pagination: offset_pagination(total, q.limit, q.offset, has_more),
         })
     }
@@ -512,7 +523,7 @@ impl Service {
         memo_uuid: &str,
         raw_query: Option<&str>,
         api_base: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
         let quality = parse_memo_quality(raw_query)?;
         let account = self.deal_account(&grant, deal_id).await?;
@@ -539,7 +550,8 @@ impl Service {
                 pdf_url: url,
             });
         }
-        Ok(to_json(&DealMemoDetail { memo: memo.to_memo(api_base), pdf_url, pdf_versions: versions }))
+        let detail = DealMemoDetail { memo: memo.to_memo(api_base), pdf_url, pdf_versions: versions };
+        written_record("a memo", &detail)
     }
 
     /// The path of a memo's PDF, rendering and storing it first when needed.
@@ -630,7 +642,7 @@ impl Service {
         }
         Ok(Page {
             pagination: json!({ "total": total, "limit": input.limit, "has_more": total > results.len() }),
-            items: results.iter().map(to_json).collect::<Vec<_>>().into(),
+            items: written_items("deal index search results", &results)?,
         })
     }
 
@@ -689,14 +701,14 @@ impl Service {
             self.sign_sources(api_base, items.iter_mut().map(|o| &mut o.source).collect()).await?;
         }
         Ok(Page {
-            items: items.iter().map(to_json).collect::<Vec<_>>().into(),
+            items: written_items("a page of observations", &items)?,
             pagination: page_pagination(input.page, input.limit, total),
         })
     }
 
     /// `PATCH /deals/{deal_id}/index/facts`: free text (a manual value, without provenance) or
     /// the promotion of one of the fact's own observations (keeping its provenance).
-    pub async fn update_fact(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn update_fact(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let input = parse_fact_patch(&parse_object(body)?)?;
         let account = self.deal_account(&grant, deal_id).await?;
@@ -728,14 +740,15 @@ impl Service {
             }
         }
         let updated = self.store.fact(account, deal_id, fact.sot_id).await.map_err(&fail)?;
-        Ok(updated.map_or(Value::Null, |f| to_json(&f.to_fact())))
+        // `null` when the fact is gone by now.
+        written_record("a fact", &updated.map(|f| f.to_fact()))
     }
 
     /// `POST /deals/{deal_id}/index/facts`: each value becomes a user-input observation, which
     /// the promotion rule makes canonical unless a person fixed the value by hand. Values that
     /// cannot be recorded (unknown metric, wrong entity, value of the wrong type) fail one by
     /// one in `results`; the others are still recorded.
-    pub async fn record_facts(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn record_facts(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let user = grant.user_id();
         let values = parse_fact_insert(&parse_object(body)?)?;
@@ -847,7 +860,7 @@ impl Service {
             metric_sot_values: written,
             results,
         };
-        Ok(to_json(&response))
+        written_record("recorded facts", &response)
     }
 
     /// `GET /deals/{deal_id}/index/metric-definitions`: the catalog (the same for every deal).
@@ -862,7 +875,10 @@ impl Service {
         self.deal_account(&grant, deal_id).await?;
         let (rows, total) = self.store.metric_definitions(&q).await.map_err(unavailable(METRICS_UNAVAILABLE))?;
         Ok(Page {
-            items: rows.iter().map(|m| to_json(&DealIndexMetricDefinition::from(m))).collect::<Vec<_>>().into(),
+            items: written_items(
+                "a page of metric definitions",
+                &rows.iter().map(DealIndexMetricDefinition::from).collect::<Vec<_>>(),
+            )?,
             pagination: page_pagination(q.page, q.limit, total),
         })
     }
@@ -874,7 +890,7 @@ impl Service {
         let entities = self.entities_of(account, deal_id).await.map_err(unavailable(ENTITIES_UNAVAILABLE))?;
         Ok(Page {
             pagination: whole_list_pagination(entities.len()),
-            items: entities.iter().map(to_json).collect::<Vec<_>>().into(),
+            items: written_items("the entities of a deal index", &entities)?,
         })
     }
 

@@ -8,11 +8,13 @@ use levd_domain::query::{ListQuery, ListSpec, Paging, encode_cursor};
 use levd_domain::scope::{AccountScope, Scope};
 use levd_domain::time_fmt::now_rfc3339;
 use levd_store::StoreError;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use crate::records::deal_not_found;
 use crate::shape::Shaped;
-use crate::{Items, Page, Service, cursor_pagination, offset_pagination};
+use crate::{Page, Record, Service, cursor_pagination, offset_pagination, write, written_items, written_record};
 
 /// `include` and `fields` of a single-deal read.
 const DEAL_GET: ListSpec = ListSpec {
@@ -30,50 +32,35 @@ const MAX_PIPELINE_ROWS: usize = 10;
 
 impl Service {
     /// The requested sub-resources of each deal of `ids`, in `includes` order (the query parser
-    /// has removed repeats), as members to add to the deal.
-    async fn embedded(
-        &self,
-        ids: &[i64],
-        includes: &[&'static str],
-    ) -> Result<Vec<Vec<(&'static str, Value)>>, ApiError> {
-        let mut out: Vec<Vec<(&'static str, Value)>> = ids.iter().map(|_| Vec::new()).collect();
+    /// has removed repeats), written as members to add to the deal.
+    async fn embedded(&self, ids: &[i64], includes: &[&'static str]) -> Result<Vec<Extra>, ApiError> {
+        let mut out: Vec<Extra> = ids.iter().map(|_| Vec::new()).collect();
         for inc in includes {
-            let mut by_deal: HashMap<i64, Value> = HashMap::new();
-            let empty = match *inc {
+            let (mut by_deal, empty) = match *inc {
                 "financials" => {
+                    let mut by_deal = HashMap::new();
                     for (id, f) in self.store.financials_of(ids).await? {
-                        let mut small = Map::new();
-                        for k in ["id", "deal_id"].iter().chain(EMBEDDED_FINANCIAL_FIELDS).chain(["updated_at"].iter())
-                        {
-                            small.insert((*k).to_string(), f.get(*k).cloned().unwrap_or(Value::Null));
-                        }
-                        by_deal.insert(id, Value::Object(small));
+                        let keys =
+                            ["id", "deal_id"].iter().chain(EMBEDDED_FINANCIAL_FIELDS).chain(["updated_at"].iter());
+                        let members = Members(keys.map(|k| (*k, f.get(*k).unwrap_or(&Value::Null))).collect());
+                        by_deal.insert(id, write("embedded financials", &members)?);
                     }
-                    Value::Null
+                    (by_deal, Value::Null)
                 }
-                "properties" => {
-                    for p in self.store.properties_of(ids).await? {
-                        push_item(&mut by_deal, p.deal_id, json!(p));
-                    }
-                    Value::Array(Vec::new())
-                }
+                "properties" => (
+                    grouped(self.store.properties_of(ids).await?, |p| p.deal_id, usize::MAX)?,
+                    Value::Array(Vec::new()),
+                ),
                 "team" => {
-                    for t in self.store.team_of(ids).await? {
-                        push_item(&mut by_deal, t.deal_id, json!(t));
-                    }
-                    Value::Array(Vec::new())
+                    (grouped(self.store.team_of(ids).await?, |t| t.deal_id, usize::MAX)?, Value::Array(Vec::new()))
                 }
-                "pipelines" => {
-                    for p in self.store.pipelines_of(ids).await? {
-                        let n = by_deal.get(&p.deal_id).and_then(Value::as_array).map_or(0, Vec::len);
-                        if n < MAX_PIPELINE_ROWS {
-                            push_item(&mut by_deal, p.deal_id, json!(p));
-                        }
-                    }
-                    Value::Array(Vec::new())
-                }
+                "pipelines" => (
+                    grouped(self.store.pipelines_of(ids).await?, |p| p.deal_id, MAX_PIPELINE_ROWS)?,
+                    Value::Array(Vec::new()),
+                ),
                 _ => continue,
             };
+            let empty = write("an empty embedded member", &empty)?;
             for (d, id) in out.iter_mut().zip(ids) {
                 d.push((*inc, by_deal.remove(id).unwrap_or_else(|| empty.clone())));
             }
@@ -96,10 +83,7 @@ impl Service {
             .zip(&extras)
             .map(|(record, extra)| Shaped { record, fields: q.fields.as_deref(), extra })
             .collect();
-        let items = serde_json::value::to_raw_value(&shaped).map_err(|e| {
-            tracing::error!(error = %e, "cannot write a page of deals");
-            ApiError::internal()
-        })?;
+        let items = written_items("a page of deals", &shaped)?;
         let pagination = match &q.paging {
             Paging::Cursor { raw, .. } => {
                 let next = if has_more { ids.last().map(|id| encode_cursor(*id)) } else { None };
@@ -107,7 +91,7 @@ impl Service {
             }
             Paging::Offset { offset } => offset_pagination(total, q.limit, *offset, has_more),
         };
-        Ok(Page { items: Items::Written(items), pagination })
+        Ok(Page { items, pagination })
     }
 
     /// `GET /deals/{deal_id}`.
@@ -116,16 +100,16 @@ impl Service {
         scope: &AccountScope,
         deal_id: i64,
         raw_query: Option<&str>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
         let q = ListQuery::parse(raw_query, &DEAL_GET)?;
         let deal = self.store.deal(grant.account_id(), deal_id).await?.ok_or_else(deal_not_found)?;
         let extra = self.embedded(&[deal.id], &q.includes).await?.pop().unwrap_or_default();
-        Ok(json!(Shaped { record: &deal, fields: q.fields.as_deref(), extra: &extra }))
+        written_record("a deal", &Shaped { record: &deal, fields: q.fields.as_deref(), extra: &extra })
     }
 
     /// `POST /deals`.
-    pub async fn create_deal(&self, scope: &AccountScope, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn create_deal(&self, scope: &AccountScope, body: &[u8]) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let input = parse_new_deal(&parse_object(body)?)?;
         let deal = self.store.insert_deal(grant.account_id(), &input, &now_rfc3339()).await.map_err(|e| match e {
@@ -134,11 +118,11 @@ impl Service {
             }
             other => other.into(),
         })?;
-        Ok(json!(deal))
+        written_record("a deal", &deal)
     }
 
     /// `PATCH /deals/{deal_id}`.
-    pub async fn update_deal(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn update_deal(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let changes = parse_deal_changes(&parse_object(body)?)?;
         let deal = self
@@ -146,7 +130,7 @@ impl Service {
             .update_deal(grant.account_id(), deal_id, &changes, &now_rfc3339())
             .await?
             .ok_or_else(deal_not_found)?;
-        Ok(json!(deal))
+        written_record("a deal", &deal)
     }
 
     /// `DELETE /deals/{deal_id}`: archives; repeating it answers the same (`docs/api.md#deletes`).
@@ -172,9 +156,31 @@ impl Service {
     }
 }
 
-fn push_item(map: &mut HashMap<i64, Value>, deal_id: i64, item: Value) {
-    match map.entry(deal_id).or_insert_with(|| Value::Array(Vec::new())) {
-        Value::Array(a) => a.push(item),
-        other => *other = Value::Array(vec![item]),
+/// The members a deal embeds (`include=`), each written.
+type Extra = Vec<(&'static str, Box<RawValue>)>;
+
+/// Named members written as a JSON object, in their order.
+struct Members<'a>(Vec<(&'a str, &'a Value)>);
+
+impl Serialize for Members<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().copied())
     }
+}
+
+/// `rows` grouped by deal (at most `max` a deal, in the order read), each group written as an
+/// array.
+fn grouped<T: Serialize>(
+    rows: Vec<T>,
+    deal_of: impl Fn(&T) -> i64,
+    max: usize,
+) -> Result<HashMap<i64, Box<RawValue>>, ApiError> {
+    let mut groups: HashMap<i64, Vec<T>> = HashMap::new();
+    for row in rows {
+        let group = groups.entry(deal_of(&row)).or_default();
+        if group.len() < max {
+            group.push(row);
+        }
+    }
+    groups.into_iter().map(|(id, g)| Ok((id, write("embedded rows of a deal", &g)?))).collect()
 }

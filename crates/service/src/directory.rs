@@ -9,28 +9,12 @@ use levd_domain::ApiError;
 use levd_domain::directory::{LenderSummary, PROGRAM_LIST, parse_directory_query};
 use levd_domain::query::{ListQuery, Paging, encode_cursor};
 use levd_domain::scope::{AccountScope, Scope};
-use serde_json::{Map, Value};
 
-use crate::records::select_fields;
-use crate::{Page, Service, cursor_pagination, offset_pagination};
+use crate::shape::Shaped;
+use crate::{Page, Record, Service, cursor_pagination, offset_pagination, written_items, written_record};
 
 fn lender_not_found() -> ApiError {
     ApiError::not_found("Lender not found")
-}
-
-fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| {
-        tracing::error!(error = %e, "cannot serialize a directory record");
-        ApiError::internal()
-    })
-}
-
-fn summary_fields(l: &LenderSummary, fields: Option<&[&'static str]>) -> Result<Value, ApiError> {
-    let v = match to_value(l)? {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    Ok(Value::Object(select_fields(v, fields)))
 }
 
 impl Service {
@@ -51,7 +35,9 @@ impl Service {
         let limit = q.list.limit;
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let items = rows.iter().map(|l| summary_fields(l, q.list.fields.as_deref())).collect::<Result<Vec<_>, _>>()?;
+        let shaped: Vec<Shaped<'_, LenderSummary>> =
+            rows.iter().map(|record| Shaped { record, fields: q.list.fields.as_deref(), extra: &[] }).collect();
+        let items = written_items("a page of the lender directory", &shaped)?;
         let pagination = match &q.list.paging {
             Paging::Cursor { raw, .. } => {
                 let next = if has_more { rows.last().map(|l| encode_cursor(l.id)) } else { None };
@@ -59,15 +45,15 @@ impl Service {
             }
             Paging::Offset { offset } => offset_pagination(total, limit, *offset, has_more),
         };
-        Ok(Page { items: items.into(), pagination })
+        Ok(Page { items, pagination })
     }
 
     /// `GET /lenders/{org_id}`: the lender with every member and its programs.
-    pub async fn get_lender(&self, scope: &AccountScope, org_id: i64) -> Result<Value, ApiError> {
+    pub async fn get_lender(&self, scope: &AccountScope, org_id: i64) -> Result<Record, ApiError> {
         scope.require(Scope::LendersRead)?;
         self.ensure_reference_data().await?;
         let lender = self.store.directory_lender(org_id).await?.ok_or_else(lender_not_found)?;
-        to_value(&lender)
+        written_record("a lender", &lender)
     }
 
     /// `GET /lenders/{org_id}/programs`: the lender's programs by id, active and inactive
@@ -92,21 +78,21 @@ impl Service {
         let has_more = rows.len() > q.limit as usize;
         rows.truncate(q.limit as usize);
         let next = if has_more { rows.last().map(|p| encode_cursor(p.id)) } else { None };
-        let items = rows.iter().map(to_value).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items: items.into(), pagination: cursor_pagination(total, q.limit, raw, has_more, next) })
+        let items = written_items("a page of lender programs", &rows)?;
+        Ok(Page { items, pagination: cursor_pagination(total, q.limit, raw, has_more, next) })
     }
 
     /// `GET /market/base-rates`: every benchmark with its value in percent and `as_of` date.
-    pub async fn list_base_rates(&self, scope: &AccountScope) -> Result<Value, ApiError> {
+    pub async fn list_base_rates(&self, scope: &AccountScope) -> Result<Record, ApiError> {
         scope.require(Scope::LendersRead)?;
         self.ensure_reference_data().await?;
-        to_value(&self.store.base_rates().await?)
+        written_record("the base rates", &self.store.base_rates().await?)
     }
 
     /// `GET /market/asset-types`: the asset-type catalogue by id.
-    pub async fn list_asset_types(&self, scope: &AccountScope) -> Result<Value, ApiError> {
+    pub async fn list_asset_types(&self, scope: &AccountScope) -> Result<Record, ApiError> {
         scope.require(Scope::LendersRead)?;
         self.ensure_reference_data().await?;
-        to_value(&self.store.asset_types().await?)
+        written_record("the asset types", &self.store.asset_types().await?)
     }
 }

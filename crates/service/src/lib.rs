@@ -15,6 +15,7 @@ pub mod shape;
 
 use std::sync::Arc;
 
+use levd_domain::ApiError;
 use levd_domain::limits::RateLimitConfig;
 use levd_store::Store;
 use serde_json::Value;
@@ -48,6 +49,52 @@ impl From<Vec<Value>> for Items {
     fn from(v: Vec<Value>) -> Items {
         Items::Values(v)
     }
+}
+
+/// A single-record answer: a JSON value, or the record already written from its type (see
+/// [`shape::Shaped`]), which the REST answer embeds as it is.
+#[derive(Debug, Clone)]
+pub enum Record {
+    Value(Value),
+    Written(Box<serde_json::value::RawValue>),
+}
+
+impl Record {
+    /// The record as a JSON value (reads a written record back).
+    pub fn into_value(self) -> Value {
+        match self {
+            Record::Value(v) => v,
+            Record::Written(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+        }
+    }
+}
+
+impl From<Value> for Record {
+    fn from(v: Value) -> Record {
+        Record::Value(v)
+    }
+}
+
+/// `value` written as JSON text; `what` names it in the log should that ever fail (no record
+/// type of levd fails to serialise).
+pub(crate) fn write<T: serde::Serialize + ?Sized>(
+    what: &'static str,
+    value: &T,
+) -> Result<Box<serde_json::value::RawValue>, ApiError> {
+    serde_json::value::to_raw_value(value).map_err(|e| {
+        tracing::error!(error = %e, what, "cannot write an answer");
+        ApiError::internal()
+    })
+}
+
+/// A record written from its type.
+pub(crate) fn written_record<T: serde::Serialize + ?Sized>(what: &'static str, value: &T) -> Result<Record, ApiError> {
+    write(what, value).map(Record::Written)
+}
+
+/// The items of a page written from their type.
+pub(crate) fn written_items<T: serde::Serialize>(what: &'static str, items: &[T]) -> Result<Items, ApiError> {
+    write(what, items).map(Items::Written)
 }
 
 /// Called after a change that must invalidate cached credentials on this node.

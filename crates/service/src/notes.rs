@@ -7,9 +7,10 @@ use levd_domain::scope::{AccountScope, Scope};
 use levd_domain::time_fmt::now_rfc3339;
 use levd_domain::{ApiError, ErrorKind};
 use levd_store::NoteRow;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::{Page, Service, cursor_pagination};
+use crate::{Page, Record, Service, cursor_pagination, written_items, written_record};
 
 const NOTE_LIST: ListSpec =
     ListSpec { filters: &[], sorts: &[], fields: &[], includes: &[], search: false, cursor: true, offset: false };
@@ -67,14 +68,36 @@ impl NoteParent {
     }
 }
 
-pub fn note_json(n: &NoteRow) -> Value {
-    json!({
-        "id": n.id,
-        "text": n.text,
-        "created_by": n.created_by_user_id.map(|id| json!({ "id": id, "name": n.created_by_name })),
-        "created_at": n.created_at,
-        "updated_at": n.updated_at,
-    })
+/// A note as the API shows it: its author (`null` when the note has none) as `{id, name}`.
+#[derive(Serialize)]
+struct NoteView<'a> {
+    id: i64,
+    text: &'a str,
+    created_by: Option<NoteAuthor<'a>>,
+    created_at: &'a str,
+    updated_at: &'a str,
+}
+
+#[derive(Serialize)]
+struct NoteAuthor<'a> {
+    id: i64,
+    name: Option<&'a str>,
+}
+
+impl<'a> From<&'a NoteRow> for NoteView<'a> {
+    fn from(n: &'a NoteRow) -> NoteView<'a> {
+        NoteView {
+            id: n.id,
+            text: &n.text,
+            created_by: n.created_by_user_id.map(|id| NoteAuthor { id, name: n.created_by_name.as_deref() }),
+            created_at: &n.created_at,
+            updated_at: &n.updated_at,
+        }
+    }
+}
+
+fn note_record(n: &NoteRow) -> Result<Record, ApiError> {
+    written_record("a note", &NoteView::from(n))
 }
 
 /// The `text` of a note body: an edit to `""` is 400 (as the reference lists it); missing,
@@ -119,7 +142,7 @@ impl Service {
         rows.truncate(q.limit as usize);
         let next = if has_more { rows.last().map(|n| encode_cursor(n.id)) } else { None };
         Ok(Page {
-            items: rows.iter().map(note_json).collect::<Vec<_>>().into(),
+            items: written_items("a page of notes", &rows.iter().map(NoteView::from).collect::<Vec<_>>())?,
             pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next),
         })
     }
@@ -130,13 +153,13 @@ impl Service {
         parent: NoteParent,
         parent_id: i64,
         body: &[u8],
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Record, ApiError> {
         let text = note_text(body, true)?;
         let row = self
             .store
             .insert_note(scope.account_id, parent.type_name(), parent_id, scope.user_id, &text, &now_rfc3339())
             .await?;
-        Ok(note_json(&row))
+        note_record(&row)
     }
 
     pub async fn update_note(
@@ -146,14 +169,14 @@ impl Service {
         parent_id: i64,
         note_id: i64,
         body: &[u8],
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Record, ApiError> {
         let text = note_text(body, false)?;
         let row = self
             .store
             .update_note(scope.account_id, parent.type_name(), parent_id, note_id, &text, &now_rfc3339())
             .await?
             .ok_or_else(|| ApiError::new(ErrorKind::NotFound, parent.note_not_found()))?;
-        Ok(note_json(&row))
+        note_record(&row)
     }
 
     pub async fn delete_note(

@@ -6,7 +6,7 @@ use levd_domain::ApiError;
 use levd_domain::input::{Patch, parse_object};
 use levd_domain::placements::{
     ARCHIVED, BaseRateInput, BaseRateSetting, CURSOR_LIST, Cell, LenderCheck, MSG_DUPLICATE_PLACEMENT, MSG_NO_FIELDS,
-    MSG_PIPELINE_NOT_FOUND, MSG_PIPELINE_STATUS_NOT_FOUND, OFFSET_LIST, PLACEMENT_LIST, PlacementInsert,
+    MSG_PIPELINE_NOT_FOUND, MSG_PIPELINE_STATUS_NOT_FOUND, OFFSET_LIST, PLACEMENT_LIST, Placement, PlacementInsert,
     StoredPlacement, Viewer, contact_match_status, parse_new_placement, parse_new_term_sheet, parse_pipeline_move,
     parse_placement_changes, parse_term_sheet_changes, status_stamps, unknown_base_rate,
 };
@@ -18,8 +18,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::notes::NoteParent;
-use crate::records::{select_fields, to_json, to_map};
-use crate::{Page, Service, cursor_pagination, offset_pagination};
+use crate::shape::Shaped;
+use crate::{Page, Record, Service, cursor_pagination, offset_pagination, written_items, written_record};
 
 fn placement_not_found() -> ApiError {
     ApiError::not_found("Placement not found")
@@ -50,15 +50,15 @@ fn offset_of(q: &ListQuery) -> u64 {
 }
 
 /// One page of a small in-memory list in offset mode.
-fn offset_page<T: Serialize>(rows: &[T], q: &ListQuery) -> Page {
+fn offset_page<T: Serialize>(rows: &[T], q: &ListQuery) -> Result<Page, ApiError> {
     let offset = offset_of(q);
     let start = usize::try_from(offset).unwrap_or(usize::MAX).min(rows.len());
     let end = start.saturating_add(q.limit as usize).min(rows.len());
     let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    Page {
-        items: rows[start..end].iter().map(to_json).collect::<Vec<_>>().into(),
+    Ok(Page {
+        items: written_items("a page of deal rows", &rows[start..end])?,
         pagination: offset_pagination(total, q.limit, offset, end < rows.len()),
-    }
+    })
 }
 
 impl Service {
@@ -74,13 +74,13 @@ impl Service {
         let grant = scope.require(Scope::DealsRead)?;
         self.deal_account(&grant, deal_id).await?;
         let q = ListQuery::parse(raw_query, &OFFSET_LIST)?;
-        Ok(offset_page(&load.await?, &q))
+        offset_page(&load.await?, &q)
     }
 
     /// A term sheet as its viewer sees it (soft-deleted ones included), or `404`.
-    async fn term_sheet_json(&self, viewer: &Viewer, deal_id: i64, id: i64) -> Result<Value, ApiError> {
+    async fn term_sheet_record(&self, viewer: &Viewer, deal_id: i64, id: i64) -> Result<Record, ApiError> {
         let stored = self.store.term_sheet(viewer, deal_id, id).await?.ok_or_else(term_sheet_not_found)?;
-        Ok(to_json(&stored.for_viewer()))
+        written_record("a term sheet", &stored.for_viewer())
     }
 
     /// The benchmark setting a term-sheet write asks for (`None`: leave it), looked up in the
@@ -102,6 +102,11 @@ impl Service {
         self.store.placement(viewer, placement_id).await?.ok_or_else(placement_not_found)
     }
 
+    /// A placement as its viewer sees it (masked for non-owners), or `404`.
+    async fn placement_record(&self, viewer: &Viewer, placement_id: i64) -> Result<Record, ApiError> {
+        written_record("a placement", &self.visible_placement(viewer, placement_id).await?.for_viewer())
+    }
+
     // -----------------------------------------------------------------------------------------
     // Placements
 
@@ -116,12 +121,11 @@ impl Service {
         let has_more = rows.len() > q.limit as usize;
         rows.truncate(q.limit as usize);
         let next = if has_more { rows.last().map(|p| encode_cursor(p.placement.id)) } else { None };
+        let views: Vec<Placement> = rows.iter().map(StoredPlacement::for_viewer).collect();
+        let shaped: Vec<Shaped<'_, Placement>> =
+            views.iter().map(|record| Shaped { record, fields: q.fields.as_deref(), extra: &[] }).collect();
         Ok(Page {
-            items: rows
-                .iter()
-                .map(|p| Value::Object(select_fields(to_map(&p.for_viewer()), q.fields.as_deref())))
-                .collect::<Vec<_>>()
-                .into(),
+            items: written_items("a page of placements", &shaped)?,
             pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next),
         })
     }
@@ -131,7 +135,7 @@ impl Service {
     /// contact match runs at once: the lender's first AI-recommended (locked) contact not yet
     /// approached on this deal is assigned, its name withheld until unlocked; without one the
     /// placement stays without a contact. `contact_match_status` records which happened.
-    pub async fn create_placement(&self, scope: &AccountScope, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn create_placement(&self, scope: &AccountScope, body: &[u8]) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let input = parse_new_placement(&parse_object(body)?)?;
         let account_id = self.deal_account(&grant, input.deal_id).await?;
@@ -188,15 +192,13 @@ impl Service {
                 Err(other) => return Err(other.into()),
             }
         };
-        let viewer = Viewer::of(grant.scope);
-        Ok(to_json(&self.visible_placement(&viewer, id).await?.for_viewer()))
+        self.placement_record(&Viewer::of(grant.scope), id).await
     }
 
     /// `GET /placements/{placement_id}`.
-    pub async fn get_placement(&self, scope: &AccountScope, placement_id: i64) -> Result<Value, ApiError> {
+    pub async fn get_placement(&self, scope: &AccountScope, placement_id: i64) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
-        let viewer = Viewer::of(grant.scope);
-        Ok(to_json(&self.visible_placement(&viewer, placement_id).await?.for_viewer()))
+        self.placement_record(&Viewer::of(grant.scope), placement_id).await
     }
 
     /// `PATCH /placements/{placement_id}`: status (`archived` removes, any other status
@@ -208,7 +210,7 @@ impl Service {
         scope: &AccountScope,
         placement_id: i64,
         body: &[u8],
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let viewer = Viewer::of(grant.scope);
         let current = self.visible_placement(&viewer, placement_id).await?;
@@ -292,7 +294,7 @@ impl Service {
         if !done {
             return Err(placement_not_found());
         }
-        Ok(to_json(&self.visible_placement(&viewer, placement_id).await?.for_viewer()))
+        self.placement_record(&viewer, placement_id).await
     }
 
     /// Placement notes: checks the scope of the operation, then that the placement is one the
@@ -328,13 +330,13 @@ impl Service {
         rows.truncate(q.limit as usize);
         let next = if has_more { rows.last().map(|t| encode_cursor(t.term_sheet.id)) } else { None };
         Ok(Page {
-            items: rows.iter().map(|t| to_json(&t.for_viewer())).collect::<Vec<_>>().into(),
+            items: written_items("a page of term sheets", &rows.iter().map(|t| t.for_viewer()).collect::<Vec<_>>())?,
             pagination: cursor_pagination(total, q.limit, raw.as_deref(), has_more, next),
         })
     }
 
     /// `POST /deals/{deal_id}/term-sheets`: a quote against a live placement of the deal.
-    pub async fn create_term_sheet(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Value, ApiError> {
+    pub async fn create_term_sheet(&self, scope: &AccountScope, deal_id: i64, body: &[u8]) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let account_id = self.deal_account(&grant, deal_id).await?;
         let input = parse_new_term_sheet(&parse_object(body)?)?;
@@ -354,7 +356,7 @@ impl Service {
             .store
             .insert_term_sheet(account_id, deal_id, grant.user_id(), &input, &base_rate, &now_rfc3339())
             .await?;
-        self.term_sheet_json(&viewer, deal_id, id).await
+        self.term_sheet_record(&viewer, deal_id, id).await
     }
 
     /// `GET /deals/{deal_id}/term-sheets/{term_sheet_id}`, soft-deleted ones included (`docs/api.md#deletes`).
@@ -363,10 +365,10 @@ impl Service {
         scope: &AccountScope,
         deal_id: i64,
         term_sheet_id: i64,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
         let viewer = Viewer::of(grant.scope);
-        self.term_sheet_json(&viewer, deal_id, term_sheet_id).await
+        self.term_sheet_record(&viewer, deal_id, term_sheet_id).await
     }
 
     /// `PATCH /deals/{deal_id}/term-sheets/{term_sheet_id}`. `total_rate` is read against the
@@ -378,7 +380,7 @@ impl Service {
         deal_id: i64,
         term_sheet_id: i64,
         body: &[u8],
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let viewer = Viewer::of(grant.scope);
         let current = self
@@ -408,7 +410,7 @@ impl Service {
         if !done {
             return Err(term_sheet_not_found());
         }
-        self.term_sheet_json(&viewer, deal_id, term_sheet_id).await
+        self.term_sheet_record(&viewer, deal_id, term_sheet_id).await
     }
 
     /// `DELETE /deals/{deal_id}/term-sheets/{term_sheet_id}`: soft delete; repeating it answers
@@ -441,20 +443,20 @@ impl Service {
         let (rows, total) = self.store.list_pipelines(grant.account_id(), q.limit, offset).await?;
         let has_more = offset.saturating_add(rows.len() as u64) < u64::try_from(total).unwrap_or(0);
         Ok(Page {
-            items: rows.iter().map(to_json).collect::<Vec<_>>().into(),
+            items: written_items("a page of pipelines", &rows)?,
             pagination: offset_pagination(total, q.limit, offset, has_more),
         })
     }
 
     /// `GET /pipelines/{pipeline_id}`.
-    pub async fn get_pipeline(&self, scope: &AccountScope, pipeline_id: i64) -> Result<Value, ApiError> {
+    pub async fn get_pipeline(&self, scope: &AccountScope, pipeline_id: i64) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsRead)?;
         let p = self
             .store
             .pipeline_by_id(grant.account_id(), pipeline_id)
             .await?
             .ok_or_else(|| ApiError::not_found(MSG_PIPELINE_NOT_FOUND))?;
-        Ok(to_json(&p))
+        written_record("a pipeline", &p)
     }
 
     /// `POST /deals/{deal_id}/pipeline`: puts the deal at a stage of one of the account's
@@ -464,7 +466,7 @@ impl Service {
         scope: &AccountScope,
         deal_id: i64,
         body: &[u8],
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Record, ApiError> {
         let grant = scope.require(Scope::DealsWrite)?;
         let account_id = self.deal_account(&grant, deal_id).await?;
         let input = parse_pipeline_move(&parse_object(body)?)?;
@@ -485,7 +487,7 @@ impl Service {
                 .ok_or_else(|| ApiError::invalid_field("pipeline_id", "names a pipeline that has no statuses"))?,
         };
         let stage = self.store.move_deal_to_stage(deal_id, pipeline.id, status.id, &now_rfc3339()).await?;
-        Ok(to_json(&stage))
+        written_record("a pipeline stage", &stage)
     }
 
     // -----------------------------------------------------------------------------------------

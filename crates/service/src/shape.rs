@@ -5,13 +5,13 @@
 //! was not asked for.
 
 use serde::ser::{self, Impossible, Serialize, SerializeMap, SerializeStruct, Serializer};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// `record` with the members `fields` names (all when `None`; `id` always) and then `extra`.
 pub struct Shaped<'a, T> {
     pub record: &'a T,
     pub fields: Option<&'a [&'static str]>,
-    pub extra: &'a [(&'a str, Value)],
+    pub extra: &'a [(&'a str, Box<RawValue>)],
 }
 
 impl<T: Serialize> Serialize for Shaped<'_, T> {
@@ -25,14 +25,14 @@ impl<T: Serialize> Serialize for Shaped<'_, T> {
 struct Filter<'a, S> {
     inner: S,
     fields: Option<&'a [&'static str]>,
-    extra: &'a [(&'a str, Value)],
+    extra: &'a [(&'a str, Box<RawValue>)],
 }
 
 /// The members of the struct being shaped.
 struct FilterStruct<'a, M> {
     map: M,
     fields: Option<&'a [&'static str]>,
-    extra: &'a [(&'a str, Value)],
+    extra: &'a [(&'a str, Box<RawValue>)],
 }
 
 impl<M: SerializeMap> SerializeStruct for FilterStruct<'_, M> {
@@ -152,7 +152,7 @@ impl<'a, S: Serializer> Serializer for Filter<'a, S> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -166,7 +166,7 @@ mod tests {
 
     const REC: Rec = Rec { id: 7, name: "a\"b", city: None, n: 2.5 };
 
-    fn shaped(fields: Option<&[&'static str]>, extra: &[(&str, Value)]) -> String {
+    fn shaped(fields: Option<&[&'static str]>, extra: &[(&str, Box<RawValue>)]) -> String {
         serde_json::to_string(&Shaped { record: &REC, fields, extra }).unwrap_or_default()
     }
 
@@ -183,7 +183,8 @@ mod tests {
 
     #[test]
     fn embedded_members_follow_the_record() {
-        let extra = [("team", json!([{"id": 1}])), ("financials", Value::Null)];
+        let raw = |v| serde_json::value::to_raw_value(&v).unwrap_or_default();
+        let extra = [("team", raw(json!([{"id": 1}]))), ("financials", raw(Value::Null))];
         assert_eq!(shaped(Some(&["name"]), &extra), r#"{"id":7,"name":"a\"b","team":[{"id":1}],"financials":null}"#);
     }
 

@@ -253,18 +253,6 @@ pub fn parse_document_fields(raw_query: Option<&str>) -> Result<Option<Vec<&'sta
     params.get("fields").map(parse_fields).transpose()
 }
 
-/// Serialises a document keeping only the requested fields.
-pub fn document_json(d: &DealDocument, fields: Option<&[&'static str]>) -> Value {
-    let mut v = match serde_json::to_value(d) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    if let Some(fields) = fields {
-        v.retain(|k, _| fields.contains(&k.as_str()));
-    }
-    Value::Object(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

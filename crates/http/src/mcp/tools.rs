@@ -883,8 +883,10 @@ fn account_required(principal: &Principal) -> ApiError {
 fn present(out: Output) -> Value {
     match out {
         Output::List(page) => list_result(page.items.into_values(), Some(&page.pagination)),
-        Output::One(Value::Array(items)) => list_result(items, None),
-        Output::One(v) => v,
+        Output::One(record) => match record.into_value() {
+            Value::Array(items) => list_result(items, None),
+            v => v,
+        },
     }
 }
 

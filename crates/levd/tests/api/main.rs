@@ -31,4 +31,5 @@ mod platform;
 mod rate_limits;
 mod reference;
 mod request_path;
+mod shaping;
 mod upkeep;
