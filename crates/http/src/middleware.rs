@@ -595,15 +595,14 @@ where
         Response::from_parts(parts, Body::from(bytes))
     };
     let task = tokio::spawn(tracing::Instrument::in_current_span(work));
-    let resp = match task.await {
+    match task.await {
         Ok(r) => r,
         Err(e) => {
             // The handler panicked: its unit was dropped, which rolls it back and frees the key.
             tracing::error!(error = %e, "handler failed");
             error_response(ApiError::internal())
         }
-    };
-    resp
+    }
 }
 
 fn with_quota(mut r: Response, q: Option<Quota>) -> Response {
