@@ -9,7 +9,7 @@ use levd_domain::query::{Filter, FilterOp, FilterValue, ListQuery, Paging};
 use serde_json::{Map, Value};
 use sqlx::{FromRow, Row};
 
-use crate::{Result, Sql, Store, StoreError, WriteTx, readers};
+use crate::{Result, Sql, Store, StoreError, WriteTx, pg, readers};
 
 #[derive(Debug, Clone, FromRow)]
 struct DealRow {
@@ -161,6 +161,44 @@ fn maintained_total(q: &ListQuery) -> Option<Option<bool>> {
     }
 }
 
+/// `INSERT INTO deals … RETURNING` the new deal's columns.
+fn push_insert(q: &mut Sql, account_id: i64, d: &NewDeal, now: &str) {
+    q.push(
+        "INSERT INTO deals (owner_account_id, title, loan_amount, loan_type, transaction_type, business_plan, \
+         description, estimated_close_date, created_at, updated_at, archived, search_text) VALUES (",
+    );
+    q.push_bind(account_id).push(", ").push_bind(d.title.clone()).push(", ");
+    q.push_opt_f64(d.loan_amount).push(", ");
+    q.push_bind(d.loan_type.map(str::to_string)).push(", ");
+    q.push_bind(d.transaction_type.map(str::to_string)).push(", ");
+    q.push_bind(d.business_plan.map(str::to_string)).push(", ");
+    q.push_bind(d.description.clone()).push(", ");
+    q.push_bind(d.estimated_close_date.clone()).push(", ");
+    q.push_bind(now.to_string()).push(", ").push_bind(now.to_string()).push(", 0, ");
+    q.push_bind(search_text(&d.title, d.description.as_deref()));
+    q.push(format_args!(") RETURNING {DEAL_COLUMNS}"));
+}
+
+/// The `WHERE`, order, limit and offset of a page of deals (after `SELECT … FROM deals`).
+fn push_page(qb: &mut Sql, account_id: i64, q: &ListQuery) {
+    push_where(qb, account_id, q);
+    if let Paging::Cursor { after_id: Some(after), .. } = q.paging {
+        qb.push(" AND id > ").push_bind(after);
+    }
+    qb.push(" ORDER BY ");
+    for k in &q.sort {
+        if let Some(col) = deal_column(k.field) {
+            // Nulls last in both directions, the same on every backend.
+            let dir = if k.descending { "DESC" } else { "ASC" };
+            qb.push(format_args!("({col} IS NULL) ASC, {col} {dir}, "));
+        }
+    }
+    qb.push("id ASC LIMIT ").push_bind(i64::from(q.limit) + 1);
+    if let Paging::Offset { offset } = q.paging {
+        qb.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    }
+}
+
 fn push_where(qb: &mut Sql, account_id: i64, q: &ListQuery) {
     qb.push(" WHERE owner_account_id = ").push_bind(account_id);
     for f in &q.filters {
@@ -196,23 +234,40 @@ impl Store {
             }
         };
 
-        let mut qb = Sql::new(format!("SELECT {DEAL_COLUMNS} FROM deals"));
-        push_where(&mut qb, account_id, q);
-        if let Paging::Cursor { after_id: Some(after), .. } = q.paging {
-            qb.push(" AND id > ").push_bind(after);
-        }
-        qb.push(" ORDER BY ");
-        for k in &q.sort {
-            if let Some(col) = deal_column(k.field) {
-                // Nulls last in both directions, the same on every backend.
-                let dir = if k.descending { "DESC" } else { "ASC" };
-                qb.push(format_args!("({col} IS NULL) ASC, {col} {dir}, "));
+        if self.pg().is_some() {
+            // PostgreSQL: the total rides on the page's rows, one statement (one round trip, one
+            // snapshot); only an empty page asks for it on its own.
+            let mut one = Sql::new(format!("SELECT {DEAL_COLUMNS}, "));
+            match maintained {
+                Some(archived) => {
+                    let n = match archived {
+                        None => "total",
+                        Some(true) => "archived",
+                        Some(false) => "total - archived",
+                    };
+                    one.push(format_args!("COALESCE((SELECT {n} FROM deal_counts WHERE account_id = "));
+                    one.push_bind(account_id).push("), 0)");
+                }
+                None => {
+                    one.push("(SELECT COUNT(*) FROM deals");
+                    push_where(&mut one, account_id, q);
+                    one.push(")");
+                }
             }
+            one.push(" AS lev_total FROM deals");
+            push_page(&mut one, account_id, q);
+            let mut c = self.pg_conn().await?;
+            let rows = c.all(one).await?;
+            let total = match rows.first() {
+                Some(row) => pg::get(row, "lev_total")?,
+                None => total_of(c.optional(count).await?.as_ref().map(pg::decode_one).transpose()?),
+            };
+            let rows: Vec<DealRow> = pg::decode(&rows)?;
+            return Ok((rows.into_iter().map(Deal::from).collect(), total));
         }
-        qb.push("id ASC LIMIT ").push_bind(i64::from(q.limit) + 1);
-        if let Paging::Offset { offset } = q.paging {
-            qb.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
-        }
+
+        let mut qb = Sql::new(format!("SELECT {DEAL_COLUMNS} FROM deals"));
+        push_page(&mut qb, account_id, q);
 
         if let Some(readers) = self.readers() {
             // Total and page on one connection (one snapshot). Unfiltered pages in id order read
@@ -238,30 +293,27 @@ impl Store {
     pub async fn deal(&self, account_id: i64, deal_id: i64) -> Result<Option<Deal>> {
         let mut sql = Sql::new(format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = "));
         sql.push_bind(deal_id).push(" AND owner_account_id = ").push_bind(account_id);
-        let row: Option<DealRow> = match self.readers() {
-            Some(readers) => readers.optional(sql).await?,
-            None => sql.build_query_as().fetch_optional(&mut *self.conn().await?).await?,
-        };
+        let row: Option<DealRow> = self.read_optional(sql).await?;
         Ok(row.map(Deal::from))
     }
 
     /// Creates a deal with its pipeline rows and financials in one transaction.
     pub async fn insert_deal(&self, account_id: i64, d: &NewDeal, now: &str) -> Result<Deal> {
+        if self.pg().is_some() && d.pipeline_ids.is_empty() && d.financials.is_none() {
+            // PostgreSQL, outside a unit, nothing but the deal: the deal and its empty
+            // financials record in one statement, atomic on its own, on a typed connection (one
+            // round trip instead of five with the pool's test of the connection, and the
+            // account's `deal_counts` row stays locked only until the commit).
+            let mut q = Sql::new("WITH d AS (");
+            push_insert(&mut q, account_id, d, now);
+            q.push("), f AS (INSERT INTO deal_financials (deal_id, updated_at) SELECT id, ");
+            q.push_bind(now.to_string()).push(format_args!(" FROM d) SELECT {DEAL_COLUMNS} FROM d"));
+            let row = self.pg_conn().await?.one(q).await?;
+            return Ok(Deal::from(pg::decode_one::<DealRow>(&row)?));
+        }
         let mut tx = self.begin_write().await?;
-        let mut q = Sql::new(
-            "INSERT INTO deals (owner_account_id, title, loan_amount, loan_type, transaction_type, business_plan, \
-             description, estimated_close_date, created_at, updated_at, archived, search_text) VALUES (",
-        );
-        q.push_bind(account_id).push(", ").push_bind(d.title.clone()).push(", ");
-        q.push_opt_f64(d.loan_amount).push(", ");
-        q.push_bind(d.loan_type.map(str::to_string)).push(", ");
-        q.push_bind(d.transaction_type.map(str::to_string)).push(", ");
-        q.push_bind(d.business_plan.map(str::to_string)).push(", ");
-        q.push_bind(d.description.clone()).push(", ");
-        q.push_bind(d.estimated_close_date.clone()).push(", ");
-        q.push_bind(now.to_string()).push(", ").push_bind(now.to_string()).push(", 0, ");
-        q.push_bind(search_text(&d.title, d.description.as_deref()));
-        q.push(format_args!(") RETURNING {DEAL_COLUMNS}"));
+        let mut q = Sql::new("");
+        push_insert(&mut q, account_id, d, now);
         let row: DealRow = q.build_query_as().fetch_one(&mut *tx).await?;
         for pid in &d.pipeline_ids {
             let n = sqlx::query(

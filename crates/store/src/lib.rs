@@ -19,6 +19,7 @@ mod keys;
 mod notes;
 mod oauth;
 mod ops;
+mod pg;
 mod placements;
 mod rate;
 mod readers;
@@ -140,7 +141,20 @@ pub struct Store {
     /// SQLite files: the reader connections that serve reads outside units of work in one
     /// hop (`readers.rs`). `None` on PostgreSQL and for in-memory databases.
     readers: Option<std::sync::Arc<readers::Readers>>,
+    /// PostgreSQL: the typed connections that serve reads outside units of work (`pg.rs`), and
+    /// the one-statement deal insert. `None` on SQLite.
+    pg: Option<std::sync::Arc<pg::Readers>>,
 }
+
+/// A record a read outside a unit of work decodes: from a SQLite reader row, a typed
+/// PostgreSQL row, or a driver-neutral row (inside a unit, in-memory SQLite). `from_sqlite!`
+/// declares the first two at once.
+pub(crate) trait Record:
+    readers::FromSqlite + pg::FromPg + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Unpin
+{
+}
+
+impl<R> Record for R where R: readers::FromSqlite + pg::FromPg + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Unpin {}
 
 /// Makes the built-in lender directory (the program generates it; it is not kept here).
 pub type BuiltinLenders = fn() -> Vec<levd_domain::directory::NewLender>;
@@ -221,6 +235,15 @@ impl Store {
             .connect(&url)
             .await?;
         let mut store = Store::on_pool(pool, backend);
+        if backend == Backend::Postgres {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(pg::READ_CONNECTIONS)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(&url)
+                .await?;
+            store.pg = Some(std::sync::Arc::new(pg::Readers::new(pool)));
+        }
         if let Some(file) = sqlite.then(|| sqlite_file(&url)).flatten() {
             // The WAL and shared-memory files now exist; they hold the same data.
             for f in [file.clone(), with_suffix(&file, "-wal"), with_suffix(&file, "-shm")] {
@@ -247,43 +270,68 @@ impl Store {
             in_flight: idempotency::InFlight::default(),
             waits: std::sync::Arc::default(),
             readers: None,
+            pg: None,
         }
     }
 
-    /// The rows of `sql`: in one hop on a reader connection where there is one, else through
-    /// the pool (PostgreSQL, in-memory SQLite, or inside a unit of work).
+    /// The rows of `sql`: in one hop on a reader connection where there is one (SQLite), on a
+    /// typed connection on PostgreSQL, else through the pool (in-memory SQLite, or inside a
+    /// unit of work).
     pub(crate) async fn read_all<R>(&self, sql: Sql) -> Result<Vec<R>>
     where
-        R: readers::FromSqlite + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Unpin,
+        R: Record,
     {
-        match self.readers() {
-            Some(r) => r.all(sql).await,
-            None => Ok(sql.build_query_as().fetch_all(&mut *self.conn().await?).await?),
+        if let Some(r) = self.readers() {
+            return r.all(sql).await;
         }
+        if self.pg().is_some() {
+            let rows = self.pg_conn().await?.all(sql).await?;
+            return Ok(pg::decode(&rows)?);
+        }
+        Ok(sql.build_query_as().fetch_all(&mut *self.conn().await?).await?)
     }
 
     /// The first row of `sql`, if any; see [`Store::read_all`].
     pub(crate) async fn read_optional<R>(&self, sql: Sql) -> Result<Option<R>>
     where
-        R: readers::FromSqlite + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Unpin,
+        R: Record,
     {
-        match self.readers() {
-            Some(r) => r.optional(sql).await,
-            None => Ok(sql.build_query_as().fetch_optional(&mut *self.conn().await?).await?),
+        if let Some(r) = self.readers() {
+            return r.optional(sql).await;
         }
+        if self.pg().is_some() {
+            let row = self.pg_conn().await?.optional(sql).await?;
+            return Ok(row.as_ref().map(pg::decode_one).transpose()?);
+        }
+        Ok(sql.build_query_as().fetch_optional(&mut *self.conn().await?).await?)
     }
 
     /// The one integer `sql` selects (a count); see [`Store::read_all`].
     pub(crate) async fn read_i64(&self, sql: Sql) -> Result<i64> {
-        match self.readers() {
-            Some(r) => r.one(sql).await,
-            None => Ok(sql.build_query_scalar().fetch_one(&mut *self.conn().await?).await?),
+        if let Some(r) = self.readers() {
+            return r.one(sql).await;
         }
+        if self.pg().is_some() {
+            let row = self.pg_conn().await?.one(sql).await?;
+            return Ok(pg::get(&row, 0)?);
+        }
+        Ok(sql.build_query_scalar().fetch_one(&mut *self.conn().await?).await?)
     }
 
     /// The reader connections, for a read outside a unit of work on a SQLite file.
     pub(crate) fn readers(&self) -> Option<&std::sync::Arc<readers::Readers>> {
         if self.unit.is_some() { None } else { self.readers.as_ref() }
+    }
+
+    /// The typed read connections, for a read outside a unit of work on PostgreSQL.
+    pub(crate) fn pg(&self) -> Option<&std::sync::Arc<pg::Readers>> {
+        if self.unit.is_some() { None } else { self.pg.as_ref() }
+    }
+
+    /// A typed read connection (PostgreSQL, outside units of work); waits for one are counted
+    /// with those of the main pool.
+    pub(crate) async fn pg_conn(&self) -> Result<pg::Reader<'_>> {
+        self.pg().ok_or(StoreError::UnitEnded)?.take(&self.waits).await
     }
 
     /// This handle with the maker of the built-in lender directory, loaded the first time the
@@ -336,7 +384,7 @@ impl Store {
         limit: u32,
     ) -> Result<(Vec<R>, i64)>
     where
-        R: readers::FromSqlite + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+        R: Record + Send,
     {
         narrow(&mut count);
         narrow(&mut select);
@@ -353,6 +401,13 @@ impl Store {
                     Ok((rows, total))
                 })
                 .await;
+        }
+        if self.pg().is_some() {
+            // Both statements on one connection.
+            let mut c = self.pg_conn().await?;
+            let total: i64 = pg::get(&c.one(count).await?, 0)?;
+            let rows = c.all(select).await?;
+            return Ok((pg::decode(&rows)?, total));
         }
         let total: i64 = count.build_query_scalar().fetch_one(&mut *self.conn().await?).await?;
         let rows = select.build_query_as().fetch_all(&mut *self.conn().await?).await?;
@@ -402,12 +457,14 @@ impl Store {
         Ok(s)
     }
 
-    /// The pool now, and the waits for its connections so far.
+    /// The pools now (on PostgreSQL the typed read pool's connections count too), and the
+    /// waits for their connections so far.
     pub fn pool_stats(&self) -> PoolStats {
         use std::sync::atomic::Ordering::Relaxed;
+        let (pg_size, pg_idle) = self.pg.as_ref().map_or((0, 0), |p| p.stats());
         PoolStats {
-            size: self.pool.size(),
-            idle: self.pool.num_idle(),
+            size: self.pool.size() + pg_size,
+            idle: self.pool.num_idle() + pg_idle,
             waits: self.waits.count.load(Relaxed),
             wait_seconds: Duration::from_nanos(self.waits.nanos.load(Relaxed)).as_secs_f64(),
         }
@@ -419,6 +476,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(pg) = &self.pg {
+            pg.close().await;
+        }
         self.pool.close().await;
     }
 

@@ -55,9 +55,10 @@ impl FromSqlite for (i64, i64) {
 }
 
 /// Implements [`FromSqlite`] for a struct whose fields are named like the columns of its
-/// `SELECT` (in any order).
+/// `SELECT` (in any order), and its PostgreSQL twin [`crate::pg::FromPg`].
 macro_rules! from_sqlite {
     ($ty:ty { $($field:ident),* $(,)? }) => {
+        $crate::pg::from_pg!($ty { $($field),* });
         impl $crate::readers::FromSqlite for $ty {
             const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),*];
             fn from_row(row: &rusqlite::Row<'_>, at: &[usize]) -> rusqlite::Result<Self> {
