@@ -52,20 +52,17 @@ impl Service {
     /// `GET /me`: the scoped branch when an account is resolved, else the user and the
     /// accounts to choose from.
     pub async fn me(&self, user_id: i64, scope: Option<&AccountScope>) -> Result<Value, ApiError> {
-        let user = self.user(user_id).await?;
         let Some(scope) = scope else {
+            let user = self.user(user_id).await?;
             let accounts = self.store.memberships_of(user_id).await?;
             return Ok(json!({
                 "user": user_json(&user, None),
                 "available_accounts": accounts.iter().map(membership_json).collect::<Vec<_>>(),
             }));
         };
-        let account = self
-            .store
-            .account_by_id(scope.account_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("Account not found"))?;
-        let key_count = self.store.count_active_keys(scope.account_id).await?;
+        let (user, account, key_count) = self.store.me_facts(user_id, scope.account_id).await?;
+        let user = user.ok_or_else(|| ApiError::unauthorized("Invalid or expired authentication token"))?;
+        let account = account.ok_or_else(|| ApiError::not_found("Account not found"))?;
         let limits = self.limits.for_tier(scope.tier);
         let mut rate_limits = Map::new();
         rate_limits.insert("enabled".into(), Value::from(self.limits.enabled));

@@ -84,6 +84,9 @@ pub struct TeamMemberRow {
     pub title: Option<String>,
 }
 
+const ACCOUNT_BY_ID: &str =
+    "SELECT id, uuid, slug, name, account_type, api_tier, created_at FROM accounts WHERE id = $1";
+
 const USER_COLUMNS: &str =
     "id, uuid, email, first_name, last_name, title, photo_url, subject, active_account_id, last_login_at, created_at";
 
@@ -121,11 +124,39 @@ impl Store {
     }
 
     pub async fn account_by_id(&self, id: i64) -> Result<Option<AccountRow>> {
-        self.read_optional(
-            Sql::new("SELECT id, uuid, slug, name, account_type, api_tier, created_at FROM accounts WHERE id = $1")
-                .arg(id),
-        )
-        .await
+        self.read_optional(Sql::new(ACCOUNT_BY_ID).arg(id)).await
+    }
+
+    /// What `GET /me` reads for a caller acting in an account: the user, the account and the
+    /// account's count of active keys. On SQLite the three statements share one read
+    /// transaction on one reader connection (the database is locked for reading once, not three
+    /// times, and all three see one snapshot); on PostgreSQL they share one connection.
+    pub async fn me_facts(&self, user_id: i64, account_id: i64) -> Result<(Option<UserRow>, Option<AccountRow>, i64)> {
+        let user = Sql::new(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")).arg(user_id);
+        let account = Sql::new(ACCOUNT_BY_ID).arg(account_id);
+        let keys = Sql::new(crate::keys::COUNT_ACTIVE_KEYS).arg(account_id);
+        if let Some(r) = self.readers() {
+            return r
+                .bounded(move |c| {
+                    crate::readers::together(c, |c| {
+                        let count: Option<i64> = crate::readers::first(c, &keys)?;
+                        Ok((crate::readers::first(c, &user)?, crate::readers::first(c, &account)?, count.unwrap_or(0)))
+                    })
+                })
+                .await;
+        }
+        if self.pg().is_some() {
+            let mut conn = self.pg_conn().await?;
+            let user = conn.optional(user).await?.map(|r| crate::pg::decode_one(&r)).transpose()?;
+            let account = conn.optional(account).await?.map(|r| crate::pg::decode_one(&r)).transpose()?;
+            let count: i64 = crate::pg::decode_one(&conn.one(keys).await?)?;
+            return Ok((user, account, count));
+        }
+        Ok((
+            self.user_by_id(user_id).await?,
+            self.account_by_id(account_id).await?,
+            self.count_active_keys(account_id).await?,
+        ))
     }
 
     pub async fn count_accounts(&self) -> Result<i64> {

@@ -57,6 +57,8 @@ pub struct NewKey<'a> {
 const KEY_COLUMNS: &str =
     "id, user_id, account_id, label, key_prefix, permission, created_at, last_used_at, revoked_at";
 
+pub(crate) const COUNT_ACTIVE_KEYS: &str = "SELECT COUNT(*) FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL";
+
 impl Store {
     /// Inserts a key unless the account already holds `ceiling` active keys. The count and the
     /// insert are one statement, so two concurrent creations cannot both pass the check.
@@ -108,10 +110,7 @@ impl Store {
     }
 
     pub async fn count_active_keys(&self, account_id: i64) -> Result<i64> {
-        self.read_i64(
-            Sql::new("SELECT COUNT(*) FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL").arg(account_id),
-        )
-        .await
+        self.read_i64(Sql::new(COUNT_ACTIVE_KEYS).arg(account_id)).await
     }
 
     /// Active keys of an account, optionally only those of one user, by id.

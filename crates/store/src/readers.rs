@@ -225,6 +225,22 @@ pub(crate) fn query<R: FromSqlite, T>(
     take(&mut iter)
 }
 
+/// `f`'s statements in one read transaction on `c`: the database is locked for reading once,
+/// and every statement sees the same snapshot. The transaction ends whatever `f` answers, so a
+/// connection never keeps an old snapshot for its next read.
+pub(crate) fn together<T>(c: &Connection, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    c.prepare_cached("BEGIN")?.execute([])?;
+    let out = f(c);
+    let end = c.prepare_cached("COMMIT").and_then(|mut s| s.execute([]).map(drop));
+    if !c.is_autocommit() {
+        // COMMIT failed: ROLLBACK ends a read transaction whatever held it.
+        c.execute_batch("ROLLBACK")?;
+    }
+    let out = out?;
+    end?;
+    Ok(out)
+}
+
 /// The first row of `sql` on `c`, if any.
 pub(crate) fn first<R: FromSqlite>(c: &Connection, sql: &Sql) -> rusqlite::Result<Option<R>> {
     query(c, sql, |rows| rows.next().transpose())
@@ -274,6 +290,39 @@ mod tests {
         assert_eq!(n, 1);
         let none: Option<i64> = r.optional(Sql::new("SELECT id FROM t WHERE id = $1").arg(9)).await.unwrap();
         assert_eq!(none, None);
+    }
+
+    #[tokio::test]
+    async fn reads_together_share_a_snapshot_and_always_end_their_transaction() {
+        let (_dir, file) = database();
+        let r = Arc::new(Readers::open(&file).unwrap());
+        let writer = Connection::open(&file).unwrap();
+        // A write committed between two reads of one transaction is seen by neither.
+        let (before, after) = r
+            .run(move |c| {
+                together(c, |c| {
+                    let before = first::<i64>(c, &Sql::new("SELECT COUNT(*) FROM t"))?;
+                    writer.execute("INSERT INTO t VALUES (3, 'c', 1)", [])?;
+                    let after = first::<i64>(c, &Sql::new("SELECT COUNT(*) FROM t"))?;
+                    Ok((before, after))
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!((before, after), (Some(2), Some(2)));
+        // A failing statement inside ends the transaction too: the connection reads the
+        // present afterwards, not the snapshot of the failed read.
+        for _ in 0..READERS {
+            let e = r.run(|c| together(c, |c| first::<i64>(c, &Sql::new("SELECT nope FROM t")))).await;
+            assert!(e.is_err());
+        }
+        for _ in 0..READERS {
+            let (n, autocommit) = r
+                .run(|c| Ok((first::<i64>(c, &Sql::new("SELECT COUNT(*) FROM t"))?, c.is_autocommit())))
+                .await
+                .unwrap();
+            assert_eq!((n, autocommit), (Some(3), true));
+        }
     }
 
     #[tokio::test]
