@@ -311,6 +311,28 @@ impl Store {
             let row = self.pg_conn().await?.one(q).await?;
             return Ok(Deal::from(pg::decode_one::<DealRow>(&row)?));
         }
+        if let Some(writer) = self.readers()
+            && d.pipeline_ids.is_empty()
+            && d.financials.is_none()
+        {
+            // SQLite, outside a unit, nothing but the deal: the deal and its empty financials
+            // record in one write transaction on the writer connection, in one hop to its
+            // thread (through the pool, each statement is a hop to the connection's worker).
+            let turn = self.writer_turn().await?;
+            let mut q = Sql::new("");
+            push_insert(&mut q, account_id, d, now);
+            let financials = Sql::new("INSERT INTO deal_financials (deal_id, updated_at) VALUES ($1, $2)");
+            let now = now.to_string();
+            let row: DealRow = writer
+                .write(turn, move |c| {
+                    let row: DealRow = readers::first(c, &q)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                    let financials = financials.arg(row.id).arg(now);
+                    readers::first::<i64>(c, &financials)?;
+                    Ok(row)
+                })
+                .await?;
+            return Ok(Deal::from(row));
+        }
         let mut tx = self.begin_write().await?;
         let mut q = Sql::new("");
         push_insert(&mut q, account_id, d, now);

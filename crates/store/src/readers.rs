@@ -76,6 +76,11 @@ pub(crate) use from_sqlite;
 pub(crate) struct Readers {
     idle: Mutex<Vec<Connection>>,
     turns: Arc<tokio::sync::Semaphore>,
+    /// The writer connection for writes that run alone (outside units of work), taken under the
+    /// store's writer turn; opened at the first such write, and again after one it could not
+    /// bring back out of its transaction.
+    writer: Mutex<Option<Connection>>,
+    file: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Readers {
@@ -97,7 +102,12 @@ impl Readers {
             c.set_prepared_statement_cache_capacity(STATEMENTS_PER_CONNECTION);
             idle.push(c);
         }
-        Ok(Readers { idle: Mutex::new(idle), turns: Arc::new(tokio::sync::Semaphore::new(READERS)) })
+        Ok(Readers {
+            idle: Mutex::new(idle),
+            turns: Arc::new(tokio::sync::Semaphore::new(READERS)),
+            writer: Mutex::new(None),
+            file: file.to_path_buf(),
+        })
     }
 
     /// Runs `f` on a reader connection, on a blocking thread: every statement of `f` and the
@@ -126,6 +136,44 @@ impl Readers {
         })
         .await
         .map_err(|e| StoreError::File(format!("a database read stopped: {e}")))?
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE` … `COMMIT`) on the writer
+    /// connection, on a blocking thread: its statements and the decoding of what they return
+    /// happen there, in one hop. `turn` is the store's writer turn; it is released when the
+    /// transaction has ended, even if the caller stopped waiting. Whatever `f` answers, the
+    /// connection leaves the transaction: committed on success, rolled back otherwise.
+    pub(crate) async fn write<T, F>(
+        self: &Arc<Self>,
+        turn: Option<tokio::sync::OwnedSemaphorePermit>,
+        f: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            let mut slot = this.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if slot.is_none() {
+                *slot = Some(open_writer(&this.file).map_err(StoreError::Read)?);
+            }
+            let Some(conn) = slot.as_ref() else { return Err(StoreError::File("no SQLite writer connection".into())) };
+            let out = conn.prepare_cached("BEGIN IMMEDIATE").and_then(|mut b| b.execute([])).and_then(|_| {
+                let v = f(conn)?;
+                conn.prepare_cached("COMMIT")?.execute([])?;
+                Ok(v)
+            });
+            if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+                // Never reused inside a transaction it could not end: closing it ends that, and
+                // the next write opens a new one.
+                *slot = None;
+            }
+            out.map_err(StoreError::Read)
+        })
+        .await
+        .map_err(|e| StoreError::File(format!("a database write stopped: {e}")))?
     }
 
     /// An idle connection (the caller holds a permit for it).
@@ -179,6 +227,18 @@ impl Readers {
     pub(crate) async fn one<R: FromSqlite>(self: &Arc<Self>, sql: Sql) -> Result<R> {
         self.bounded(move |c| first(c, &sql)?.ok_or(rusqlite::Error::QueryReturnedNoRows)).await
     }
+}
+
+/// The writer connection of `file`, with the settings of every writing connection of levd
+/// (`sqlite_setup`: WAL is already the file's mode).
+fn open_writer(file: &Path) -> rusqlite::Result<Connection> {
+    let w = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    w.busy_timeout(std::time::Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))?;
+    w.pragma_update(None, "synchronous", "NORMAL")?;
+    w.pragma_update(None, "journal_size_limit", 67_108_864)?;
+    w.pragma_update(None, "foreign_keys", true)?;
+    w.set_prepared_statement_cache_capacity(STATEMENTS_PER_CONNECTION);
+    Ok(w)
 }
 
 /// A permit without a connection: cannot happen while each connection has one permit.
@@ -323,6 +383,28 @@ mod tests {
                 .unwrap();
             assert_eq!((n, autocommit), (Some(3), true));
         }
+    }
+
+    #[tokio::test]
+    async fn the_writer_commits_what_succeeds_and_rolls_back_what_fails() {
+        let (_dir, file) = database();
+        let r = Arc::new(Readers::open(&file).unwrap());
+        let insert = |id: i64| Sql::new("INSERT INTO t (id, name) VALUES ($1, 'w') RETURNING id").arg(id);
+        let q = insert(3);
+        let id: Option<i64> = r.write(None, move |c| first(c, &q)).await.unwrap();
+        assert_eq!(id, Some(3));
+        // The second statement fails (id 3 exists): the first one's row is rolled back too.
+        let (a, b) = (insert(4), insert(3));
+        let e = r.write(None, move |c| {
+            first::<i64>(c, &a)?;
+            first::<i64>(c, &b)
+        });
+        assert!(e.await.is_err());
+        let ids: Vec<i64> = r.all(Sql::new("SELECT id FROM t ORDER BY id")).await.unwrap();
+        assert_eq!(ids, vec![1, 2, 3]);
+        // And the writer goes on writing afterwards.
+        let q = insert(5);
+        assert_eq!(r.write(None, move |c| first::<i64>(c, &q)).await.unwrap(), Some(5));
     }
 
     #[tokio::test]
