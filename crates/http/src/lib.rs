@@ -155,7 +155,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let api = operations::router(PREFIX)
         .merge(operations::router(BUILD_PREFIX))
         .merge(extra)
-        .route_layer(middleware::PipelineLayer(state.clone()));
+        .route_layer(middleware::StageLayer(state.clone(), middleware::Part::Pipeline));
     let oauth = state.oauth.clone();
     let state_for_oauth = state.clone();
     let outer_state = state.clone();
@@ -183,7 +183,8 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     }
     // The outer request path wraps the whole router once (not each route), so a request pays for
     // it once; it also turns a panicking handler into a 500 envelope.
-    Router::new().fallback_service(tower::Layer::layer(&middleware::OuterLayer(outer_state), root))
+    Router::new()
+        .fallback_service(tower::Layer::layer(&middleware::StageLayer(outer_state, middleware::Part::Outer), root))
 }
 
 /// `GET /metrics` alone: merged into the application, or served on a listener of its own

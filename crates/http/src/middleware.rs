@@ -194,24 +194,35 @@ fn take_ready<S: Clone>(slot: &mut S) -> S {
     std::mem::replace(slot, fresh)
 }
 
-/// [`outer`] around every route: one service, one boxed future per request.
-#[derive(Clone)]
-pub struct OuterLayer(pub AppState);
+/// Which part of the request path a [`Stage`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// [`outer`], around the whole router.
+    Outer,
+    /// [`pipeline`], on every matched route of the API.
+    Pipeline,
+}
 
-impl<S> Layer<S> for OuterLayer {
-    type Service = Outer<S>;
-    fn layer(&self, inner: S) -> Outer<S> {
-        Outer { state: self.0.clone(), inner }
+/// A part of the request path as a layer: one plain service and one boxed future per request
+/// (no per-request boxing and cloning of the next service, as `from_fn` layers do).
+#[derive(Clone)]
+pub struct StageLayer(pub AppState, pub Part);
+
+impl<S> Layer<S> for StageLayer {
+    type Service = Stage<S>;
+    fn layer(&self, inner: S) -> Stage<S> {
+        Stage { state: self.0.clone(), part: self.1, inner }
     }
 }
 
 #[derive(Clone)]
-pub struct Outer<S> {
+pub struct Stage<S> {
     state: AppState,
+    part: Part,
     inner: S,
 }
 
-impl<S> Service<Request> for Outer<S>
+impl<S> Service<Request> for Stage<S>
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -227,44 +238,10 @@ where
     fn call(&mut self, req: Request) -> Answer {
         let inner = take_ready(&mut self.inner);
         let state = self.state.clone();
-        Box::pin(async move { Ok(outer(state, req, inner).await) })
-    }
-}
-
-/// [`pipeline`] on every matched route of the API: one service, one boxed future per request.
-#[derive(Clone)]
-pub struct PipelineLayer(pub AppState);
-
-impl<S> Layer<S> for PipelineLayer {
-    type Service = Pipeline<S>;
-    fn layer(&self, inner: S) -> Pipeline<S> {
-        Pipeline { state: self.0.clone(), inner }
-    }
-}
-
-#[derive(Clone)]
-pub struct Pipeline<S> {
-    state: AppState,
-    inner: S,
-}
-
-impl<S> Service<Request> for Pipeline<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Answer;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Answer {
-        let inner = take_ready(&mut self.inner);
-        let state = self.state.clone();
-        Box::pin(async move { Ok(pipeline(state, req, inner).await) })
+        match self.part {
+            Part::Outer => Box::pin(async move { Ok(outer(state, req, inner).await) }),
+            Part::Pipeline => Box::pin(async move { Ok(pipeline(state, req, inner).await) }),
+        }
     }
 }
 
