@@ -130,12 +130,12 @@ impl Store {
     /// What `GET /me` reads for a caller acting in an account: the user, the account and the
     /// account's count of active keys. On SQLite the three statements share one read
     /// transaction on one reader connection (the database is locked for reading once, not three
-    /// times, and all three see one snapshot); on PostgreSQL they share one connection.
+    /// times, and all three see one snapshot); elsewhere they are the three reads of their own.
     pub async fn me_facts(&self, user_id: i64, account_id: i64) -> Result<(Option<UserRow>, Option<AccountRow>, i64)> {
-        let user = Sql::new(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")).arg(user_id);
-        let account = Sql::new(ACCOUNT_BY_ID).arg(account_id);
-        let keys = Sql::new(crate::keys::COUNT_ACTIVE_KEYS).arg(account_id);
         if let Some(r) = self.readers() {
+            let user = Sql::new(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")).arg(user_id);
+            let account = Sql::new(ACCOUNT_BY_ID).arg(account_id);
+            let keys = Sql::new(crate::keys::COUNT_ACTIVE_KEYS).arg(account_id);
             return r
                 .bounded(move |c| {
                     crate::readers::together(c, |c| {
@@ -144,13 +144,6 @@ impl Store {
                     })
                 })
                 .await;
-        }
-        if self.pg().is_some() {
-            let mut conn = self.pg_conn().await?;
-            let user = conn.optional(user).await?.map(|r| crate::pg::decode_one(&r)).transpose()?;
-            let account = conn.optional(account).await?.map(|r| crate::pg::decode_one(&r)).transpose()?;
-            let count: i64 = crate::pg::decode_one(&conn.one(keys).await?)?;
-            return Ok((user, account, count));
         }
         Ok((
             self.user_by_id(user_id).await?,

@@ -145,11 +145,11 @@ fn push_filter(qb: &mut Sql, f: &Filter) {
     };
 }
 
-/// The maintained count that answers a deal list's total without counting rows: every deal of
-/// the account (`None`), or those archived or not (`Some`). Other filters and searches count.
 /// The largest offset of a deal page still read on the calling thread (see `list_deals`).
 const INLINE_OFFSET_MAX: u64 = 1000;
 
+/// The maintained count that answers a deal list's total without counting rows: every deal of
+/// the account (`None`), or those archived or not (`Some`). Other filters and searches count.
 fn maintained_total(q: &ListQuery) -> Option<Option<bool>> {
     if q.search.is_some() {
         return None;

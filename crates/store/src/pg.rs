@@ -189,39 +189,23 @@ impl PgField for i64 {
     }
 }
 
-impl PgField for f64 {
-    fn decode(value: PgValueRef<'_>) -> Result<f64, BoxDynError> {
-        not_null(&value)?;
-        // Only `double precision`, as through `Any` (which refuses a `real` for a `f64`).
-        if <f64 as Type<Postgres>>::compatible(&value.type_info()) {
-            <f64 as Decode<Postgres>>::decode(value)
-        } else {
-            mismatch(&value, "f64")
+/// Fields decoded from their own PostgreSQL type only, as through `Any` (which, for one, refuses
+/// a `real` for a `f64`).
+macro_rules! strict_field {
+    ($($ty:ty),*) => {$(
+        impl PgField for $ty {
+            fn decode(value: PgValueRef<'_>) -> Result<$ty, BoxDynError> {
+                not_null(&value)?;
+                if <$ty as Type<Postgres>>::compatible(&value.type_info()) {
+                    <$ty as Decode<Postgres>>::decode(value)
+                } else {
+                    mismatch(&value, stringify!($ty))
+                }
+            }
         }
-    }
+    )*};
 }
-
-impl PgField for String {
-    fn decode(value: PgValueRef<'_>) -> Result<String, BoxDynError> {
-        not_null(&value)?;
-        if <String as Type<Postgres>>::compatible(&value.type_info()) {
-            <String as Decode<Postgres>>::decode(value)
-        } else {
-            mismatch(&value, "String")
-        }
-    }
-}
-
-impl PgField for bool {
-    fn decode(value: PgValueRef<'_>) -> Result<bool, BoxDynError> {
-        not_null(&value)?;
-        if <bool as Type<Postgres>>::compatible(&value.type_info()) {
-            <bool as Decode<Postgres>>::decode(value)
-        } else {
-            mismatch(&value, "bool")
-        }
-    }
-}
+strict_field!(f64, String, bool);
 
 impl<T: PgField> PgField for Option<T> {
     fn decode(value: PgValueRef<'_>) -> Result<Option<T>, BoxDynError> {
