@@ -18,28 +18,9 @@ pub struct Reply {
     pub pagination: Option<Value>,
 }
 
-/// The `data` of a success envelope: a JSON value, or JSON already written from typed records.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(untagged)]
-pub enum Data {
-    Value(Value),
-    Written(Box<serde_json::value::RawValue>),
-}
-
-impl From<Value> for Data {
-    fn from(v: Value) -> Data {
-        Data::Value(v)
-    }
-}
-
-impl From<Record> for Data {
-    fn from(r: Record) -> Data {
-        match r {
-            Record::Value(v) => Data::Value(v),
-            Record::Written(raw) => Data::Written(raw),
-        }
-    }
-}
+/// The `data` of a success envelope: the service's answer, a JSON value or JSON already written
+/// from typed records (a page's items become one array).
+pub type Data = Record;
 
 impl Reply {
     pub fn ok(data: impl Into<Data>) -> Reply {
@@ -50,8 +31,8 @@ impl Reply {
     }
     pub fn page(p: Page) -> Reply {
         let data = match p.items {
-            Items::Values(v) => Data::Value(Value::Array(v)),
-            Items::Written(raw) => Data::Written(raw),
+            Items::Values(v) => Record::Value(Value::Array(v)),
+            Items::Written(raw) => Record::Written(raw),
         };
         Reply { status: StatusCode::OK, data, pagination: Some(p.pagination) }
     }

@@ -53,7 +53,8 @@ impl From<Vec<Value>> for Items {
 
 /// A single-record answer: a JSON value, or the record already written from its type (see
 /// [`shape::Shaped`]), which the REST answer embeds as it is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
 pub enum Record {
     Value(Value),
     Written(Box<serde_json::value::RawValue>),
